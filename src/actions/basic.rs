@@ -1,0 +1,185 @@
+//! The small leaf actions: `condition`, `delay`, `set`, `log`, `notify`, `speak`, and the config
+//! of `workflow` (which the engine runs).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ActionCtx, ActionError};
+use crate::template::{Expr, TValue, Tmpl};
+use crate::workflow::Dur;
+
+/// Config of `condition`: evaluates `if`; the engine then follows `then` or `else`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// The expression, e.g. `price.body.price | float > vars.threshold`.
+    #[serde(rename = "if")]
+    pub condition: Expr,
+    /// Action to run when true; without it, the next action in the list.
+    #[serde(default)]
+    pub then: Option<String>,
+    /// Action to run when false; without it, the next action in the list.
+    #[serde(default, rename = "else")]
+    pub otherwise: Option<String>,
+}
+
+pub(super) fn condition(c: &ConditionConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    Ok(json!({ "result": c.condition.is_true(ctx.scope)? }))
+}
+
+/// Config of `delay`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayConfig {
+    /// How long to wait.
+    pub duration: Dur,
+}
+
+pub(super) async fn delay(c: &DelayConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    tokio::select! {
+        _ = tokio::time::sleep(c.duration.0) => Ok(json!({ "waited_ms": c.duration.0.as_millis() as u64 })),
+        _ = ctx.cancel.cancelled() => Err(ActionError::Cancelled),
+    }
+}
+
+/// Config of `set`: new values for run variables (`vars.NAME`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetConfig {
+    /// Variable name to value; values may be typed templates.
+    pub values: BTreeMap<String, TValue>,
+}
+
+pub(super) fn set(c: &SetConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in &c.values {
+        out.insert(k.clone(), v.render(ctx.scope)?);
+    }
+    Ok(Value::Object(out))
+}
+
+/// Log level of a `log` action.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Informational.
+    #[default]
+    Info,
+    /// Something to look at.
+    Warn,
+    /// Something went wrong.
+    Error,
+}
+
+/// Config of `log`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The message.
+    pub message: Tmpl,
+    /// Its level.
+    #[serde(default)]
+    pub level: Level,
+}
+
+pub(super) fn log(c: &LogConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    let message = c.message.render(ctx.scope)?;
+    match c.level {
+        Level::Info => tracing::info!(target: "atlas::workflow", %message, "log action"),
+        Level::Warn => tracing::warn!(target: "atlas::workflow", %message, "log action"),
+        Level::Error => tracing::error!(target: "atlas::workflow", %message, "log action"),
+    }
+    Ok(json!({ "message": message }))
+}
+
+/// Config of `notify`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Headline.
+    pub title: Tmpl,
+    /// Text under it.
+    #[serde(default)]
+    pub body: Tmpl,
+    /// `low`, `normal` or `critical`.
+    #[serde(default)]
+    pub urgency: Option<String>,
+}
+
+pub(super) async fn notify(c: &NotifyConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    let title = c.title.render(ctx.scope)?;
+    let body = c.body.render(ctx.scope)?;
+    let urgency = match c.urgency.as_deref() {
+        Some("low") => notify_rust::Urgency::Low,
+        Some("critical") => notify_rust::Urgency::Critical,
+        _ => notify_rust::Urgency::Normal,
+    };
+    let (t, b) = (title.clone(), body.clone());
+    let shown = tokio::task::spawn_blocking(move || {
+        notify_rust::Notification::new()
+            .appname("Atlas")
+            .summary(&t)
+            .body(&b)
+            .urgency(urgency)
+            .show()
+            .map(|h| h.id())
+    })
+    .await
+    .map_err(|e| ActionError::Failed(format!("notification task failed: {e}")))?;
+    Ok(match shown {
+        Ok(id) => json!({ "delivered": true, "id": id, "title": title, "body": body }),
+        // No session bus or no notification daemon: the run goes on, and the result says so.
+        Err(e) => json!({
+            "delivered": false,
+            "reason": format!("no desktop notification service reachable on the session bus: {e}"),
+            "title": title,
+            "body": body,
+        }),
+    })
+}
+
+/// Config of `speak`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeakConfig {
+    /// What to say.
+    pub text: Tmpl,
+}
+
+pub(super) async fn speak(c: &SpeakConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    // Templates spread over YAML lines leave runs of spaces and newlines: speak it as one text.
+    let text = c
+        .text
+        .render(ctx.scope)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let speaker = &ctx.services.speaker;
+    // Stops the speech if this future is dropped mid-sentence (run cancelled or timed out).
+    struct StopOnDrop<'a>(&'a dyn crate::tts::Speaker, bool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.stop();
+            }
+        }
+    }
+    let mut guard = StopOnDrop(speaker.as_ref(), false);
+    let outcome = speaker.speak(&text).await;
+    guard.1 = true;
+    let outcome = outcome?;
+    Ok(json!({ "text": text, "backend": outcome.backend, "completed": outcome.completed }))
+}
+
+/// Config of `workflow`: run another workflow and use its result.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowCallConfig {
+    /// Id of the workflow to run.
+    pub workflow: String,
+    /// Variables for the child run.
+    #[serde(default)]
+    pub vars: BTreeMap<String, TValue>,
+}

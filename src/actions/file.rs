@@ -1,0 +1,200 @@
+//! The `file` action: read, write, append, exists and list, confined to allow-listed roots.
+//!
+//! **Invariant**: a path reaches the file system only after [`resolve_in_root`] has proved it lies
+//! inside its root: absolute paths, `..` components and symlinks that lead out are refused. (A
+//! symlink swapped in between the check and the open is not defended against; the roots are the
+//! user's own folders.)
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::{ActionCtx, ActionError};
+use crate::template::Tmpl;
+
+/// What a `file` action does.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileOp {
+    /// Read a text file.
+    Read,
+    /// Replace a file's contents (creating folders as needed).
+    Write,
+    /// Add to the end of a file.
+    Append,
+    /// Whether a path exists.
+    Exists,
+    /// The entries of a folder.
+    List,
+}
+
+/// Config of `file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The operation.
+    pub op: FileOp,
+    /// Path relative to the root.
+    pub path: Tmpl,
+    /// Text for `write` and `append`.
+    #[serde(default)]
+    pub content: Option<Tmpl>,
+    /// Name of an allow-listed root (`file_roots` in config.toml); default the first.
+    #[serde(default)]
+    pub root: Option<String>,
+}
+
+/// Resolves `rel` inside `root`, refusing anything that would leave it.
+pub fn resolve_in_root(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("file root {} is not usable: {e}", root.display()))?;
+    let mut rel_path = PathBuf::new();
+    for comp in Path::new(rel).components() {
+        match comp {
+            Component::Normal(c) => rel_path.push(c),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "path `{rel}` uses `..`: paths must stay inside the root"
+                ));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "path `{rel}` is absolute: give a path relative to the root {}",
+                    root.display()
+                ));
+            }
+        }
+    }
+    let joined = root.join(&rel_path);
+    // Resolve symlinks in the part that exists; the rest is created inside it.
+    let mut existing = joined.clone();
+    let mut rest = Vec::new();
+    while existing.symlink_metadata().is_err() {
+        match (
+            existing.file_name().map(|n| n.to_owned()),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let resolved = existing
+        .canonicalize()
+        .map_err(|e| format!("path `{rel}` cannot be resolved: {e}"))?;
+    if !resolved.starts_with(&root) {
+        return Err(format!(
+            "path `{rel}` leads outside the root {} (through a symlink)",
+            root.display()
+        ));
+    }
+    let mut out = resolved;
+    for name in rest.into_iter().rev() {
+        out.push(name);
+    }
+    Ok(out)
+}
+
+pub(super) async fn run(c: &FileConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    let roots = &ctx.services.file_roots;
+    let (root_name, root) = match &c.root {
+        Some(name) => roots.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            let known: Vec<&str> = roots.iter().map(|(n, _)| n.as_str()).collect();
+            ActionError::File(format!(
+                "no file root named `{name}`; configured roots: {}",
+                known.join(", ")
+            ))
+        })?,
+        None => roots.first().ok_or_else(|| {
+            ActionError::File("no file roots are configured (`file_roots` in config.toml)".into())
+        })?,
+    };
+    let rel = c.path.render(ctx.scope)?;
+    let path = resolve_in_root(root, &rel).map_err(ActionError::File)?;
+    let io = |e: std::io::Error| ActionError::Failed(format!("{}: {e}", path.display()));
+    let out = match c.op {
+        FileOp::Read => {
+            let text = tokio::fs::read_to_string(&path).await.map_err(io)?;
+            json!({ "path": rel, "content": text, "bytes": text.len() })
+        }
+        FileOp::Write | FileOp::Append => {
+            let content = match &c.content {
+                Some(t) => t.render(ctx.scope)?,
+                None => return Err(ActionError::File("`content` is required to write".into())),
+            };
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            }
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(c.op == FileOp::Append)
+                .truncate(c.op == FileOp::Write)
+                .open(&path)
+                .await
+                .map_err(io)?;
+            f.write_all(content.as_bytes()).await.map_err(io)?;
+            f.flush().await.map_err(io)?;
+            json!({ "path": rel, "bytes": content.len() })
+        }
+        FileOp::Exists => {
+            json!({ "path": rel, "exists": tokio::fs::try_exists(&path).await.unwrap_or(false) })
+        }
+        FileOp::List => {
+            let mut dir = tokio::fs::read_dir(&path).await.map_err(io)?;
+            let mut entries = Vec::new();
+            while let Some(e) = dir.next_entry().await.map_err(io)? {
+                let is_dir = e.file_type().await.map(|t| t.is_dir()).unwrap_or(false);
+                entries.push(json!({ "name": e.file_name().to_string_lossy(), "dir": is_dir }));
+            }
+            entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            json!({ "path": rel, "entries": entries })
+        }
+    };
+    let mut out = out;
+    out["root"] = Value::String(root_name.clone());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        let canon = root.canonicalize().unwrap();
+        assert_eq!(
+            resolve_in_root(&root, "sub/new.txt").unwrap(),
+            canon.join("sub/new.txt")
+        );
+        assert_eq!(
+            resolve_in_root(&root, "a/b/c.txt").unwrap(),
+            canon.join("a/b/c.txt")
+        );
+        assert!(resolve_in_root(&root, "../x").unwrap_err().contains("`..`"));
+        assert!(
+            resolve_in_root(&root, "sub/../../x")
+                .unwrap_err()
+                .contains("`..`")
+        );
+        assert!(
+            resolve_in_root(&root, "/etc/passwd")
+                .unwrap_err()
+                .contains("absolute")
+        );
+        std::os::unix::fs::symlink(dir.path(), root.join("escape")).unwrap();
+        let err = resolve_in_root(&root, "escape/secret.txt").unwrap_err();
+        assert!(err.contains("outside the root"), "{err}");
+        std::os::unix::fs::symlink(root.join("sub"), root.join("inside")).unwrap();
+        assert!(resolve_in_root(&root, "inside/ok.txt").is_ok());
+    }
+}

@@ -1,0 +1,136 @@
+//! The `llm` action: a chat completion from any OpenAI-compatible server (OpenAI, Ollama,
+//! llama.cpp's server, vLLM), `POST {base_url}/chat/completions`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::error_chain;
+use super::{ActionCtx, ActionError};
+use crate::template::{TValue, Tmpl};
+
+/// Defaults for `llm` actions, from config.toml's `[llm]`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmDefaults {
+    /// Base URL of the API, up to and including `/v1`.
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// Name of the secret holding the API key (none for local servers).
+    pub api_key_secret: Option<String>,
+}
+
+impl Default for LlmDefaults {
+    fn default() -> Self {
+        LlmDefaults {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.2".into(),
+            api_key_secret: None,
+        }
+    }
+}
+
+/// Config of `llm`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// The user's message.
+    #[serde(default)]
+    pub prompt: Option<Tmpl>,
+    /// A system message put first.
+    #[serde(default)]
+    pub system: Option<Tmpl>,
+    /// Full message list instead of `prompt` (`[{role, content}]`).
+    #[serde(default)]
+    pub messages: Option<TValue>,
+    /// Overrides the configured model.
+    #[serde(default)]
+    pub model: Option<Tmpl>,
+    /// Overrides the configured base URL.
+    #[serde(default)]
+    pub base_url: Option<Tmpl>,
+    /// API key, usually `{{ secrets.openai }}`; default the configured secret.
+    #[serde(default)]
+    pub api_key: Option<Tmpl>,
+    /// Sampling temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Cap on the answer's length.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+}
+
+pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    let defaults = &ctx.services.llm;
+    let base = match &c.base_url {
+        Some(t) => t.render(ctx.scope)?,
+        None => defaults.base_url.clone(),
+    };
+    let model = match &c.model {
+        Some(t) => t.render(ctx.scope)?,
+        None => defaults.model.clone(),
+    };
+    let key = match (&c.api_key, &defaults.api_key_secret) {
+        (Some(t), _) => Some(t.render(ctx.scope)?),
+        (None, Some(name)) => ctx
+            .services
+            .secrets
+            .get(name)
+            .map_err(|e| ActionError::Llm(e.to_string()))?,
+        (None, None) => None,
+    };
+    let messages = match (&c.messages, &c.prompt) {
+        (Some(m), _) => m.render(ctx.scope)?,
+        (None, Some(p)) => {
+            let mut m = Vec::new();
+            if let Some(s) = &c.system {
+                m.push(json!({"role": "system", "content": s.render(ctx.scope)?}));
+            }
+            m.push(json!({"role": "user", "content": p.render(ctx.scope)?}));
+            Value::Array(m)
+        }
+        (None, None) => {
+            return Err(ActionError::Llm("give `prompt` or `messages`".into()));
+        }
+    };
+    let mut body = json!({ "model": model, "messages": messages, "stream": false });
+    if let Some(t) = c.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = c.max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    let url = format!("{}/chat/completions", base.trim_end_matches('/'));
+    let mut req = ctx.services.http.post(&url).json(&body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = tokio::select! {
+        r = req.send() => r.map_err(|e| ActionError::Http { url: url.clone(), reason: error_chain(&e) })?,
+        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+    };
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.map_err(|e| ActionError::Http {
+        url: url.clone(),
+        reason: format!("answer is not JSON: {}", error_chain(&e)),
+    })?;
+    if !(200..300).contains(&status) {
+        let msg = answer["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| answer.to_string());
+        return Err(ActionError::Status {
+            url,
+            status,
+            body: msg,
+        });
+    }
+    let text = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .ok_or_else(|| ActionError::Llm(format!("no choices[0].message.content in {answer}")))?;
+    Ok(json!({
+        "text": text,
+        "model": answer["model"].as_str().unwrap_or(&model),
+        "usage": answer.get("usage").cloned().unwrap_or(Value::Null),
+    }))
+}

@@ -1,0 +1,155 @@
+//! `atlas bench engine`: start latency, per-action overhead, persisted throughput, idle memory.
+//!
+//! Figures, on whatever machine runs it:
+//! - `start_p50_us`/`start_p99_us`: from `Engine::trigger` to the first action started (seen on
+//!   the event bus), over 2,000 runs of a one-action workflow.
+//! - `action_overhead_p50_us`: per action of a 50-action workflow of no-op `set` actions.
+//! - `runs_per_sec`: 3-action workflows, every run and action written to SQLite, flushed.
+//! - `rss_mb`: resident memory of an engine with the bundled workflows loaded, idle.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::app::{Global, build};
+use crate::engine::{EngineEvent, RunRequest};
+use crate::tts::RecordingSpeaker;
+use crate::workflow::load_str;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Resident set size of this process in MiB (Linux; 0 elsewhere).
+pub fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+const NOOP: &str = "id: bench_one\ntriggers: [{type: manual}]\nconcurrency: {mode: parallel, max: 100000}\nactions:\n  - {id: a, type: set, config: {values: {}}}\n";
+const THREE: &str = "id: bench_three\ntriggers: [{type: manual}]\nconcurrency: {mode: parallel, max: 100000}\nactions:\n  - {id: a, type: set, config: {values: {x: 1}}}\n  - {id: b, type: log, config: {message: step}}\n  - {id: c, type: set, config: {values: {y: 2}}}\n";
+
+fn long_chain(n: usize) -> String {
+    let mut s = String::from("id: bench_chain\ntriggers: [{type: manual}]\nactions:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - {{id: a{i}, type: set, config: {{values: {{}}}}}}\n"
+        ));
+    }
+    s
+}
+
+/// Runs the engine benchmark and prints its figures.
+pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let global = Global {
+        data_dir: Some(
+            global
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| tmp.path().to_path_buf()),
+        ),
+        config: Some(
+            global
+                .config
+                .clone()
+                .unwrap_or_else(|| tmp.path().join("none.toml")),
+        ),
+        workflows: global.workflows.clone(),
+    };
+    let app = build(&global, Arc::new(RecordingSpeaker::default()))?;
+    // Idle memory first, with only the bundled workflows loaded.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let rss = rss_mb();
+    let engine = app.engine.clone();
+    let mut all: Vec<_> = engine.workflows().values().cloned().collect();
+    for src in [NOOP.to_owned(), THREE.to_owned(), long_chain(50)] {
+        let wf = load_str(&src, std::path::Path::new("bench.yaml"))
+            .map_err(|e| anyhow::anyhow!("bench workflow: {:?}", e))?;
+        all.push(Arc::new(wf));
+    }
+    engine.set_workflows(all);
+
+    // Start latency: trigger -> first ActionStarted on the bus.
+    let mut events = engine.subscribe();
+    let mut starts = Vec::new();
+    for _ in 0..2000 {
+        let t0 = Instant::now();
+        let handle = engine.trigger(RunRequest::manual("bench_one"))?;
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::ActionStarted { run_id, .. }) if run_id == handle.id => break,
+                Ok(_) => {}
+                Err(e) => anyhow::bail!("event bus: {e}"),
+            }
+        }
+        starts.push(t0.elapsed().as_secs_f64() * 1e6);
+        handle.wait().await;
+    }
+    drop(events);
+    starts.sort_by(|a, b| a.total_cmp(b));
+
+    // Per-action overhead: a 50-action run, minus a 1-action run, per action.
+    let mut per_action = Vec::new();
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        engine.run(RunRequest::manual("bench_chain")).await?;
+        let long = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        engine.run(RunRequest::manual("bench_one")).await?;
+        let short = t1.elapsed().as_secs_f64();
+        per_action.push(((long - short) / 49.0).max(0.0) * 1e6);
+    }
+    per_action.sort_by(|a, b| a.total_cmp(b));
+    engine.store().flush().await?;
+
+    // Throughput: many 3-action runs in flight, all persisted.
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(256);
+    for _ in 0..runs {
+        handles.push(engine.trigger(RunRequest::manual("bench_three"))?);
+        if handles.len() == 256 {
+            for h in handles.drain(..) {
+                h.wait().await;
+            }
+        }
+    }
+    for h in handles {
+        h.wait().await;
+    }
+    engine.store().flush().await?;
+    let runs_per_sec = runs as f64 / t0.elapsed().as_secs_f64();
+
+    let figures = json!({
+        "start_p50_us": round1(percentile(&starts, 0.5)),
+        "start_p99_us": round1(percentile(&starts, 0.99)),
+        "action_overhead_p50_us": round1(percentile(&per_action, 0.5)),
+        "runs_per_sec": runs_per_sec.round(),
+        "rss_mb": round1(rss),
+        "runs": runs,
+    });
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        for (k, v) in figures.as_object().into_iter().flatten() {
+            println!("{k:<24} {v}");
+        }
+    }
+    Ok(())
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

@@ -1,0 +1,189 @@
+//! Configuration and paths: `config.toml`, the data directory, the workflow folders.
+//!
+//! Paths follow the platform's conventions (XDG on Linux: `~/.config/atlas/config.toml`,
+//! `~/.local/share/atlas/` for the database and logs, `~/.config/atlas/workflows/` for the user's
+//! workflows). `--config`/`ATLAS_CONFIG` and `--data-dir`/`ATLAS_DATA_DIR` override them. A missing
+//! config file means the defaults; a broken one is an error that names the file and the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::actions::LlmDefaults;
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// toml's explanation, with line and column.
+        message: String,
+    },
+    /// No home directory to put things in.
+    #[error(
+        "no home directory found: set --data-dir and --config (or ATLAS_DATA_DIR and ATLAS_CONFIG)"
+    )]
+    NoHome,
+}
+
+/// The contents of `config.toml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database and logs go (default: the platform data dir).
+    pub data_dir: Option<PathBuf>,
+    /// The bundled workflows folder (default: found next to the program or in the source tree).
+    pub bundled_workflows: Option<PathBuf>,
+    /// More workflow folders, read after the bundled one and the user's.
+    pub workflow_dirs: Vec<PathBuf>,
+    /// Environment variables templates may read as `env.NAME`.
+    pub env_allow: Vec<String>,
+    /// Folders the `file` action may use, by name. Default: `files` = `<data dir>/files`.
+    pub file_roots: BTreeMap<String, PathBuf>,
+    /// Defaults of the `llm` action.
+    pub llm: LlmDefaults,
+}
+
+/// Where everything lives, resolved.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The config file (may not exist).
+    pub config_file: PathBuf,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The user's workflows folder.
+    pub user_workflows: PathBuf,
+}
+
+impl Paths {
+    /// The run database.
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("atlas.db")
+    }
+
+    /// The log folder.
+    pub fn logs(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    /// The installed models folder.
+    pub fn models(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "atlas")
+}
+
+/// Resolves the paths from the overrides and the platform's conventions, and reads the config.
+pub fn load(
+    config_override: Option<&Path>,
+    data_override: Option<&Path>,
+) -> Result<(Config, Paths), ConfigError> {
+    let dirs = project_dirs();
+    let config_file = match config_override {
+        Some(p) => p.to_path_buf(),
+        None => dirs
+            .as_ref()
+            .ok_or(ConfigError::NoHome)?
+            .config_dir()
+            .join("config.toml"),
+    };
+    let config = read(&config_file)?;
+    let data_dir = match (data_override, &config.data_dir, &dirs) {
+        (Some(p), _, _) => p.to_path_buf(),
+        (None, Some(p), _) => p.clone(),
+        (None, None, Some(d)) => d.data_dir().to_path_buf(),
+        (None, None, None) => return Err(ConfigError::NoHome),
+    };
+    let user_workflows = config_file
+        .parent()
+        .map(|p| p.join("workflows"))
+        .unwrap_or_else(|| data_dir.join("workflows"));
+    Ok((
+        config,
+        Paths {
+            config_file,
+            data_dir,
+            user_workflows,
+        },
+    ))
+}
+
+fn read(path: &Path) -> Result<Config, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl Config {
+    /// The bundled workflows folder: configured, `ATLAS_BUNDLED_WORKFLOWS`, `share/atlas/workflows`
+    /// next to the program, or the source tree's `workflows/`.
+    pub fn bundled_dir(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.bundled_workflows {
+            return Some(p.clone());
+        }
+        if let Ok(p) = std::env::var("ATLAS_BUNDLED_WORKFLOWS") {
+            return Some(PathBuf::from(p));
+        }
+        let exe_relative = std::env::current_exe().ok().and_then(|exe| {
+            let share = exe.parent()?.parent()?.join("share/atlas/workflows");
+            share.is_dir().then_some(share)
+        });
+        exe_relative.or_else(|| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+            src.is_dir().then_some(src)
+        })
+    }
+
+    /// Every workflow folder, in load order (later ones override earlier ids).
+    pub fn workflow_dirs(&self, paths: &Paths) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self.bundled_dir().into_iter().collect();
+        dirs.push(paths.user_workflows.clone());
+        dirs.extend(self.workflow_dirs.iter().cloned());
+        dirs
+    }
+
+    /// The `file` action's roots, the default one included.
+    pub fn file_roots(&self, paths: &Paths) -> Vec<(String, PathBuf)> {
+        if self.file_roots.is_empty() {
+            return vec![("files".into(), paths.data_dir.join("files"))];
+        }
+        self.file_roots
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Allow-listed environment variables and their values.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        self.env_allow
+            .iter()
+            .filter_map(|k| Some((k.clone(), std::env::var(k).ok()?)))
+            .collect()
+    }
+}

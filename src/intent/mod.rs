@@ -1,0 +1,31 @@
+//! Voice-trigger matching: which workflow a transcript asks for, and the values it names.
+//!
+//! A workflow's `voice` trigger lists phrase templates (see [`parse_template`] for the syntax).
+//! After speech-to-text, [`Matcher::match_text`] normalises the transcript ([`normalize`]),
+//! aligns it fuzzily against every template, and accepts the best one only when it is both good
+//! enough and clearly better than any other workflow's; the [`MatchOutcome`] explains the choice.
+//! Around the matcher: [`Matcher::initial_prompt`] biases whisper towards the user's phrases, and
+//! [`clean_transcript`] / [`is_noise_transcript`] catch whisper's loops and silence hallucinations.
+//!
+//! Invariant: matching is deterministic (ties break by configuration order) and pure: no I/O, no
+//! clock, no randomness. Boundary: this module knows nothing of audio, whisper or workflows beyond
+//! their ids and phrases.
+
+mod align;
+mod graph;
+mod matcher;
+mod normalize;
+mod numbers;
+mod prompt;
+mod similarity;
+mod template;
+mod transcript;
+
+pub use matcher::{Candidate, Match, MatchOptions, MatchOutcome, Matcher, VoiceEntry};
+pub use normalize::{DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, normalize};
+pub use numbers::parse_number;
+pub use template::{IntentError, Node, SlotKind, Template, TemplateError, parse_template};
+pub use transcript::{clean_transcript, is_noise_transcript};
+
+#[cfg(test)]
+mod matcher_tests;

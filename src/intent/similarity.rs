@@ -1,0 +1,199 @@
+//! How alike two words are, for matching speech-to-text output that is close but not exact.
+//!
+//! Whisper's errors are mostly near-homophones ("briefing" -> "breathing", "lights" -> "light",
+//! "weather" -> "whether"), so the similarity blends normalised Levenshtein distance (edits) with
+//! Jaro-Winkler (shared letters in order, weighted towards a shared start), both from `strsim`.
+
+/// Similarity below which two different words count as unrelated.
+const MIN_SIMILARITY: f32 = 0.6;
+
+/// What the quick rejection test needs to know about a word, computed once per word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    /// Occurrences of each letter a..z; only meaningful when `letters` is set.
+    counts: [u8; 26],
+    /// Length in bytes.
+    len: u8,
+    /// First four bytes, for the Jaro-Winkler prefix bonus.
+    head: [u8; 4],
+    /// True when the word is made of ASCII letters a..z only.
+    letters: bool,
+}
+
+impl Shape {
+    /// The shape of a normalised word.
+    pub fn of(word: &str) -> Shape {
+        let mut shape = Shape {
+            counts: [0; 26],
+            len: word.len().min(255) as u8,
+            head: [0; 4],
+            letters: !word.is_empty() && word.len() < 256,
+        };
+        for (i, c) in word.bytes().enumerate() {
+            if let Some(slot) = shape.head.get_mut(i) {
+                *slot = c;
+            }
+            if c.is_ascii_lowercase() {
+                let count = &mut shape.counts[usize::from(c - b'a')];
+                *count = count.saturating_add(1);
+            } else {
+                shape.letters = false;
+            }
+        }
+        shape
+    }
+
+    /// An upper bound of the similarity of two different letter-only words, from the letters
+    /// they share; 1.0 when either word has other characters.
+    fn bound(&self, other: &Shape) -> f32 {
+        if !self.letters || !other.letters {
+            return 1.0;
+        }
+        let shared: u32 = self
+            .counts
+            .iter()
+            .zip(&other.counts)
+            .map(|(a, b)| u32::from(*a.min(b)))
+            .sum();
+        let (la, lb, shared) = (f32::from(self.len), f32::from(other.len), shared as f32);
+        // Levenshtein needs at least one edit per letter of the longer word that is not shared.
+        let edits = shared / la.max(lb);
+        // Jaro counts at most the shared letters; Winkler adds 0.1 per common prefix letter.
+        let jaro = (shared / la + shared / lb + 1.0) / 3.0;
+        let prefix = self
+            .head
+            .iter()
+            .zip(&other.head)
+            .take_while(|(x, y)| x == y && **x != 0);
+        let winkler = jaro + prefix.count() as f32 * 0.1 * (1.0 - jaro);
+        (edits + winkler) / 2.0
+    }
+}
+
+/// How alike two normalised words are, from 0.0 (unrelated) to 1.0 (equal).
+///
+/// Numbers only equal themselves (so "15" is not "50"), and the articles "a", "an" and "the"
+/// stand in for each other at 0.7 because speech-to-text swaps them often.
+pub(crate) fn word_similarity(a: &str, b: &str) -> f32 {
+    similarity_with_shapes(a, &Shape::of(a), b, &Shape::of(b))
+}
+
+/// [`word_similarity`] with the words' shapes already computed, which lets most unrelated pairs
+/// skip the exact computation.
+pub(crate) fn similarity_with_shapes(a: &str, shape_a: &Shape, b: &str, shape_b: &Shape) -> f32 {
+    if a == b {
+        return 1.0;
+    }
+    let numeric = |s: &str| {
+        s.bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == b'-')
+    };
+    if numeric(a) || numeric(b) {
+        return 0.0;
+    }
+    let article = |s: &str| matches!(s, "a" | "an" | "the");
+    if article(a) && article(b) {
+        return 0.7;
+    }
+    if shape_a.bound(shape_b) < MIN_SIMILARITY {
+        return 0.0;
+    }
+    let edits = strsim::normalized_levenshtein(a, b) as f32;
+    let shared = strsim::jaro_winkler(a, b) as f32;
+    (edits + shared) / 2.0
+}
+
+/// Cost of hearing `b` where the template says `a`, given their similarity: 0 for equal words,
+/// 1 (as bad as a missing word) for unrelated ones, and in between for near misses.
+pub(crate) fn substitution_cost(similarity: f32) -> f32 {
+    if similarity >= 1.0 {
+        0.0
+    } else if similarity < MIN_SIMILARITY {
+        1.0
+    } else {
+        ((1.0 - similarity) * 1.5).min(1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_is_an_upper_bound() {
+        let words = [
+            "briefing",
+            "breathing",
+            "on",
+            "off",
+            "the",
+            "calendar",
+            "play",
+            "display",
+            "a",
+            "timer",
+            "time",
+            "stop",
+            "pots",
+            "weather",
+            "whether",
+            "x",
+        ];
+        for a in words {
+            for b in words {
+                let exact = ((strsim::normalized_levenshtein(a, b) + strsim::jaro_winkler(a, b))
+                    / 2.0) as f32;
+                assert!(Shape::of(a).bound(&Shape::of(b)) + 1e-6 >= exact, "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn print_table() {
+        for (a, b) in [
+            ("briefing", "breathing"),
+            ("weather", "whether"),
+            ("lights", "light"),
+            ("on", "off"),
+            ("of", "off"),
+            ("in", "on"),
+            ("play", "pray"),
+            ("stop", "shop"),
+            ("stop", "top"),
+            ("what", "want"),
+            ("timer", "time"),
+            ("medium", "medum"),
+            ("high", "hi"),
+            ("low", "lo"),
+            ("music", "magic"),
+            ("news", "newsroom"),
+            ("slack", "slak"),
+            ("todo", "today"),
+            ("joke", "choke"),
+            ("open", "often"),
+            ("morning", "mourning"),
+            ("calendar", "colander"),
+            ("email", "emails"),
+            ("kitchen", "chicken"),
+            ("atlas", "outlast"),
+            ("play", "display"),
+            ("remind", "remember"),
+            ("is", "its"),
+            ("hello", "yellow"),
+            ("hello", "hollow"),
+            ("briefing", "brief"),
+            ("start", "stop"),
+            ("pause", "pose"),
+            ("next", "text"),
+        ] {
+            let s = word_similarity(a, b);
+            println!(
+                "{a:>10} {b:>10} sim {s:.2} lev {:.2} jw {:.2} cost {:.2}",
+                strsim::normalized_levenshtein(a, b),
+                strsim::jaro_winkler(a, b),
+                substitution_cost(s)
+            );
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Atlas: a local-first, voice-first desktop assistant with an embedded workflow engine.
+//!
+//! Components, in the order a run flows through them:
+//! - [`config`]: paths and `config.toml`.
+//! - [`workflow`]: workflow files, their validation, the checked graph.
+//! - [`template`]: `{{ ... }}` templates and conditions (minijinja).
+//! - [`engine`]: admits runs under their run mode, executes graphs, publishes events.
+//! - [`actions`]: the closed registry of action kinds.
+//! - [`store`]: durable run history in SQLite (one writer thread, WAL).
+//! - [`secrets`]: the secret store interface.
+//! - [`tts`]: the speaker interface and its backends (espeak-ng, speech-dispatcher, WAV files).
+//! - [`audio`]: microphone capture, WAV input, resampling, the speech gate.
+//! - [`stt`]: local transcription with whisper.
+//! - [`intent`]: matching transcripts to voice-phrase triggers.
+//! - [`model`]: the whisper model catalog, downloads and CTranslate2 import.
+//! - [`app`]: the command-line edge; [`mod@bench`]: `atlas bench`.
+#![warn(missing_docs)]
+
+pub mod actions;
+pub mod app;
+pub mod audio;
+pub mod bench;
+pub mod config;
+pub mod engine;
+pub mod intent;
+pub mod model;
+pub mod secrets;
+pub mod store;
+pub mod stt;
+pub mod template;
+pub mod tts;
+pub mod workflow;

@@ -1,0 +1,162 @@
+//! The `atlas` command: parses arguments, sets up logging, calls into `atlas::app`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use atlas::app::{self, Global};
+
+#[derive(Parser)]
+#[command(
+    name = "atlas",
+    version,
+    about = "Local-first, voice-first assistant with a workflow engine"
+)]
+struct Cli {
+    /// The config file (default: the platform config dir's atlas/config.toml).
+    #[arg(long, global = true, env = "ATLAS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the database and logs live (default: the platform data dir).
+    #[arg(long, global = true, env = "ATLAS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// An extra workflow folder (repeatable).
+    #[arg(long = "workflows", global = true)]
+    workflows: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the resident agent (the engine, its triggers and schedules) until stopped.
+    Daemon,
+    /// Work with workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCmd),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum WorkflowCmd {
+    /// List loaded workflows with their triggers and stats.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check workflow files (default: every loaded folder); exit 1 on any problem.
+    Validate {
+        /// Files or folders to check.
+        paths: Vec<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a workflow to completion and print its result and what it said.
+    Run {
+        /// The workflow id.
+        id: String,
+        /// A variable, NAME=VALUE (VALUE is JSON if it parses, else text). Repeatable.
+        #[arg(long = "var")]
+        vars: Vec<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent runs, newest first.
+    History {
+        /// Only this workflow.
+        id: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run with every action, output and error.
+    ShowRun {
+        /// The run id.
+        run_id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Engine latency, throughput and memory.
+    Engine {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Runs for the throughput figure.
+        #[arg(long, default_value_t = 20000)]
+        runs: usize,
+    },
+}
+
+fn init_tracing(daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if daemon { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("ATLAS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Daemon));
+    let global = Global {
+        config: cli.config,
+        data_dir: cli.data_dir,
+        workflows: cli.workflows,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<bool> = runtime.block_on(async {
+        match cli.command {
+            Command::Daemon => app::daemon(&global).await.map(|_| true),
+            Command::Workflow(w) => match w {
+                WorkflowCmd::List { json } => app::list(&global, json).map(|_| true),
+                WorkflowCmd::Validate { paths, json } => app::validate(&global, &paths, json),
+                WorkflowCmd::Run { id, vars, json } => {
+                    app::run_workflow(&global, &id, &vars, json, None).await
+                }
+                WorkflowCmd::History { id, limit, json } => {
+                    app::history(&global, id.as_deref(), limit, json).map(|_| true)
+                }
+                WorkflowCmd::ShowRun { run_id, json } => {
+                    app::show_run(&global, &run_id, json).map(|_| true)
+                }
+            },
+            Command::Bench(BenchCmd::Engine { json, runs }) => {
+                atlas::bench::engine(&global, runs, json)
+                    .await
+                    .map(|_| true)
+            }
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Durable run history in SQLite: every run and every action as it happens.
+//!
+//! **Invariant**: only this module knows SQL. **One writer**: all writes go through a channel to a
+//! single thread (`writer`) that drains whatever has queued up and commits it in one
+//! transaction (group commit). Callers never wait on a write, which keeps the engine's hot path at
+//! microseconds, yet every write is committed within a few milliseconds; [`Store::flush`] waits for
+//! everything sent so far. The database runs in WAL mode, so a killed process loses at most the
+//! writes of the last unfinished transaction, never a committed one, and readers never block the
+//! writer. Reads use their own connection.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use schema::MIGRATIONS;
+pub use writer::Op;
+
+/// Largest action output kept in history, in bytes of JSON; larger ones are cut and flagged.
+pub const OUTPUT_CAP: usize = 64 * 1024;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the run database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's reason.
+        source: rusqlite::Error,
+    },
+    /// A query failed.
+    #[error("run database query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    /// The writer thread has stopped.
+    #[error("the run database writer has stopped")]
+    WriterGone,
+}
+
+/// The status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Waiting for its turn (`queued` mode).
+    Queued,
+    /// Executing.
+    Running,
+    /// Paused by a user; resumes where it stopped.
+    Paused,
+    /// Finished well.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Stopped by a user (or replaced, in `restart` mode).
+    Cancelled,
+    /// Its process died mid-run.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> RunStatus {
+        match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "paused" => RunStatus::Paused,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            _ => RunStatus::Interrupted,
+        }
+    }
+
+    /// Whether the run is over.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            RunStatus::Queued | RunStatus::Running | RunStatus::Paused
+        )
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: String,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Workflow version at the time.
+    pub workflow_version: u32,
+    /// Trigger kind.
+    pub trigger: String,
+    /// Trigger data.
+    pub trigger_data: Value,
+    /// Status.
+    pub status: RunStatus,
+    /// Error, for failed runs.
+    pub error: Option<String>,
+    /// The run's result (the last action's output).
+    pub result: Option<Value>,
+    /// Variables after the last completed action.
+    pub vars: Option<Value>,
+    /// Next top-level action to run, for resumption.
+    pub cursor: Option<String>,
+    /// `pid:instance` of the process that runs it.
+    pub owner: String,
+    /// The run that started this one (`workflow` action).
+    pub parent_run: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub started_at: Option<i64>,
+    /// Unix ms.
+    pub finished_at: Option<i64>,
+}
+
+/// One executed action as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    /// Order within the run, from 0.
+    pub seq: u32,
+    /// The action's id.
+    pub action_id: String,
+    /// Where it ran (`fetch`, `each[1].say`).
+    pub path: String,
+    /// Its kind.
+    pub kind: String,
+    /// running, succeeded, failed, cancelled.
+    pub status: String,
+    /// Tries made.
+    pub attempts: u32,
+    /// Its output (possibly cut to [`OUTPUT_CAP`]).
+    pub output: Option<Value>,
+    /// Whether the output was cut.
+    pub output_truncated: bool,
+    /// Its error.
+    pub error: Option<String>,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub finished_at: Option<i64>,
+    /// Microseconds.
+    pub duration_us: Option<i64>,
+}
+
+/// Counters of one workflow.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowStats {
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Runs finished.
+    pub runs: u64,
+    /// Runs succeeded.
+    pub successes: u64,
+    /// Runs failed.
+    pub failures: u64,
+    /// Unix ms of the last run's end.
+    pub last_run_at: Option<i64>,
+    /// The last run's status.
+    pub last_status: Option<String>,
+}
+
+/// Handle to the run database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Sender<Op>,
+    reader: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // In WAL mode NORMAL keeps every committed transaction across a process crash; only a power
+    // loss can roll back the last ones.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut wconn = open_conn(path).map_err(open_err)?;
+        schema::migrate(&mut wconn).map_err(open_err)?;
+        let reader = open_conn(path).map_err(open_err)?;
+        let tx = writer::spawn(wconn);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tx,
+                reader: Mutex::new(reader),
+                path: path.to_path_buf(),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues a write. Never blocks.
+    pub fn send(&self, op: Op) {
+        if self.inner.tx.send(op).is_err() {
+            tracing::error!("run database writer has stopped; a history write was lost");
+        }
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .tx
+            .send(Op::Flush(tx))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Like [`Store::flush`], for code outside the async runtime.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .tx
+            .send(Op::Flush(tx))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.blocking_recv().map_err(|_| StoreError::WriterGone)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        // A std mutex is right here: the critical section is one short SQLite read with no await.
+        let conn = self.inner.reader.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(f(&conn)?)
+    }
+
+    /// Runs, newest first, optionally of one workflow.
+    pub fn list_runs(
+        &self,
+        workflow: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR workflow_id = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![workflow, limit as i64], run_row)?;
+            rows.collect()
+        })
+    }
+
+    /// One run.
+    pub fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.read(|c| {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+            c.prepare_cached(&sql)?.query_row([id], run_row).optional()
+        })
+    }
+
+    /// The actions of a run, in order.
+    pub fn run_actions(&self, run_id: &str) -> Result<Vec<ActionRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, action_id, path, kind, status, attempts, output, output_truncated, error, started_at, finished_at, duration_us FROM run_actions WHERE run_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([run_id], |r| {
+                Ok(ActionRecord {
+                    seq: r.get(0)?,
+                    action_id: r.get(1)?,
+                    path: r.get(2)?,
+                    kind: r.get(3)?,
+                    status: r.get(4)?,
+                    attempts: r.get(5)?,
+                    output: json_col(r.get(6)?),
+                    output_truncated: r.get(7)?,
+                    error: r.get(8)?,
+                    started_at: r.get(9)?,
+                    finished_at: r.get(10)?,
+                    duration_us: r.get(11)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Runs not yet finished (queued, running, paused), oldest first.
+    pub fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('queued', 'running', 'paused') ORDER BY created_at"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map([], run_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Counters for every workflow that has run.
+    pub fn stats(&self) -> Result<Vec<WorkflowStats>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT workflow_id, runs, successes, failures, last_run_at, last_status FROM workflow_stats ORDER BY workflow_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(WorkflowStats {
+                    workflow_id: r.get(0)?,
+                    runs: r.get::<_, i64>(1)? as u64,
+                    successes: r.get::<_, i64>(2)? as u64,
+                    failures: r.get::<_, i64>(3)? as u64,
+                    last_run_at: r.get(4)?,
+                    last_status: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, workflow_id, workflow_version, trigger_kind, trigger_data, status, error, result, vars, cursor, owner, parent_run, created_at, started_at, finished_at";
+
+fn json_col(s: Option<String>) -> Option<Value> {
+    s.map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)))
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get(0)?,
+        workflow_id: r.get(1)?,
+        workflow_version: r.get(2)?,
+        trigger: r.get(3)?,
+        trigger_data: json_col(r.get(4)?).unwrap_or(Value::Null),
+        status: RunStatus::parse(&r.get::<_, String>(5)?),
+        error: r.get(6)?,
+        result: json_col(r.get(7)?),
+        vars: json_col(r.get(8)?),
+        cursor: r.get(9)?,
+        owner: r.get(10)?,
+        parent_run: r.get(11)?,
+        created_at: r.get(12)?,
+        started_at: r.get(13)?,
+        finished_at: r.get(14)?,
+    })
+}

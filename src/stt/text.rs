@@ -1,0 +1,153 @@
+//! Decoding budgets and transcript clean-up: small pure functions around whisper's inputs and
+//! outputs, kept apart from the model plumbing so they are easy to test.
+
+/// Encoder frames per second of audio (whisper's mel hop of 10 ms, halved by the conv stride).
+const FRAMES_PER_SECOND: f64 = 50.0;
+/// Most encoder frames whisper has: 30 s.
+pub(crate) const MAX_AUDIO_CTX: i32 = 1500;
+
+/// The encoder window for a clip of `samples` at 16 kHz: 50 frames a second plus 64 of margin,
+/// rounded up to a multiple of 64, at least `floor` and at most 1500 (whisper's full 30 s).
+/// A window sized to the clip is what makes short commands fast (the encoder dominates); the
+/// floor keeps the decoder from looping on very short clips.
+pub(crate) fn audio_ctx_for(samples: usize, floor: i32) -> i32 {
+    let seconds = samples as f64 / f64::from(crate::audio::SAMPLE_RATE);
+    let raw = (seconds * FRAMES_PER_SECOND + 64.0).ceil() as i64;
+    let rounded = (raw + 63) / 64 * 64;
+    (rounded.min(i64::from(MAX_AUDIO_CTX)) as i32)
+        .max(floor)
+        .min(MAX_AUDIO_CTX)
+}
+
+/// The token budget for a clip: 4 tokens per second of audio plus 6. Speech runs at ~2-3 tokens
+/// a second, so this only cuts decoding that has started to repeat itself.
+pub(crate) fn max_tokens_for(samples: usize) -> i32 {
+    let seconds = samples as f64 / f64::from(crate::audio::SAMPLE_RATE);
+    (seconds * 4.0).ceil() as i32 + 6
+}
+
+/// Makes a prompt safe to hand to whisper (which takes a C string): drops NUL bytes and
+/// surrounding whitespace. Returns `None` for an empty prompt.
+pub(crate) fn sanitize_prompt(prompt: &str) -> Option<String> {
+    let clean: String = prompt.chars().filter(|&c| c != '\0').collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
+}
+
+/// Turns whisper's raw segment text into a transcript: drops non-speech annotations such as
+/// `[BLANK_AUDIO]` or `(music)`, collapses whitespace, and cuts the text at the first sentence
+/// that repeats an earlier one ("What time is it? What time is it?" -> "What time is it?"), a
+/// cheap guard against the decoder looping.
+pub(crate) fn clean_transcript(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut depth = 0usize;
+    for c in raw.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    cut_at_repeat(&collapsed)
+}
+
+fn cut_at_repeat(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut end = 0;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '?' | '!') {
+            let sentence_end = i + c.len_utf8();
+            let key = normalise(&text[start..sentence_end]);
+            if !key.is_empty() {
+                if seen.contains(&key) {
+                    return text[..end].trim().to_owned();
+                }
+                seen.push(key);
+            }
+            end = sentence_end;
+            start = sentence_end;
+        }
+    }
+    let tail = normalise(&text[start..]);
+    if !tail.is_empty()
+        && seen
+            .iter()
+            .any(|s| *s == tail || s.starts_with(&format!("{tail} ")))
+    {
+        // A trailing fragment that starts an earlier sentence again is the loop being cut off.
+        return text[..end].trim().to_owned();
+    }
+    text.trim().to_owned()
+}
+
+fn normalise(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_is_sized_to_the_clip_with_floor_and_cap() {
+        // 2.15 s -> 107.5 + 64 = 171.5 -> 192 (the notes' measured value), floor lifts it to 512.
+        assert_eq!(audio_ctx_for(34_400, 0), 192);
+        assert_eq!(audio_ctx_for(34_400, 512), 512);
+        // 12 s -> 664 -> 704, above the floor.
+        assert_eq!(audio_ctx_for(12 * 16_000, 512), 704);
+        // Longer than 30 s is capped at the model's full window.
+        assert_eq!(audio_ctx_for(40 * 16_000, 512), 1500);
+        assert_eq!(audio_ctx_for(0, 512), 512);
+        assert_eq!(audio_ctx_for(16_000, 4000), 1500);
+    }
+
+    #[test]
+    fn token_budget_scales_with_length() {
+        assert_eq!(max_tokens_for(32_000), 14);
+        assert_eq!(max_tokens_for(6 * 16_000), 30);
+        assert_eq!(max_tokens_for(1), 7);
+    }
+
+    #[test]
+    fn prompts_lose_nul_bytes_and_blank_ones_vanish() {
+        assert_eq!(
+            sanitize_prompt(" Morning\0 briefing. ").as_deref(),
+            Some("Morning briefing.")
+        );
+        assert_eq!(sanitize_prompt(" \0 "), None);
+    }
+
+    #[test]
+    fn transcripts_lose_annotations_and_repeats() {
+        assert_eq!(
+            clean_transcript(" What is the weather like today?"),
+            "What is the weather like today?"
+        );
+        assert_eq!(clean_transcript("[BLANK_AUDIO]"), "");
+        assert_eq!(clean_transcript(" (music) Play   it. "), "Play it.");
+        assert_eq!(
+            clean_transcript("What time is it? What time is it? What time"),
+            "What time is it?"
+        );
+        assert_eq!(clean_transcript("Stop. Stop. Stop."), "Stop.");
+        // Different sentences are kept.
+        assert_eq!(
+            clean_transcript("Note that. Read it back."),
+            "Note that. Read it back."
+        );
+        // A fragment that is not a restart is kept.
+        assert_eq!(
+            clean_transcript("Open the door. And the window"),
+            "Open the door. And the window"
+        );
+    }
+}

@@ -1,0 +1,484 @@
+//! The whisper.cpp transcriber: one model, one worker thread, a cloneable async handle.
+//!
+//! [`Transcriber`] is a handle (an `Arc` inside) to a worker thread that is the only owner of the
+//! `WhisperContext` and its `WhisperState`. The model loads on first use or on [`Transcriber::preload`]
+//! (the voice loop calls it when the push-to-talk key goes down, so loading overlaps speaking),
+//! stays loaded between utterances, and is dropped (context and state, so the memory really goes
+//! back) after `idle_unload` without use or on [`Transcriber::unload`].
+//!
+//! **Newest utterance wins.** Every [`Transcriber::transcribe`] call takes the next number of a
+//! shared generation counter. whisper.cpp polls an abort callback during encoding and decoding;
+//! ours returns true as soon as the counter has moved past the call's own number, so a decode that
+//! a newer utterance superseded stops within milliseconds and its caller gets
+//! [`SttError::Aborted`]. A superseded request still waiting in the queue is answered the same way
+//! without running.
+
+use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use super::SttError;
+use super::text::{audio_ctx_for, clean_transcript, max_tokens_for, sanitize_prompt};
+use crate::audio::SAMPLE_RATE;
+
+/// How to run whisper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SttConfig {
+    /// The ggml model file (e.g. `ggml-tiny.en.bin`).
+    pub model_path: PathBuf,
+    /// Inference threads; 0 means one per available core.
+    pub threads: usize,
+    /// Unload the model after this long without use; `Duration::ZERO` keeps it loaded.
+    pub idle_unload: Duration,
+    /// Smallest encoder window in frames of 20 ms (512 measured best for short commands:
+    /// smaller windows make tiny models repeat themselves on 1-2 s clips).
+    pub audio_ctx_floor: i32,
+    /// Initial prompt used when a call gives none (e.g. the user's trigger phrases as short
+    /// sentences: "Morning briefing. What's the weather like today?").
+    pub initial_prompt: Option<String>,
+}
+
+impl SttConfig {
+    /// The tuned defaults for `model_path`: all cores, unload after 5 minutes idle, floor 512,
+    /// no prompt.
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        Self {
+            model_path: model_path.into(),
+            threads: 0,
+            idle_unload: Duration::from_secs(300),
+            audio_ctx_floor: 512,
+            initial_prompt: None,
+        }
+    }
+
+    fn thread_count(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        }
+    }
+}
+
+/// What one transcription produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcript {
+    /// The recognised text, cleaned (annotations like `[BLANK_AUDIO]` and looping repeats cut).
+    pub text: String,
+    /// Length of the audio, ms.
+    pub audio_ms: u64,
+    /// Time whisper took for this clip (not counting a model load), ms.
+    pub stt_ms: u64,
+    /// Time spent loading the model first, when this call had to load it, ms.
+    pub load_ms: Option<u64>,
+}
+
+/// State the handle and the worker share.
+struct Shared {
+    /// Bumped by each `transcribe` and by `unload`; a running decode aborts when it moves.
+    generation: AtomicU64,
+    /// Whether the worker holds a loaded model.
+    loaded: AtomicBool,
+}
+
+enum Job {
+    Preload {
+        reply: oneshot::Sender<Result<Duration, SttError>>,
+    },
+    Transcribe {
+        samples: Vec<f32>,
+        prompt: Option<String>,
+        generation: u64,
+        reply: oneshot::Sender<Result<Transcript, SttError>>,
+    },
+    Unload,
+}
+
+struct Inner {
+    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: abort any decode; the worker exits when the channel closes.
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A cloneable, `Send + Sync` handle to the speech recogniser. See the module docs.
+#[derive(Clone)]
+pub struct Transcriber {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Transcriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcriber")
+            .field("loaded", &self.is_loaded())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transcriber {
+    /// Creates the handle and its (idle) worker thread. Nothing is loaded yet.
+    pub fn new(cfg: SttConfig) -> Self {
+        let shared = Arc::new(Shared {
+            generation: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
+        });
+        let (jobs, rx) = mpsc::channel();
+        let worker = Worker {
+            cfg,
+            shared: Arc::clone(&shared),
+            model: None,
+            last_used: Instant::now(),
+        };
+        // If the thread cannot start, `rx` is dropped with the closure and every request
+        // answers `WorkerGone`.
+        if let Err(e) = std::thread::Builder::new()
+            .name("atlas-stt".to_owned())
+            .spawn(move || worker.run(rx))
+        {
+            tracing::error!(error = %e, "cannot start the speech recognition thread");
+        }
+        Self {
+            inner: Arc::new(Inner { jobs, shared }),
+        }
+    }
+
+    /// Loads the model now if it is not loaded; returns the load time (zero when it already was).
+    pub async fn preload(&self) -> Result<Duration, SttError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Preload { reply })?;
+        rx.await.map_err(|_| SttError::WorkerGone)?
+    }
+
+    /// Transcribes 16 kHz mono audio, loading the model first if needed. `prompt` overrides the
+    /// configured initial prompt for this call. Supersedes (aborts) any earlier call still queued
+    /// or running, which then returns [`SttError::Aborted`].
+    pub async fn transcribe(
+        &self,
+        samples_16k_mono: Vec<f32>,
+        prompt: Option<String>,
+    ) -> Result<Transcript, SttError> {
+        let generation = self.inner.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Transcribe {
+            samples: samples_16k_mono,
+            prompt,
+            generation,
+            reply,
+        })?;
+        rx.await.map_err(|_| SttError::WorkerGone)?
+    }
+
+    /// Whether the model is loaded right now.
+    pub fn is_loaded(&self) -> bool {
+        self.inner.shared.loaded.load(Ordering::SeqCst)
+    }
+
+    /// Aborts any running transcription and drops the model (context and state). Returns at once;
+    /// [`Transcriber::is_loaded`] turns false when the worker has let go of it (milliseconds).
+    pub fn unload(&self) {
+        self.inner.shared.generation.fetch_add(1, Ordering::SeqCst);
+        // A closed channel means the worker is gone, and with it the model.
+        let _ = self.inner.jobs.send(Job::Unload);
+    }
+
+    fn send(&self, job: Job) -> Result<(), SttError> {
+        self.inner.jobs.send(job).map_err(|_| SttError::WorkerGone)
+    }
+}
+
+/// The loaded model; the state is declared first so it drops before the context.
+struct Model {
+    state: WhisperState,
+    _ctx: WhisperContext,
+    english_only: bool,
+}
+
+/// The worker thread: sole owner of the model.
+struct Worker {
+    cfg: SttConfig,
+    shared: Arc<Shared>,
+    model: Option<Model>,
+    last_used: Instant,
+}
+
+impl Worker {
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        whisper_rs::install_logging_hooks();
+        loop {
+            let idle = self.cfg.idle_unload;
+            let job = if self.model.is_some() && !idle.is_zero() {
+                let left = idle.saturating_sub(self.last_used.elapsed());
+                match jobs.recv_timeout(left) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.unload("idle");
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            };
+            match job {
+                Job::Preload { reply } => {
+                    let _ = reply.send(self.ensure_loaded().map(|d| d.unwrap_or_default()));
+                }
+                Job::Transcribe {
+                    samples,
+                    prompt,
+                    generation,
+                    reply,
+                } => {
+                    let result = self.transcribe(&samples, prompt, generation);
+                    let _ = reply.send(result);
+                }
+                Job::Unload => self.unload("requested"),
+            }
+        }
+        self.unload("shutdown");
+    }
+
+    /// Loads the model if needed; `Some(load time)` when it loaded now.
+    fn ensure_loaded(&mut self) -> Result<Option<Duration>, SttError> {
+        self.last_used = Instant::now();
+        if self.model.is_some() {
+            return Ok(None);
+        }
+        let path = &self.cfg.model_path;
+        check_model_file(path)?;
+        let started = Instant::now();
+        let load_err = |e: whisper_rs::WhisperError| SttError::ModelLoad {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+            .map_err(load_err)?;
+        let state = ctx.create_state().map_err(load_err)?;
+        let english_only = !ctx.is_multilingual();
+        self.model = Some(Model {
+            state,
+            _ctx: ctx,
+            english_only,
+        });
+        self.shared.loaded.store(true, Ordering::SeqCst);
+        let took = started.elapsed();
+        self.last_used = Instant::now();
+        tracing::info!(model = %path.display(), load_ms = took.as_millis() as u64, "whisper model loaded");
+        Ok(Some(took))
+    }
+
+    fn unload(&mut self, why: &'static str) {
+        if self.model.take().is_none() {
+            return;
+        }
+        self.shared.loaded.store(false, Ordering::SeqCst);
+        release_freed_memory();
+        tracing::info!(reason = why, "whisper model unloaded");
+    }
+
+    fn transcribe(
+        &mut self,
+        samples: &[f32],
+        prompt: Option<String>,
+        generation: u64,
+    ) -> Result<Transcript, SttError> {
+        let superseded = || self.shared.generation.load(Ordering::SeqCst) != generation;
+        if superseded() {
+            return Err(SttError::Aborted);
+        }
+        if samples.is_empty() {
+            return Err(SttError::EmptyAudio);
+        }
+        let load = self.ensure_loaded()?;
+        let model = self.model.as_mut().ok_or(SttError::WorkerGone)?;
+        let audio_ctx = audio_ctx_for(samples.len(), self.cfg.audio_ctx_floor);
+        let max_tokens = max_tokens_for(samples.len());
+        let prompt = prompt
+            .or_else(|| self.cfg.initial_prompt.clone())
+            .as_deref()
+            .and_then(sanitize_prompt);
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.cfg.thread_count().min(c_int::MAX as usize) as c_int);
+        params.set_translate(false);
+        params.set_language(Some(if model.english_only { "en" } else { "auto" }));
+        params.set_no_context(true);
+        params.set_no_timestamps(true);
+        params.set_single_segment(true);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_audio_ctx(audio_ctx);
+        params.set_max_tokens(max_tokens);
+        if let Some(p) = &prompt {
+            params.set_initial_prompt(p);
+        }
+        // whisper-rs 0.16's `set_abort_callback_safe` hands whisper.cpp a pointer to a boxed
+        // trait object but reads it back as the concrete closure, so its callback returns
+        // garbage (every encode "aborts" with -6). The raw setter with our own trampoline
+        // avoids that; `abort` lives on this stack frame until after `full` returns.
+        let abort = AbortWhen {
+            shared: Arc::clone(&self.shared),
+            generation,
+        };
+        // SAFETY: the trampoline only reads `abort`, which outlives the `full` call below, and
+        // `AbortWhen` is `Sync` (an `Arc` of atomics and a `u64`), so ggml threads may read it.
+        unsafe {
+            params.set_abort_callback(Some(abort_trampoline));
+            params.set_abort_callback_user_data(
+                std::ptr::from_ref(&abort)
+                    .cast_mut()
+                    .cast::<std::ffi::c_void>(),
+            );
+        }
+
+        let started = Instant::now();
+        let result = model.state.full(params, samples);
+        let stt = started.elapsed();
+        self.last_used = Instant::now();
+        if self.shared.generation.load(Ordering::SeqCst) != generation {
+            tracing::debug!(
+                stt_ms = stt.as_millis() as u64,
+                "transcription aborted by a newer one"
+            );
+            return Err(SttError::Aborted);
+        }
+        result.map_err(|e| SttError::Inference(e.to_string()))?;
+        let mut raw = String::new();
+        for segment in model.state.as_iter() {
+            if let Ok(text) = segment.to_str_lossy() {
+                raw.push_str(&text);
+            }
+        }
+        let text = clean_transcript(&raw);
+        let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
+        tracing::info!(
+            audio_ms,
+            stt_ms = stt.as_millis() as u64,
+            audio_ctx,
+            max_tokens,
+            prompt = prompt.is_some(),
+            chars = text.len(),
+            "transcribed"
+        );
+        Ok(Transcript {
+            text,
+            audio_ms,
+            stt_ms: stt.as_millis() as u64,
+            load_ms: load.map(|d| d.as_millis() as u64),
+        })
+    }
+}
+
+/// What the abort callback compares: the call's own generation against the shared counter.
+struct AbortWhen {
+    shared: Arc<Shared>,
+    generation: u64,
+}
+
+/// whisper.cpp's abort callback: true (abort) once a newer generation exists.
+unsafe extern "C" fn abort_trampoline(data: *mut std::ffi::c_void) -> bool {
+    if data.is_null() {
+        return false;
+    }
+    // SAFETY: `data` is the `AbortWhen` set next to this callback in `Worker::transcribe`, alive
+    // for the whole `full` call during which whisper.cpp may call us.
+    let abort = unsafe { &*data.cast::<AbortWhen>() };
+    abort.shared.generation.load(Ordering::Relaxed) != abort.generation
+}
+
+/// The 4-byte magic every whisper.cpp ggml model starts with (`0x67676d6c`, little-endian).
+const GGML_MAGIC: u32 = 0x6767_6d6c;
+
+/// Checks, before whisper.cpp sees it, that the file exists and starts like a ggml model, so the
+/// user gets a precise message instead of a generic load failure.
+fn check_model_file(path: &Path) -> Result<(), SttError> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SttError::ModelMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => {
+            return Err(SttError::ModelLoad {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    // The magic, then 11 i32 hyper-parameters (n_vocab, n_audio_ctx, n_audio_state, n_audio_head,
+    // n_audio_layer, n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype).
+    let mut header = [0u8; 48];
+    let not_a_model = |reason: String| SttError::NotAModel {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if file.read_exact(&mut header[..4]).is_err() {
+        return Err(not_a_model("the file is shorter than 4 bytes".to_owned()));
+    }
+    let magic = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    if &header[..4] == b"GGUF" {
+        return Err(not_a_model(
+            "it is a GGUF file (an LLM format), not a whisper ggml file".to_owned(),
+        ));
+    }
+    if magic != GGML_MAGIC {
+        return Err(not_a_model(format!(
+            "it starts with 0x{magic:08x}, not the ggml magic 0x{GGML_MAGIC:08x}"
+        )));
+    }
+    // whisper.cpp reads a short header as zeros and "loads" an empty model that fails later, so
+    // the header is checked here.
+    if file.read_exact(&mut header[4..]).is_err() {
+        return Err(not_a_model(
+            "its header is cut short (an interrupted download?)".to_owned(),
+        ));
+    }
+    let hp: Vec<i32> = header[4..]
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let n_mels = hp[9];
+    if hp[..9].iter().any(|&v| v <= 0) || !(n_mels == 80 || n_mels == 128) {
+        return Err(not_a_model(format!(
+            "its header holds implausible hyper-parameters {hp:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Hands memory freed by the model back to the operating system, so that unloading really
+/// lowers the resident size (glibc otherwise keeps freed heap pages for reuse).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of the allocator's own heap.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+#[path = "whisper_tests.rs"]
+mod tests;

@@ -1,0 +1,300 @@
+//! The `atlas` command as a user runs it: real processes, a real database file, and a process
+//! killed with SIGKILL in the middle of a run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use atlas::store::{RunStatus, Store};
+use axum::Router;
+use axum::routing::get;
+use serde_json::Value;
+
+use crate::util::{atlas_bin, serve};
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let h = Home {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(h.workflows()).unwrap();
+        h
+    }
+    fn workflows(&self) -> PathBuf {
+        self.dir.path().join("wf")
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn write(&self, name: &str, yaml: &str) {
+        std::fs::write(self.workflows().join(name), yaml).unwrap();
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(atlas_bin());
+        c.env("ATLAS_DATA_DIR", self.data())
+            .env("ATLAS_CONFIG", self.dir.path().join("config.toml"))
+            .env(
+                "ATLAS_BUNDLED_WORKFLOWS",
+                self.dir.path().join("no-bundled"),
+            )
+            .arg("--workflows")
+            .arg(self.workflows())
+            .stdin(Stdio::null());
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    fn store(&self) -> Store {
+        Store::open(&self.data().join("atlas.db")).unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn run_prints_result_and_speech_and_exits_by_status() {
+    let h = Home::new();
+    h.write("greet.yaml", "id: greet\ntriggers: [{type: manual}]\nvariables: {who: world}\nactions:\n  - {id: say, type: speak, config: {text: 'Hello {{ vars.who }}'}}\n");
+    h.write("broken.yaml", "id: broken\ntriggers: [{type: manual}]\nactions:\n  - {id: r, type: file, config: {op: read, path: nope.txt}}\n");
+    let o = h.run(&["workflow", "run", "greet", "--var", "who=Ada", "--json"]);
+    assert!(o.status.success(), "{o:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "succeeded");
+    assert_eq!(v["spoken"][0], "Hello Ada");
+    let o = h.run(&["workflow", "run", "greet"]);
+    assert!(stdout(&o).contains("said: Hello world"), "{}", stdout(&o));
+    let o = h.run(&["workflow", "run", "broken"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("action `r` failed"),
+        "{o:?}"
+    );
+    let o = h.run(&["workflow", "run", "ghost"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no workflow `ghost`"));
+
+    // History and show-run read the same database.
+    let o = h.run(&["workflow", "history", "--json"]);
+    let runs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["status"], "failed");
+    let id = runs[2]["id"].as_str().unwrap();
+    let o = h.run(&["workflow", "show-run", id]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("status   succeeded") && text.contains("say") && text.contains("Hello Ada"),
+        "{text}"
+    );
+    let o = h.run(&["workflow", "list"]);
+    assert!(
+        stdout(&o).contains("greet") && stdout(&o).contains("2 runs, 2 ok"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn validate_lists_every_problem_and_exits_non_zero() {
+    let h = Home::new();
+    h.write("ok.yaml", "id: ok\ntriggers: [{type: manual}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n");
+    let o = h.run(&["workflow", "validate"]);
+    assert!(o.status.success(), "{o:?}");
+    h.write("bad.yaml", "id: bad\ntriggers: [{type: manual}]\nactions:\n  - {id: x, type: log, config: {message: x}, on_success: y}\n  - {id: z, type: delay, config: {duration: 1parsec}}\n");
+    let o = h.run(&["workflow", "validate"]);
+    assert!(!o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.contains("bad.yaml:4:58: `actions[0].on_success`: no action `y`"),
+        "{text}"
+    );
+    assert!(text.contains("`actions[1].config.duration`"), "{text}");
+    // The good workflow still runs.
+    assert!(h.run(&["workflow", "run", "ok"]).status.success());
+}
+
+/// A server whose first request to /hang never answers and later ones answer at once.
+async fn hang_once() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let addr = serve(Router::new().route(
+        "/hang",
+        get(move || {
+            let n = h.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                }
+                axum::Json(serde_json::json!({"n": n}))
+            }
+        }),
+    ))
+    .await;
+    (addr, hits)
+}
+
+fn crash_workflow(addr: std::net::SocketAddr, resume: bool) -> String {
+    format!(
+        "id: crashy\nresume: {resume}\ntriggers: [{{type: manual}}]\nactions:\n  - {{id: first, type: set, config: {{values: {{step: 1}}}}}}\n  - {{id: second, type: log, config: {{message: 'step {{{{ vars.step }}}}'}}}}\n  - {{id: slow, type: http, config: {{url: 'http://{addr}/hang'}}}}\n  - {{id: last, type: set, config: {{values: {{step: 3}}}}}}\n"
+    )
+}
+
+/// Starts `atlas workflow run crashy`, waits until `slow` is recorded as started, kills it.
+async fn kill_mid_run(h: &Home) -> String {
+    let mut child = h
+        .cmd()
+        .args(["workflow", "run", "crashy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = h.data().join("atlas.db");
+    let mut run_id = None;
+    for _ in 0..1000 {
+        if db.exists() {
+            let store = Store::open(&db).unwrap();
+            if let Some(run) = store
+                .list_runs(Some("crashy"), 1)
+                .unwrap()
+                .into_iter()
+                .next()
+            {
+                let actions = store.run_actions(&run.id).unwrap();
+                if actions.iter().any(|a| a.action_id == "slow") {
+                    run_id = Some(run.id);
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run_id = run_id.expect("the run reached its slow action");
+    // SIGKILL: no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_id
+}
+
+fn start_daemon(h: &Home) -> Child {
+    h.cmd()
+        .arg("daemon")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "daemon exited with {status:?}");
+}
+
+async fn wait_status(db: &Path, run_id: &str, want: RunStatus) -> atlas::store::RunRecord {
+    for _ in 0..1000 {
+        let store = Store::open(db).unwrap();
+        if let Some(run) = store.get_run(run_id).unwrap()
+            && run.status == want
+        {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("run {run_id} never became {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_leaves_an_interrupted_run_with_its_actions() {
+    let (addr, _) = hang_once().await;
+    let h = Home::new();
+    h.write("crashy.yaml", &crash_workflow(addr, false));
+    let run_id = kill_mid_run(&h).await;
+    let daemon = start_daemon(&h);
+    let run = wait_status(&h.data().join("atlas.db"), &run_id, RunStatus::Interrupted).await;
+    stop(daemon);
+    assert!(
+        run.error
+            .clone()
+            .unwrap()
+            .contains("stopped before the run ended")
+    );
+    let actions = h.store().run_actions(&run_id).unwrap();
+    let done: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|a| (a.action_id.as_str(), a.status.as_str()))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("first", "succeeded"),
+            ("second", "succeeded"),
+            ("slow", "running")
+        ]
+    );
+    assert_eq!(actions[1].output.as_ref().unwrap()["message"], "step 1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_resumes_from_the_last_completed_action() {
+    let (addr, hits) = hang_once().await;
+    let h = Home::new();
+    h.write("crashy.yaml", &crash_workflow(addr, true));
+    let run_id = kill_mid_run(&h).await;
+    let daemon = start_daemon(&h);
+    let run = wait_status(&h.data().join("atlas.db"), &run_id, RunStatus::Succeeded).await;
+    stop(daemon);
+    assert_eq!(run.result.unwrap()["step"], 3);
+    let actions = h.store().run_actions(&run_id).unwrap();
+    let ids: Vec<&str> = actions.iter().map(|a| a.action_id.as_str()).collect();
+    // `first` and `second` ran once, before the kill; `slow` ran again after it.
+    assert_eq!(ids, ["first", "second", "slow", "slow", "last"]);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_records_the_run_as_cancelled() {
+    let h = Home::new();
+    h.write("long.yaml", "id: long\ntriggers: [{type: manual}]\nactions:\n  - {id: a, type: log, config: {message: a}}\n  - {id: wait, type: delay, config: {duration: 60s}}\n");
+    let mut child = h
+        .cmd()
+        .args(["workflow", "run", "long"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = h.data().join("atlas.db");
+    for _ in 0..1000 {
+        if db.exists()
+            && Store::open(&db)
+                .unwrap()
+                .list_runs(Some("long"), 1)
+                .unwrap()
+                .first()
+                .is_some_and(|r| r.status == RunStatus::Running)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A CLI run dies with its process on SIGTERM; the next daemon start records it.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let run = h.store().list_runs(Some("long"), 1).unwrap().remove(0);
+    let daemon = start_daemon(&h);
+    let run = wait_status(&db, &run.id, RunStatus::Interrupted).await;
+    stop(daemon);
+    assert_eq!(
+        h.store().run_actions(&run.id).unwrap()[0].status,
+        "succeeded"
+    );
+}

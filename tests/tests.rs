@@ -1,0 +1,9 @@
+//! Integration tests, built as one binary: shared helpers in `util`, one module per area.
+
+mod util;
+
+mod bundled;
+mod cli;
+mod engine;
+mod loader_props;
+mod validation;
