@@ -4,6 +4,7 @@
 //! `~/.local/share/atlas/` for the database and logs, `~/.config/atlas/workflows/` for the user's
 //! workflows). `--config`/`ATLAS_CONFIG` and `--data-dir`/`ATLAS_DATA_DIR` override them. A missing
 //! config file means the defaults; a broken one is an error that names the file and the field.
+//! `ATLAS_SPEECH` (auto, native, espeak, none) overrides `speech.backend`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,12 @@ pub struct Config {
     pub file_roots: BTreeMap<String, PathBuf>,
     /// Defaults of the `llm` action.
     pub llm: LlmDefaults,
+    /// The voice loop: model, matching, the not-understood reply.
+    pub voice: crate::voice::VoiceConfig,
+    /// How Atlas speaks: backend (auto, native, espeak, none), voice, rate.
+    pub speech: crate::tts::SpeakerConfig,
+    /// Where `atlas model download` fetches whisper.cpp models from.
+    pub model_base_url: Option<String>,
 }
 
 /// Where everything lives, resolved.
@@ -102,7 +109,16 @@ pub fn load(
             .config_dir()
             .join("config.toml"),
     };
-    let config = read(&config_file)?;
+    let mut config = read(&config_file)?;
+    if let Ok(backend) = std::env::var("ATLAS_SPEECH") {
+        config.speech.backend = serde_json::from_value(serde_json::Value::String(backend.clone()))
+            .map_err(|_| ConfigError::Invalid {
+                path: PathBuf::from("ATLAS_SPEECH"),
+                message: format!(
+                    "`{backend}` is not a speech backend: expected auto, native, espeak or none"
+                ),
+            })?;
+    }
     let data_dir = match (data_override, &config.data_dir, &dirs) {
         (Some(p), _, _) => p.to_path_buf(),
         (None, Some(p), _) => p.clone(),

@@ -29,4 +29,5 @@ pub mod store;
 pub mod stt;
 pub mod template;
 pub mod tts;
+pub mod voice;
 pub mod workflow;

@@ -34,9 +34,81 @@ enum Command {
     /// Work with workflows.
     #[command(subcommand)]
     Workflow(WorkflowCmd),
+    /// Manage whisper models.
+    #[command(subcommand)]
+    Model(ModelCmd),
+    /// Transcribe a WAV file with the local whisper model.
+    Transcribe {
+        /// The WAV file (any rate and channel count).
+        wav: PathBuf,
+        /// Whisper model: a catalog name or a file.
+        #[arg(long, env = "ATLAS_MODEL")]
+        model: Option<String>,
+        /// Machine-readable output: {"text", "audio_ms", "stt_ms"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say something out loud (or into a WAV file).
+    Say {
+        /// What to say.
+        text: String,
+        /// Write the speech to this WAV file instead of the speaker.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Handle one utterance: transcribe, match a workflow, run it, speak the reply.
+    Listen {
+        /// Read the utterance from a WAV file.
+        #[arg(long, conflicts_with = "mic", required_unless_present = "mic")]
+        wav: Option<PathBuf>,
+        /// Record the utterance from the microphone.
+        #[arg(long)]
+        mic: bool,
+        /// How long to record with --mic.
+        #[arg(long, default_value_t = 5.0, requires = "mic")]
+        seconds: f64,
+        /// Write the spoken reply to this WAV file instead of the speaker.
+        #[arg(long)]
+        speak_to: Option<PathBuf>,
+        /// Whisper model: a catalog name or a file.
+        #[arg(long, env = "ATLAS_MODEL")]
+        model: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Show the match candidates and their scores.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// The catalog of whisper.cpp models, with what is installed and active.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a whisper.cpp model (resumes a partial download, checks its SHA-1).
+    Download {
+        /// Model name, e.g. tiny.en, base.en, small.en.
+        name: String,
+        /// Where to download from (default: whisper.cpp's published files).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Convert a CTranslate2 (faster-whisper) model folder to a whisper.cpp model.
+    Import {
+        /// The folder holding model.bin and vocabulary.txt or tokenizer.json.
+        dir: PathBuf,
+        /// Output file (default: the models folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +137,9 @@ enum WorkflowCmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Do not speak; only print what would be said.
+        #[arg(long)]
+        silent: bool,
     },
     /// Recent runs, newest first.
     History {
@@ -97,6 +172,18 @@ enum BenchCmd {
         /// Runs for the throughput figure.
         #[arg(long, default_value_t = 20000)]
         runs: usize,
+    },
+    /// Voice loop latency and memory, on a 2 s and a 6 s utterance.
+    Voice {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Whisper model: a catalog name or a file.
+        #[arg(long, env = "ATLAS_MODEL")]
+        model: Option<String>,
+        /// Repetitions per utterance.
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
     },
 }
 
@@ -134,9 +221,12 @@ fn main() -> ExitCode {
             Command::Workflow(w) => match w {
                 WorkflowCmd::List { json } => app::list(&global, json).map(|_| true),
                 WorkflowCmd::Validate { paths, json } => app::validate(&global, &paths, json),
-                WorkflowCmd::Run { id, vars, json } => {
-                    app::run_workflow(&global, &id, &vars, json, None).await
-                }
+                WorkflowCmd::Run {
+                    id,
+                    vars,
+                    json,
+                    silent,
+                } => app::run_workflow(&global, &id, &vars, json, silent).await,
                 WorkflowCmd::History { id, limit, json } => {
                     app::history(&global, id.as_deref(), limit, json).map(|_| true)
                 }
@@ -148,6 +238,52 @@ fn main() -> ExitCode {
                 atlas::bench::engine(&global, runs, json)
                     .await
                     .map(|_| true)
+            }
+            Command::Bench(BenchCmd::Voice { json, model, reps }) => {
+                atlas::bench::voice(&global, model.as_deref(), reps, json)
+                    .await
+                    .map(|_| true)
+            }
+            Command::Model(ModelCmd::List { json }) => app::model_list(&global, json).map(|_| true),
+            Command::Model(ModelCmd::Download { name, base_url }) => {
+                app::model_download(&global, &name, base_url.as_deref())
+                    .await
+                    .map(|_| true)
+            }
+            Command::Model(ModelCmd::Import { dir, out }) => {
+                app::model_import(&global, &dir, out.as_deref())
+                    .await
+                    .map(|_| true)
+            }
+            Command::Transcribe { wav, model, json } => {
+                app::transcribe(&global, &wav, model.as_deref(), json)
+                    .await
+                    .map(|_| true)
+            }
+            Command::Say { text, out } => {
+                app::say(&global, &text, out.as_deref()).await.map(|_| true)
+            }
+            Command::Listen {
+                wav,
+                mic,
+                seconds,
+                speak_to,
+                model,
+                json,
+                explain,
+            } => {
+                let input = match (wav, mic) {
+                    (Some(w), _) => app::Input::Wav(w),
+                    _ => app::Input::Mic(std::time::Duration::from_secs_f64(seconds.max(0.5))),
+                };
+                let opts = app::ListenOpts {
+                    input,
+                    speak_to,
+                    model,
+                    json,
+                    explain,
+                };
+                app::listen(&global, opts).await.map(|_| true)
             }
         }
     });

@@ -65,20 +65,22 @@ fn run_prints_result_and_speech_and_exits_by_status() {
     let h = Home::new();
     h.write("greet.yaml", "id: greet\ntriggers: [{type: manual}]\nvariables: {who: world}\nactions:\n  - {id: say, type: speak, config: {text: 'Hello {{ vars.who }}'}}\n");
     h.write("broken.yaml", "id: broken\ntriggers: [{type: manual}]\nactions:\n  - {id: r, type: file, config: {op: read, path: nope.txt}}\n");
-    let o = h.run(&["workflow", "run", "greet", "--var", "who=Ada", "--json"]);
+    let o = h.run(&[
+        "workflow", "run", "greet", "--silent", "--var", "who=Ada", "--json",
+    ]);
     assert!(o.status.success(), "{o:?}");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "succeeded");
     assert_eq!(v["spoken"][0], "Hello Ada");
-    let o = h.run(&["workflow", "run", "greet"]);
+    let o = h.run(&["workflow", "run", "greet", "--silent"]);
     assert!(stdout(&o).contains("said: Hello world"), "{}", stdout(&o));
-    let o = h.run(&["workflow", "run", "broken"]);
+    let o = h.run(&["workflow", "run", "broken", "--silent"]);
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("action `r` failed"),
         "{o:?}"
     );
-    let o = h.run(&["workflow", "run", "ghost"]);
+    let o = h.run(&["workflow", "run", "ghost", "--silent"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no workflow `ghost`"));
 
@@ -119,7 +121,11 @@ fn validate_lists_every_problem_and_exits_non_zero() {
     );
     assert!(text.contains("`actions[1].config.duration`"), "{text}");
     // The good workflow still runs.
-    assert!(h.run(&["workflow", "run", "ok"]).status.success());
+    assert!(
+        h.run(&["workflow", "run", "ok", "--silent"])
+            .status
+            .success()
+    );
 }
 
 /// A server whose first request to /hang never answers and later ones answer at once.
@@ -152,7 +158,7 @@ fn crash_workflow(addr: std::net::SocketAddr, resume: bool) -> String {
 async fn kill_mid_run(h: &Home) -> String {
     let mut child = h
         .cmd()
-        .args(["workflow", "run", "crashy"])
+        .args(["workflow", "run", "crashy", "--silent"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -267,7 +273,7 @@ async fn sigterm_mid_run_records_the_run_as_cancelled() {
     h.write("long.yaml", "id: long\ntriggers: [{type: manual}]\nactions:\n  - {id: a, type: log, config: {message: a}}\n  - {id: wait, type: delay, config: {duration: 60s}}\n");
     let mut child = h
         .cmd()
-        .args(["workflow", "run", "long"])
+        .args(["workflow", "run", "long", "--silent"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -3,6 +3,7 @@
 //! `main` parses arguments and calls into here; everything below this module is a library with
 //! typed errors, and this is where they become messages and exit codes (`anyhow` lives here only).
 
+mod voice_cmd;
 mod workflow_cmd;
 
 use std::path::PathBuf;
@@ -11,6 +12,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use voice_cmd::{
+    Input, ListenOpts, listen, model_download, model_import, model_list, resolve_model, say,
+    transcribe,
+};
 pub use workflow_cmd::{history, list, run_workflow, show_run, validate};
 
 use crate::actions::Services;
@@ -110,7 +115,9 @@ pub fn warn_load_errors(report: &LoadReport) {
 
 /// `atlas daemon`: runs the engine until SIGINT/SIGTERM.
 pub async fn daemon(global: &Global) -> anyhow::Result<()> {
-    let speaker: Arc<dyn Speaker> = Arc::new(crate::tts::RecordingSpeaker::default());
+    let (config, _) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let speaker: Arc<dyn Speaker> =
+        tokio::task::spawn_blocking(move || crate::tts::default_speaker(&config.speech)).await?;
     let app = build(global, speaker)?;
     warn_load_errors(&app.report);
     let (resumed, interrupted) = app.engine.recover().await?;

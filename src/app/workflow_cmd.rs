@@ -129,10 +129,15 @@ pub async fn run_workflow(
     id: &str,
     vars: &[String],
     as_json: bool,
-    speaker: Option<Arc<dyn Speaker>>,
+    silent: bool,
 ) -> anyhow::Result<bool> {
-    let recorder = Arc::new(RecordingSpeaker::default());
-    let speaker = speaker.unwrap_or_else(|| recorder.clone());
+    let speaker: Arc<dyn Speaker> = if silent {
+        Arc::new(RecordingSpeaker::default())
+    } else {
+        let (config, _) =
+            crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+        tokio::task::spawn_blocking(move || crate::tts::default_speaker(&config.speech)).await?
+    };
     let app = build(global, speaker)?;
     // A workflow that failed to load: say why rather than "no such workflow".
     let broken = app.report.errors.iter().find(|e| {

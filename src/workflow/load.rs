@@ -249,6 +249,11 @@ fn check(def: WorkflowDef, c: &mut Checker<'_>, file: &Path) -> Option<Workflow>
                 for (j, p) in phrases.iter().enumerate() {
                     if p.trim().is_empty() {
                         c.err(format!("{field}.phrases[{j}]"), "empty phrase");
+                    } else if let Err(e) = crate::intent::parse_template(p) {
+                        c.err(
+                            format!("{field}.phrases[{j}]"),
+                            format!("phrase `{p}`, column {}: {}", e.column, e.message),
+                        );
                     }
                 }
             }

@@ -153,3 +153,6 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
+
+mod voice;
+pub use voice::voice;

@@ -1,0 +1,339 @@
+//! `atlas model ...`, `atlas transcribe`, `atlas say`, `atlas listen`: the voice commands.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use super::{App, Global, build};
+use crate::config::{self, Config, Paths};
+use crate::model;
+use crate::stt::{SttConfig, Transcriber};
+use crate::tts::{Speaker, WavFileSpeaker};
+use crate::voice::{MeteredSpeaker, VoiceLoop};
+
+/// Finds the whisper model: `--model` (a path or a catalog name), else config's `voice.model`,
+/// else the best installed English model.
+pub fn resolve_model(arg: Option<&str>, config: &Config, paths: &Paths) -> anyhow::Result<PathBuf> {
+    let models = paths.models();
+    let wanted = arg
+        .map(str::to_owned)
+        .or_else(|| config.voice.model.clone());
+    if let Some(w) = wanted {
+        let p = PathBuf::from(&w);
+        if p.exists() || w.contains('/') || w.ends_with(".bin") {
+            if !p.exists() {
+                bail!("the whisper model file {} does not exist", p.display());
+            }
+            return Ok(p);
+        }
+        let entry = model::catalog::lookup(&w)?;
+        let path = models.join(entry.file_name);
+        if !path.exists() {
+            bail!(
+                "whisper model `{w}` is not installed in {}: run `atlas model download {w}`",
+                models.display()
+            );
+        }
+        return Ok(path);
+    }
+    match model::best_installed_english(&models) {
+        Some(m) => Ok(m.path),
+        None => bail!(
+            "no whisper model is installed in {}: run `atlas model download base.en` (or tiny.en), or `atlas model import DIR` for a faster-whisper model",
+            models.display()
+        ),
+    }
+}
+
+fn transcriber(config: &Config, model: PathBuf) -> Transcriber {
+    let mut cfg = SttConfig::new(model);
+    cfg.idle_unload = Duration::from_secs(config.voice.idle_unload_secs);
+    cfg.audio_ctx_floor = config.voice.audio_ctx_floor;
+    Transcriber::new(cfg)
+}
+
+/// `atlas model list`.
+pub fn model_list(global: &Global, as_json: bool) -> anyhow::Result<()> {
+    let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let installed = model::installed(&paths.models());
+    let active = resolve_model(None, &config, &paths).ok();
+    let rows: Vec<serde_json::Value> = model::CATALOG
+        .iter()
+        .map(|e| {
+            let path = paths.models().join(e.file_name);
+            let is_installed = installed.iter().any(|i| i.path == path);
+            json!({
+                "name": e.name, "file": e.file_name, "size": e.size, "language": e.language.as_str(),
+                "sha1": e.sha1, "installed": is_installed,
+                "active": active.as_deref() == Some(path.as_path()),
+            })
+        })
+        .collect();
+    let others: Vec<serde_json::Value> = installed
+        .iter()
+        .filter(|i| i.catalog.is_none())
+        .map(|i| json!({"name": i.name, "path": i.path, "size": i.size, "active": active.as_deref() == Some(i.path.as_path())}))
+        .collect();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"models": rows, "other_installed": others, "dir": paths.models()})
+            )?
+        );
+        return Ok(());
+    }
+    println!("whisper models (folder {}):", paths.models().display());
+    for r in &rows {
+        let mark = match (r["active"].as_bool(), r["installed"].as_bool()) {
+            (Some(true), _) => "* active",
+            (_, Some(true)) => "  installed",
+            _ => "",
+        };
+        println!(
+            "  {:<22} {:>8.1} MB  {:<12} sha1 {}  {mark}",
+            r["name"].as_str().unwrap_or(""),
+            r["size"].as_u64().unwrap_or(0) as f64 / 1e6,
+            r["language"].as_str().unwrap_or(""),
+            r["sha1"].as_str().unwrap_or(""),
+        );
+    }
+    for o in &others {
+        let mark = if o["active"].as_bool() == Some(true) {
+            "* active"
+        } else {
+            "  installed"
+        };
+        println!(
+            "  {:<22} {} {mark}",
+            o["name"].as_str().unwrap_or(""),
+            o["path"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// `atlas model download NAME`.
+pub async fn model_download(
+    global: &Global,
+    name: &str,
+    base_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let base = base_url
+        .map(str::to_owned)
+        .or(config.model_base_url.clone())
+        .unwrap_or_else(|| model::DEFAULT_BASE_URL.to_owned());
+    let last = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
+    let progress = |done: u64, total: Option<u64>| {
+        let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
+        if l.elapsed() < Duration::from_millis(200) && total != Some(done) {
+            return;
+        }
+        *l = Instant::now();
+        let bar = match total {
+            Some(t) if t > 0 => {
+                let filled = ((done as f64 / t as f64) * 30.0) as usize;
+                format!(
+                    "[{}{}] {:5.1}%",
+                    "#".repeat(filled.min(30)),
+                    " ".repeat(30 - filled.min(30)),
+                    done as f64 * 100.0 / t as f64
+                )
+            }
+            _ => String::new(),
+        };
+        eprint!("\r{name}: {bar} {:.1} MB", done as f64 / 1e6);
+        let _ = std::io::stderr().flush();
+    };
+    let path = model::download::download(name, &base, &paths.models(), &progress).await;
+    eprintln!();
+    let path = path?;
+    println!("installed {}", path.display());
+    Ok(())
+}
+
+/// `atlas model import DIR [--out FILE]`.
+pub async fn model_import(global: &Global, dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+    let (_, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let out = match out {
+        Some(o) => o.to_path_buf(),
+        None => {
+            let name = dir
+                .file_name()
+                .map(|n| {
+                    n.to_string_lossy()
+                        .trim_start_matches("faster-whisper-")
+                        .to_owned()
+                })
+                .unwrap_or_else(|| "imported".into());
+            paths.models().join(format!("ggml-{name}.bin"))
+        }
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let (d, o) = (dir.to_path_buf(), out.clone());
+    let report = tokio::task::spawn_blocking(move || model::import_ct2(&d, &o)).await??;
+    println!(
+        "imported {} model: {} tensors, {} bytes -> {}",
+        report.model_type,
+        report.tensors,
+        report.bytes,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `atlas transcribe WAV`.
+pub async fn transcribe(
+    global: &Global,
+    wav: &Path,
+    model_arg: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let model = resolve_model(model_arg, &config, &paths)?;
+    let samples = crate::audio::read_wav_16k_mono(wav)?;
+    let t = transcriber(&config, model);
+    let out = t.transcribe(samples, None).await?;
+    let text = crate::intent::clean_transcript(&out.text);
+    if as_json {
+        println!(
+            "{}",
+            json!({"text": text, "audio_ms": out.audio_ms, "stt_ms": out.stt_ms})
+        );
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn speaker_for(config: &Config, out: Option<&Path>) -> anyhow::Result<Arc<dyn Speaker>> {
+    Ok(match out {
+        Some(p) => Arc::new(WavFileSpeaker::create(p, config.speech.espeak())?),
+        None => crate::tts::default_speaker(&config.speech),
+    })
+}
+
+/// `atlas say TEXT [--out WAV]`.
+pub async fn say(global: &Global, text: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let (config, _) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let (cfg, out_owned) = (config.clone(), out.map(Path::to_path_buf));
+    let speaker =
+        tokio::task::spawn_blocking(move || speaker_for(&cfg, out_owned.as_deref())).await??;
+    let outcome = speaker.speak(text).await?;
+    if let Some(p) = out {
+        println!("wrote {}", p.display());
+    } else {
+        eprintln!("spoke with {}", outcome.backend);
+    }
+    Ok(())
+}
+
+/// Where `atlas listen` gets its audio.
+pub enum Input {
+    /// A WAV file.
+    Wav(PathBuf),
+    /// The microphone, for this long.
+    Mic(Duration),
+}
+
+/// Options of `atlas listen`.
+pub struct ListenOpts {
+    /// The audio.
+    pub input: Input,
+    /// Write the reply to this WAV instead of the speaker.
+    pub speak_to: Option<PathBuf>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--json`.
+    pub json: bool,
+    /// `--explain`.
+    pub explain: bool,
+}
+
+/// `atlas listen`: one utterance, handled end to end.
+pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<()> {
+    let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let model = resolve_model(opts.model.as_deref(), &config, &paths)?;
+    let (cfg, out) = (config.clone(), opts.speak_to.clone());
+    let inner = tokio::task::spawn_blocking(move || speaker_for(&cfg, out.as_deref())).await??;
+    let speaker = MeteredSpeaker::new(inner);
+    let App { engine, report, .. } = build(global, speaker.clone())?;
+    super::warn_load_errors(&report);
+    let t = transcriber(&config, model);
+    // Load the model while the audio is read or recorded, as the agent does while the key is held.
+    let preload = {
+        let t = t.clone();
+        tokio::spawn(async move { t.preload().await })
+    };
+    let samples = match &opts.input {
+        Input::Wav(p) => crate::audio::read_wav_16k_mono(p)?,
+        Input::Mic(d) => {
+            let capture = crate::audio::CaptureConfig {
+                device: config.voice.input_device.clone(),
+                max_seconds: config.voice.max_seconds,
+                keep_warm: false,
+            };
+            let d = *d;
+            let rec = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut r = crate::audio::Recorder::open(&capture)?;
+                eprintln!(
+                    "listening for {:.1} s on {}",
+                    d.as_secs_f64(),
+                    r.device_name()
+                );
+                Ok(r.record_for(d)?)
+            })
+            .await??;
+            rec.samples
+        }
+    };
+    let released = Instant::now();
+    preload.await??;
+    let voice = VoiceLoop::new(engine.clone(), t, speaker, config.voice.clone())?;
+    let handled = voice.handle(samples, released).await?;
+    engine.store().flush().await?;
+    if opts.json {
+        let mut v = serde_json::to_value(&handled)?;
+        if opts.explain
+            && let Some(o) = &handled.outcome
+        {
+            v["candidates"] = serde_json::to_value(&o.candidates)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "heard: {}",
+            if handled.transcript.is_empty() {
+                "(nothing)"
+            } else {
+                &handled.transcript
+            }
+        );
+        match (&handled.workflow, &handled.run) {
+            (Some(w), Some(r)) => println!(
+                "workflow: {w} (score {:.2}) -> run {} {}",
+                handled.score.unwrap_or(0.0),
+                r.id,
+                r.status
+            ),
+            _ => println!("no workflow: {}", handled.reason.as_deref().unwrap_or("")),
+        }
+        if let Some(r) = &handled.reply {
+            println!("reply: {r}");
+        }
+        if opts.explain
+            && let Some(o) = &handled.outcome
+        {
+            println!("{}", o.explain());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `atlas bench voice`: the voice loop on a 2 s and a 6 s utterance spoken by espeak-ng.
+//!
+//! - `model_load_ms`: loading the model from the page cache.
+//! - `stt_p50_ms`: whisper's decode time, per utterance.
+//! - `match_us`: matching a transcript against the bundled workflows' phrases.
+//! - `release_to_workflow_p50_ms`: end of audio to the matched workflow's first action started.
+//! - `release_to_first_audio_p50_ms`: end of audio to the first reply sample rendered and ready
+//!   for the speaker (espeak-ng rendering, through the same speak action the agent uses).
+//! - `rss_idle_mb` (model unloaded) and `rss_active_mb` (model loaded, after decoding).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::{percentile, round1, rss_mb};
+use crate::app::{Global, build, resolve_model};
+use crate::stt::{SttConfig, Transcriber};
+use crate::tts::{Speaker, WavFileSpeaker};
+use crate::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
+
+const SHORT: &str = "What's the weather like today?";
+const LONG: &str = "Good morning Atlas. Could you please read me my daily briefing now, with the weather and the news?";
+
+fn speak_to_wav(text: &str, out: &Path) -> anyhow::Result<Vec<f32>> {
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "160", "-w"])
+        .arg(out)
+        .arg(text)
+        .status()
+        .context("espeak-ng is needed for the voice benchmark: apt-get install espeak-ng")?;
+    anyhow::ensure!(status.success(), "espeak-ng failed");
+    Ok(crate::audio::read_wav_16k_mono(out)?)
+}
+
+/// Pads (with silence) or keeps `samples` to at least `secs` seconds.
+fn at_least(mut samples: Vec<f32>, secs: f64) -> Vec<f32> {
+    let want = (secs * crate::audio::SAMPLE_RATE as f64) as usize;
+    if samples.len() < want {
+        let pad = (want - samples.len()) / 2;
+        let mut out = vec![0.0; pad];
+        out.append(&mut samples);
+        out.resize(want, 0.0);
+        return out;
+    }
+    samples
+}
+
+/// Runs the voice benchmark and prints its figures.
+pub async fn voice(
+    global: &Global,
+    model: Option<&str>,
+    reps: usize,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (config, paths) =
+        crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let model = resolve_model(model, &config, &paths)?;
+    let short = at_least(speak_to_wav(SHORT, &tmp.path().join("short.wav"))?, 2.0);
+    let long = at_least(speak_to_wav(LONG, &tmp.path().join("long.wav"))?, 6.0);
+
+    let bench_global = Global {
+        data_dir: Some(tmp.path().join("data")),
+        config: Some(tmp.path().join("none.toml")),
+        workflows: Vec::new(),
+    };
+    let wav: Arc<dyn Speaker> = Arc::new(WavFileSpeaker::create(
+        &tmp.path().join("reply.wav"),
+        config.speech.espeak(),
+    )?);
+    let speaker = MeteredSpeaker::new(wav);
+    let app = build(&bench_global, speaker.clone())?;
+    // The weather workflow needs the network; a local workflow with the same phrase stands in.
+    let stand_in = crate::workflow::load_str(
+        "id: weather\ntriggers: [{type: voice, phrases: [\"what's [the] weather [like] [today]\", \"[read] [me] [my] (morning|daily) briefing [now]\"]}]\nactions:\n  - {id: say, type: speak, config: {text: 'It is sunny and twenty degrees. Enjoy your day.'}}\n",
+        Path::new("bench.yaml"),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut all: Vec<_> = app
+        .engine
+        .workflows()
+        .values()
+        .filter(|w| w.id() != "weather" && w.id() != "morning_briefing")
+        .cloned()
+        .collect();
+    all.push(Arc::new(stand_in));
+    app.engine.set_workflows(all);
+
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let rss_idle = rss_mb();
+    let mut cfg = SttConfig::new(model.clone());
+    cfg.audio_ctx_floor = config.voice.audio_ctx_floor;
+    let transcriber = Transcriber::new(cfg);
+    let load = transcriber.preload().await?;
+    let voice = VoiceLoop::new(
+        app.engine.clone(),
+        transcriber.clone(),
+        speaker,
+        VoiceConfig::default(),
+    )?;
+
+    let mut figures = serde_json::Map::new();
+    for (label, clip) in [("2s", &short), ("6s", &long)] {
+        let mut stt = Vec::new();
+        let mut to_wf = Vec::new();
+        let mut to_audio = Vec::new();
+        let mut matched = None;
+        // One warm-up run, then the measured ones.
+        for i in 0..=reps {
+            let released = Instant::now();
+            let h = voice.handle(clip.clone(), released).await?;
+            if i == 0 {
+                matched = Some((h.transcript.clone(), h.workflow.clone()));
+                continue;
+            }
+            stt.push(h.timings.stt_ms as f64);
+            if let Some(ms) = h.timings.release_to_workflow_ms {
+                to_wf.push(ms);
+            }
+            if let Some(ms) = h.timings.release_to_first_audio_ms {
+                to_audio.push(ms);
+            }
+        }
+        for v in [&mut stt, &mut to_wf, &mut to_audio] {
+            v.sort_by(|a, b| a.total_cmp(b));
+        }
+        let (transcript, workflow) = matched.unwrap_or_default();
+        figures.insert(
+            label.into(),
+            json!({
+                "transcript": transcript,
+                "workflow": workflow,
+                "stt_p50_ms": round1(percentile(&stt, 0.5)),
+                "release_to_workflow_p50_ms": round1(percentile(&to_wf, 0.5)),
+                "release_to_first_audio_p50_ms": round1(percentile(&to_audio, 0.5)),
+            }),
+        );
+    }
+    let rss_active = rss_mb();
+    let mut match_times = Vec::new();
+    for _ in 0..2000 {
+        let t0 = Instant::now();
+        std::hint::black_box(voice.match_text("what's the weather like today"));
+        match_times.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    match_times.sort_by(|a, b| a.total_cmp(b));
+    transcriber.unload();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let rss_unloaded = rss_mb();
+    let out = json!({
+        "model": model,
+        "model_load_ms": round1(load.as_secs_f64() * 1000.0),
+        "match_us": round1(percentile(&match_times, 0.5)),
+        "utterances": figures,
+        "stt_p50_ms": figures["2s"]["stt_p50_ms"],
+        "release_to_workflow_p50_ms": figures["2s"]["release_to_workflow_p50_ms"],
+        "release_to_first_audio_p50_ms": figures["2s"]["release_to_first_audio_p50_ms"],
+        "rss_idle_mb": round1(rss_idle),
+        "rss_active_mb": round1(rss_active),
+        "rss_after_unload_mb": round1(rss_unloaded),
+        "reps": reps,
+    });
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (k, v) in out.as_object().into_iter().flatten() {
+            println!("{k:<32} {v}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! The voice loop: one utterance goes audio -> speech gate -> whisper -> trigger match -> workflow
+//! run -> spoken reply.
+//!
+//! [`VoiceLoop::handle`] takes 16 kHz mono samples whose recording has just ended (a file, the
+//! microphone, or later the push-to-talk key) and returns a [`Handled`] record with timings. The
+//! agent reuses it unchanged. Silence and noise are stopped by the gate before whisper runs, and
+//! whisper's near-silence inventions ("Thank you.") are dropped after it, so neither can start a
+//! workflow. The matcher is built from the loaded workflows' `voice` triggers, and its phrases
+//! also become whisper's initial prompt so decoding leans towards the user's own vocabulary.
+//!
+//! **Boundary**: imports `audio`, `stt`, `intent`, `engine`, `tts`; never the desktop.
+
+mod metered;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+pub use metered::MeteredSpeaker;
+
+use crate::audio::{Vad, VadConfig};
+use crate::engine::{Engine, EngineEvent, RunRequest, TriggerEvent};
+use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
+use crate::stt::{SttError, Transcriber};
+use crate::workflow::TriggerDef;
+
+/// `[voice]` in config.toml.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceConfig {
+    /// Whisper model: a catalog name (`tiny.en`) or a path; default the best installed English
+    /// model.
+    pub model: Option<String>,
+    /// Lowest match score that starts a workflow (0..1).
+    pub threshold: f32,
+    /// How far the best workflow must score above any other.
+    pub margin: f32,
+    /// What to say when nothing matched.
+    pub not_understood: String,
+    /// Send unmatched transcripts to the `llm` action and speak its answer.
+    pub llm_fallback: bool,
+    /// Unload the model after this many idle seconds (0 = never).
+    pub idle_unload_secs: u64,
+    /// Smallest whisper encoder window (in 20 ms frames); smaller is faster but less stable.
+    pub audio_ctx_floor: i32,
+    /// Input device name or id; default the system default.
+    pub input_device: Option<String>,
+    /// Longest recording, in seconds.
+    pub max_seconds: u32,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            model: None,
+            threshold: 0.75,
+            margin: 0.1,
+            not_understood: "Sorry, I didn't catch that.".into(),
+            llm_fallback: false,
+            idle_unload_secs: 300,
+            audio_ctx_floor: 512,
+            input_device: None,
+            max_seconds: 30,
+        }
+    }
+}
+
+/// Errors of the voice loop.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    /// Transcription failed.
+    #[error(transparent)]
+    Stt(#[from] SttError),
+    /// A voice phrase does not parse (the workflow loader reports these first).
+    #[error("invalid voice phrases: {0}")]
+    Phrases(String),
+}
+
+/// The run a matched utterance started.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Run id.
+    pub id: String,
+    /// Its final status.
+    pub status: String,
+    /// Its error, if any.
+    pub error: Option<String>,
+}
+
+/// Timings of one utterance, in milliseconds from the end of the audio.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Audio length.
+    pub audio_ms: u64,
+    /// Whisper's decode time.
+    pub stt_ms: u64,
+    /// Model load paid by this utterance (0 when warm).
+    pub load_ms: u64,
+    /// Matching, in microseconds.
+    pub match_us: u64,
+    /// End of audio to the workflow's first action started.
+    pub release_to_workflow_ms: Option<f64>,
+    /// End of audio to the first reply sample ready for the speaker.
+    pub release_to_first_audio_ms: Option<f64>,
+}
+
+/// What became of one utterance (the `atlas listen --json` contract).
+#[derive(Debug, Clone, Serialize)]
+pub struct Handled {
+    /// What whisper heard (empty when the gate found no speech).
+    pub transcript: String,
+    /// The matched workflow's id.
+    pub workflow: Option<String>,
+    /// Slot values.
+    pub slots: Map<String, Value>,
+    /// Match score.
+    pub score: Option<f32>,
+    /// The run started.
+    pub run: Option<RunInfo>,
+    /// What was said back.
+    pub reply: Option<String>,
+    /// Why nothing ran, when nothing did.
+    pub reason: Option<String>,
+    /// Timings.
+    pub timings: Timings,
+    /// The match's candidates and scores (for `--explain`).
+    #[serde(skip)]
+    pub outcome: Option<MatchOutcome>,
+}
+
+/// The voice loop over an engine.
+pub struct VoiceLoop {
+    engine: Engine,
+    transcriber: Transcriber,
+    speaker: Arc<MeteredSpeaker>,
+    matcher: RwLock<Arc<(Matcher, String)>>,
+    vad: Vad,
+    config: VoiceConfig,
+}
+
+impl VoiceLoop {
+    /// A voice loop over `engine`, whose speaker must be `speaker` (so replies can be timed).
+    pub fn new(
+        engine: Engine,
+        transcriber: Transcriber,
+        speaker: Arc<MeteredSpeaker>,
+        config: VoiceConfig,
+    ) -> Result<VoiceLoop, VoiceError> {
+        let matcher = build_matcher(&engine, &config)?;
+        Ok(VoiceLoop {
+            engine,
+            transcriber,
+            speaker,
+            matcher: RwLock::new(Arc::new(matcher)),
+            vad: Vad::new(VadConfig::default()),
+            config,
+        })
+    }
+
+    /// Rebuilds the matcher after the workflows changed.
+    pub fn reload(&self) -> Result<(), VoiceError> {
+        let m = build_matcher(&self.engine, &self.config)?;
+        *self.matcher.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+        Ok(())
+    }
+
+    /// The transcriber (for preloading when the key goes down).
+    pub fn transcriber(&self) -> &Transcriber {
+        &self.transcriber
+    }
+
+    fn matcher(&self) -> Arc<(Matcher, String)> {
+        self.matcher
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Matches a transcript without running anything (for benchmarks and `--explain`).
+    pub fn match_text(&self, text: &str) -> MatchOutcome {
+        self.matcher().0.match_text(text)
+    }
+
+    /// Handles one utterance whose audio ended at `released`.
+    pub async fn handle(
+        &self,
+        samples: Vec<f32>,
+        released: Instant,
+    ) -> Result<Handled, VoiceError> {
+        let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
+        let mut handled = Handled {
+            transcript: String::new(),
+            workflow: None,
+            slots: Map::new(),
+            score: None,
+            run: None,
+            reply: None,
+            reason: None,
+            timings: Timings {
+                audio_ms,
+                ..Timings::default()
+            },
+            outcome: None,
+        };
+        let report = self.vad.analyze(&samples);
+        if !report.has_speech {
+            tracing::info!(
+                audio_ms,
+                voiced_ms = report.voiced_ms,
+                "no speech in the recording"
+            );
+            handled.reason = Some("no speech detected".into());
+            return Ok(handled);
+        }
+        let speech = report.trim(&samples).to_vec();
+        let matcher = self.matcher();
+        let prompt = (!matcher.1.is_empty()).then(|| matcher.1.clone());
+        let transcript = self.transcriber.transcribe(speech, prompt).await?;
+        handled.timings.stt_ms = transcript.stt_ms;
+        handled.timings.load_ms = transcript.load_ms.unwrap_or(0);
+        let text = crate::intent::clean_transcript(&transcript.text);
+        handled.transcript = text.clone();
+        if crate::intent::is_noise_transcript(&text) {
+            tracing::info!(transcript = %text, "ignored a near-silence transcript");
+            handled.reason = Some(format!(
+                "ignored `{text}`: whisper's usual output on near-silence"
+            ));
+            return Ok(handled);
+        }
+        let t0 = Instant::now();
+        let outcome = matcher.0.match_text(&text);
+        handled.timings.match_us = t0.elapsed().as_micros() as u64;
+        tracing::info!(transcript = %text, best = ?outcome.best.as_ref().map(|b| (&b.workflow_id, b.score)), "utterance matched");
+        match outcome.best.clone() {
+            Some(m) => {
+                handled.workflow = Some(m.workflow_id.clone());
+                handled.slots = m.slots.clone();
+                handled.score = Some(m.score);
+                self.run_matched(&mut handled, &m.workflow_id, &m.phrase, released)
+                    .await;
+            }
+            None => {
+                handled.reason = outcome.reason.clone();
+                self.not_understood(&mut handled, &text, released).await;
+            }
+        }
+        handled.outcome = Some(outcome);
+        Ok(handled)
+    }
+
+    async fn run_matched(
+        &self,
+        handled: &mut Handled,
+        workflow: &str,
+        phrase: &str,
+        released: Instant,
+    ) {
+        let mut events = self.engine.subscribe();
+        self.speaker.reset();
+        let req = RunRequest {
+            workflow_id: workflow.to_owned(),
+            trigger: TriggerEvent {
+                kind: "voice".into(),
+                data: json!({
+                    "transcript": handled.transcript,
+                    "phrase": phrase,
+                    "slots": handled.slots,
+                    "score": handled.score,
+                }),
+            },
+            vars: Default::default(),
+            parent_run: None,
+            depth: 0,
+        };
+        let handle = match self.engine.trigger(req) {
+            Ok(h) => h,
+            Err(e) => {
+                handled.reason = Some(e.to_string());
+                self.say(
+                    handled,
+                    &format!("Sorry, I can't run that now: {e}"),
+                    released,
+                )
+                .await;
+                return;
+            }
+        };
+        let run_id = handle.id.clone();
+        let first_action = async {
+            loop {
+                match events.recv().await {
+                    Ok(EngineEvent::ActionStarted { run_id: r, .. }) if r == run_id => {
+                        return Some(Instant::now());
+                    }
+                    Ok(EngineEvent::RunFinished { run_id: r, .. }) if r == run_id => return None,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return None,
+                }
+            }
+        };
+        let started = first_action.await;
+        handled.timings.release_to_workflow_ms = started.map(|t| ms(t - released));
+        let outcome = handle.wait().await;
+        handled.run = Some(RunInfo {
+            id: outcome.run_id.clone(),
+            status: outcome.status.to_string(),
+            error: outcome.error.clone(),
+        });
+        if !outcome.spoken.is_empty() {
+            handled.reply = Some(outcome.spoken.join(" "));
+        }
+        if outcome.status != crate::store::RunStatus::Succeeded {
+            let name = self
+                .engine
+                .workflow(workflow)
+                .map(|w| w.name().to_owned())
+                .unwrap_or_else(|| workflow.to_owned());
+            self.say(handled, &format!("Sorry, {name} did not work."), released)
+                .await;
+        }
+        handled.timings.release_to_first_audio_ms = self.speaker.first_audio_since(released);
+    }
+
+    async fn not_understood(&self, handled: &mut Handled, text: &str, released: Instant) {
+        self.speaker.reset();
+        if self.config.llm_fallback {
+            match self.ask_llm(text).await {
+                Ok(answer) => {
+                    self.say(handled, &answer, released).await;
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "LLM fallback failed"),
+            }
+        }
+        let sorry = self.config.not_understood.clone();
+        self.say(handled, &sorry, released).await;
+    }
+
+    async fn ask_llm(&self, text: &str) -> Result<String, crate::actions::ActionError> {
+        let cfg: crate::actions::LlmConfig = serde_json::from_value(json!({
+            "system": "You are Atlas, a voice assistant. Answer in one or two short spoken sentences.",
+            "prompt": text,
+        }))
+        .map_err(|e| crate::actions::ActionError::Failed(e.to_string()))?;
+        let scope =
+            minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let ctx = crate::actions::ActionCtx {
+            scope: &scope,
+            services: self.engine.services(),
+            cancel: &cancel,
+        };
+        let out = crate::actions::execute(&crate::actions::ActionConfig::Llm(cfg), &ctx).await?;
+        Ok(out["text"].as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn say(&self, handled: &mut Handled, text: &str, released: Instant) {
+        if let Err(e) = self.speaker.as_speaker().speak(text).await {
+            tracing::warn!(error = %e, "could not speak the reply");
+        }
+        handled.reply = Some(match handled.reply.take() {
+            Some(r) => format!("{r} {text}"),
+            None => text.to_owned(),
+        });
+        handled.timings.release_to_first_audio_ms = self.speaker.first_audio_since(released);
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Builds the matcher and whisper's initial prompt from the enabled workflows' voice phrases.
+fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, String), VoiceError> {
+    let entries: Vec<VoiceEntry> = engine
+        .workflows()
+        .values()
+        .filter(|w| w.def.enabled)
+        .filter_map(|w| {
+            let phrases: Vec<String> = w
+                .def
+                .triggers
+                .iter()
+                .filter_map(|t| match t {
+                    TriggerDef::Voice { phrases } => Some(phrases.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            (!phrases.is_empty()).then(|| VoiceEntry {
+                workflow_id: w.id().to_owned(),
+                phrases,
+            })
+        })
+        .collect();
+    let options = MatchOptions {
+        threshold: config.threshold,
+        margin: config.margin,
+        ..MatchOptions::default()
+    };
+    let matcher = Matcher::new(&entries, options).map_err(|errs| {
+        VoiceError::Phrases(
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let prompt = matcher.initial_prompt(200);
+    Ok((matcher, prompt))
+}
