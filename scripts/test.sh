@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 export ATLAS_SETUP_TESTS=1
 source scripts/setup.sh
 
+echo "== whisper test model"
+cargo build --quiet --bin atlas
+ATLAS_BIN="$CARGO_TARGET_DIR/debug/atlas" bash scripts/test-model.sh
+# The real model, PulseAudio, espeak-ng and speech-dispatcher are installed above: tests that
+# need them fail rather than skip when they are missing.
+export ATLAS_REQUIRE_MODEL=1 ATLAS_REQUIRE_DESKTOP=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -7,3 +7,4 @@ mod cli;
 mod engine;
 mod loader_props;
 mod validation;
+mod voice;
