@@ -59,6 +59,8 @@ pub struct Config {
     pub voice: crate::voice::VoiceConfig,
     /// How Atlas speaks: backend (auto, native, espeak, none), voice, rate.
     pub speech: crate::tts::SpeakerConfig,
+    /// The resident agent: hotkey, push-to-talk mode, tray, chimes.
+    pub agent: crate::agent::AgentConfig,
     /// Where `atlas model download` fetches whisper.cpp models from.
     pub model_base_url: Option<String>,
 }

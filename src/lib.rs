@@ -13,14 +13,19 @@
 //! - [`stt`]: local transcription with whisper.
 //! - [`intent`]: matching transcripts to voice-phrase triggers.
 //! - [`model`]: the whisper model catalog, downloads and CTranslate2 import.
+//! - [`triggers`]: schedules (cron) and other trigger sources.
+//! - [`desktop`]: the push-to-talk hotkey and the tray icon; [`agent`]: the voice session's state
+//!   machine that they drive.
 //! - [`app`]: the command-line edge; [`mod@bench`]: `atlas bench`.
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod agent;
 pub mod app;
 pub mod audio;
 pub mod bench;
 pub mod config;
+pub mod desktop;
 pub mod engine;
 pub mod intent;
 pub mod model;
@@ -28,6 +33,7 @@ pub mod secrets;
 pub mod store;
 pub mod stt;
 pub mod template;
+pub mod triggers;
 pub mod tts;
 pub mod voice;
 pub mod workflow;

@@ -31,6 +31,15 @@ struct Cli {
 enum Command {
     /// Run the resident agent (the engine, its triggers and schedules) until stopped.
     Daemon,
+    /// Whether a daemon runs, its state, the active model, the next scheduled runs.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start Atlas with the desktop session (systemd user unit or XDG autostart).
+    #[command(subcommand)]
+    Service(ServiceCmd),
     /// Work with workflows.
     #[command(subcommand)]
     Workflow(WorkflowCmd),
@@ -83,6 +92,14 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Write and enable the unit (or autostart entry).
+    Install,
+    /// Remove it.
+    Uninstall,
 }
 
 #[derive(Subcommand)]
@@ -218,6 +235,22 @@ fn main() -> ExitCode {
     let result: anyhow::Result<bool> = runtime.block_on(async {
         match cli.command {
             Command::Daemon => app::daemon(&global).await.map(|_| true),
+            Command::Status { json } => app::status(&global, json),
+            Command::Service(ServiceCmd::Install) => app::service::install().map(|written| {
+                for p in written {
+                    println!("wrote {}", p.display());
+                }
+                true
+            }),
+            Command::Service(ServiceCmd::Uninstall) => app::service::uninstall().map(|removed| {
+                if removed.is_empty() {
+                    println!("nothing was installed");
+                }
+                for p in removed {
+                    println!("removed {}", p.display());
+                }
+                true
+            }),
             Command::Workflow(w) => match w {
                 WorkflowCmd::List { json } => app::list(&global, json).map(|_| true),
                 WorkflowCmd::Validate { paths, json } => app::validate(&global, &paths, json),

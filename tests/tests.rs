@@ -2,9 +2,11 @@
 
 mod util;
 
+mod agent;
 mod bundled;
 mod cli;
 mod engine;
 mod loader_props;
+mod schedule;
 mod validation;
 mod voice;

@@ -15,7 +15,7 @@ use crate::util::{atlas_bin, serve};
 
 /// The real whisper model, or `None` (with the reason printed) when it is absent. With
 /// `ATLAS_REQUIRE_MODEL=1` (the test script sets it) an absent model fails the test.
-fn model() -> Option<PathBuf> {
+pub fn model() -> Option<PathBuf> {
     let path = std::env::var_os("ATLAS_TEST_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -38,7 +38,7 @@ fn model() -> Option<PathBuf> {
     None
 }
 
-fn espeak(text: &str, voice: &str, speed: u32, out: &Path) {
+pub fn espeak(text: &str, voice: &str, speed: u32, out: &Path) {
     let ok = Command::new("espeak-ng")
         .args(["-v", voice, "-s", &speed.to_string(), "-w"])
         .arg(out)
@@ -323,13 +323,13 @@ fn transcribe_reports_text_and_timings() {
 }
 
 /// A private PulseAudio server with a null sink whose monitor is the default microphone.
-struct Pulse {
+pub struct Pulse {
     child: Child,
-    runtime: tempfile::TempDir,
+    pub runtime: tempfile::TempDir,
 }
 
 impl Pulse {
-    fn start() -> Option<Pulse> {
+    pub fn start() -> Option<Pulse> {
         if Command::new("pulseaudio")
             .arg("--version")
             .output()
@@ -389,7 +389,7 @@ impl Pulse {
         );
         Some(p)
     }
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
         c.env("XDG_RUNTIME_DIR", self.runtime.path())
             .env("HOME", self.runtime.path());

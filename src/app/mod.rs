@@ -3,6 +3,9 @@
 //! `main` parses arguments and calls into here; everything below this module is a library with
 //! typed errors, and this is where they become messages and exit codes (`anyhow` lives here only).
 
+mod daemon;
+pub mod instance;
+pub mod service;
 mod voice_cmd;
 mod workflow_cmd;
 
@@ -12,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use daemon::{daemon, status};
 pub use voice_cmd::{
     Input, ListenOpts, listen, model_download, model_import, model_list, resolve_model, say,
     transcribe,
@@ -111,33 +115,6 @@ pub fn warn_load_errors(report: &LoadReport) {
             report.errors.len()
         );
     }
-}
-
-/// `atlas daemon`: runs the engine until SIGINT/SIGTERM.
-pub async fn daemon(global: &Global) -> anyhow::Result<()> {
-    let (config, _) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-    let speaker: Arc<dyn Speaker> =
-        tokio::task::spawn_blocking(move || crate::tts::default_speaker(&config.speech)).await?;
-    let app = build(global, speaker)?;
-    warn_load_errors(&app.report);
-    let (resumed, interrupted) = app.engine.recover().await?;
-    tracing::info!(
-        workflows = app.report.workflows.len(),
-        resumed = resumed.len(),
-        interrupted = interrupted.len(),
-        db = %app.paths.database().display(),
-        "atlas daemon started"
-    );
-    eprintln!(
-        "atlas daemon running (pid {}): {} workflows, database {}",
-        std::process::id(),
-        app.report.workflows.len(),
-        app.paths.database().display()
-    );
-    shutdown_signal().await;
-    eprintln!("atlas daemon stopping");
-    app.engine.shutdown("the daemon was stopped").await;
-    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -15,12 +15,13 @@ use crate::stt::{SttConfig, Transcriber};
 use crate::tts::{Speaker, WavFileSpeaker};
 use crate::voice::{MeteredSpeaker, VoiceLoop};
 
-/// Finds the whisper model: `--model` (a path or a catalog name), else config's `voice.model`,
-/// else the best installed English model.
+/// Finds the whisper model: `--model` (a path or a catalog name), else `ATLAS_MODEL`, else
+/// config's `voice.model`, else the best installed English model.
 pub fn resolve_model(arg: Option<&str>, config: &Config, paths: &Paths) -> anyhow::Result<PathBuf> {
     let models = paths.models();
     let wanted = arg
         .map(str::to_owned)
+        .or_else(|| std::env::var("ATLAS_MODEL").ok().filter(|m| !m.is_empty()))
         .or_else(|| config.voice.model.clone());
     if let Some(w) = wanted {
         let p = PathBuf::from(&w);

@@ -349,6 +349,17 @@ impl Store {
         })
     }
 
+    /// When schedule trigger `trigger` of `workflow` last fired or was last checked, Unix ms.
+    pub fn schedule_seen(&self, workflow: &str, trigger: u32) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT last_fire_at FROM schedule_state WHERE workflow_id = ?1 AND trigger = ?2",
+            )?
+            .query_row(params![workflow, trigger], |r| r.get(0))
+            .optional()
+        })
+    }
+
     /// Counters for every workflow that has run.
     pub fn stats(&self) -> Result<Vec<WorkflowStats>, StoreError> {
         self.read(|c| {

@@ -9,9 +9,12 @@
 //! - `run_actions`: one row per executed action (a loop body's actions once per iteration),
 //!   numbered by `seq` within the run; `path` places body actions (`each[2].notify`).
 //! - `workflow_stats`: counters per workflow, updated in the same transaction as a run's end.
+//! - `schedule_state`: when each schedule trigger (workflow, index in `triggers`) last fired or
+//!   was last seen by a running scheduler, so missed runs can be caught up after downtime.
 
 /// Migrations, oldest first. Never edit one that has shipped: append a new one.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id               TEXT PRIMARY KEY,
     workflow_id      TEXT NOT NULL,
@@ -56,7 +59,16 @@ CREATE TABLE workflow_stats (
     last_run_at  INTEGER,
     last_status  TEXT
 );
-"#];
+"#,
+    r#"
+CREATE TABLE schedule_state (
+    workflow_id  TEXT NOT NULL,
+    trigger      INTEGER NOT NULL,
+    last_fire_at INTEGER NOT NULL,
+    PRIMARY KEY (workflow_id, trigger)
+) WITHOUT ROWID;
+"#,
+];
 
 /// Applies the migrations the database has not seen yet. The version is read inside a write
 /// transaction, so two processes opening a new database at once cannot both migrate it.

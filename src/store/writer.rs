@@ -104,6 +104,15 @@ pub enum Op {
         /// Duration in microseconds.
         duration_us: i64,
     },
+    /// A schedule fired (or was checked up to) `at`.
+    ScheduleSeen {
+        /// Workflow id.
+        workflow_id: String,
+        /// Index of the trigger in the workflow's `triggers`.
+        trigger: u32,
+        /// Unix ms.
+        at: i64,
+    },
     /// Answer once everything before this is committed.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -275,6 +284,17 @@ fn apply(tx: &Transaction<'_>, op: Op) -> rusqlite::Result<()> {
                 "UPDATE run_actions SET status = ?3, attempts = ?4, output = ?5, output_truncated = ?6, error = ?7, finished_at = ?8, duration_us = ?9 WHERE run_id = ?1 AND seq = ?2",
             )?
             .execute(params![run_id, seq, status, attempts, output, truncated, error, at, duration_us])?;
+        }
+        Op::ScheduleSeen {
+            workflow_id,
+            trigger,
+            at,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO schedule_state (workflow_id, trigger, last_fire_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(workflow_id, trigger) DO UPDATE SET last_fire_at = MAX(last_fire_at, ?3)",
+            )?
+            .execute(params![workflow_id, trigger, at])?;
         }
         Op::Flush(_) => {}
     }

@@ -35,11 +35,6 @@ impl MeteredSpeaker {
         let first = (*self.first.lock().unwrap_or_else(|e| e.into_inner()))?;
         Some((first.saturating_duration_since(since).as_secs_f64() * 1e6).round() / 1e3)
     }
-
-    /// This wrapper as a plain speaker.
-    pub fn as_speaker(&self) -> &dyn Speaker {
-        self
-    }
 }
 
 impl Speaker for MeteredSpeaker {

@@ -141,7 +141,8 @@ pub struct VoiceLoop {
 }
 
 impl VoiceLoop {
-    /// A voice loop over `engine`, whose speaker must be `speaker` (so replies can be timed).
+    /// A voice loop over `engine`; `speaker` must be in the chain of the engine's speaker (so
+    /// replies can be timed).
     pub fn new(
         engine: Engine,
         transcriber: Transcriber,
@@ -358,7 +359,8 @@ impl VoiceLoop {
     }
 
     async fn say(&self, handled: &mut Handled, text: &str, released: Instant) {
-        if let Err(e) = self.speaker.as_speaker().speak(text).await {
+        // Through the engine's speaker, so replies queue with (and are gated like) other speech.
+        if let Err(e) = self.engine.services().speaker.speak(text).await {
             tracing::warn!(error = %e, "could not speak the reply");
         }
         handled.reply = Some(match handled.reply.take() {

@@ -210,9 +210,11 @@ fn check(def: WorkflowDef, c: &mut Checker<'_>, file: &Path) -> Option<Workflow>
                     },
                     None => None,
                 };
-                if let Ok(cron) = parsed {
+                if let Ok(parsed) = parsed {
                     schedules.push(Schedule {
-                        cron,
+                        trigger: i as u32,
+                        expr: cron.clone(),
+                        cron: parsed,
                         timezone: tz,
                         missed: *missed,
                     });

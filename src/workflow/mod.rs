@@ -58,6 +58,10 @@ impl Workflow {
 /// A parsed `schedule` trigger.
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    /// Index of this trigger in the workflow's `triggers`.
+    pub trigger: u32,
+    /// The cron expression as written.
+    pub expr: String,
     /// The cron schedule (seconds field included).
     pub cron: cron::Schedule,
     /// The time zone it is read in.

@@ -1,0 +1,285 @@
+//! `atlas daemon` and `atlas status`: the resident agent and what it tells about itself.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Global, build, instance, resolve_model, shutdown_signal, warn_load_errors};
+use crate::agent::{self, GatedSpeaker, Msg, Parts, Stage};
+use crate::config::{self, Config};
+use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
+use crate::stt::{SttConfig, Transcriber};
+use crate::triggers::Scheduler;
+use crate::tts::Speaker;
+use crate::voice::{MeteredSpeaker, VoiceLoop};
+
+fn status_json(
+    stage: Stage,
+    model: &Option<String>,
+    headless: &Option<String>,
+    scheduler: &Scheduler,
+) -> Value {
+    json!({
+        "pid": std::process::id(),
+        "state": stage,
+        "model": model,
+        "headless": headless.is_some(),
+        "headless_reason": headless,
+        "next": scheduler.upcoming(5),
+        "updated_at": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+/// `atlas daemon`: runs until SIGINT/SIGTERM or the tray's Quit.
+pub async fn daemon(global: &Global) -> anyhow::Result<()> {
+    let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    std::fs::create_dir_all(&paths.data_dir)
+        .with_context(|| format!("cannot create {}", paths.data_dir.display()))?;
+    let _lock = instance::acquire(&paths.data_dir)?;
+    let speech_cfg = config.speech.clone();
+    let real: Arc<dyn Speaker> =
+        tokio::task::spawn_blocking(move || crate::tts::default_speaker(&speech_cfg)).await?;
+    let metered = MeteredSpeaker::new(real);
+    let gated = GatedSpeaker::new(metered.clone());
+    let app = build(global, gated.clone())?;
+    warn_load_errors(&app.report);
+    let engine = app.engine.clone();
+    let (resumed, interrupted) = engine.recover().await?;
+
+    // Voice: a model and a microphone, or a plain message saying what is missing.
+    let model = resolve_model(None, &config, &paths);
+    let model_name = model.as_ref().ok().map(|p| p.display().to_string());
+    let voice = match model {
+        Ok(path) => {
+            let mut stt = SttConfig::new(path);
+            stt.idle_unload = Duration::from_secs(config.voice.idle_unload_secs);
+            stt.audio_ctx_floor = config.voice.audio_ctx_floor;
+            match VoiceLoop::new(
+                engine.clone(),
+                Transcriber::new(stt),
+                metered.clone(),
+                config.voice.clone(),
+            ) {
+                Ok(v) => Some(Arc::new(v)),
+                Err(e) => {
+                    eprintln!("voice is off: {e}");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("voice is off: {e:#}");
+            None
+        }
+    };
+
+    let shutdown = CancellationToken::new();
+    let scheduler = Scheduler::new(engine.clone(), true);
+    tokio::spawn(scheduler.clone().run(shutdown.clone()));
+
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+    let headless = desktop::display_problem();
+    let mut desktop_handle = None;
+    let mut tray_fn: Option<Box<dyn Fn(TrayUpdate) + Send>> = None;
+    let mut recorder = None;
+    let mut player = None;
+    match &headless {
+        Some(reason) => eprintln!(
+            "no display ({reason}): running headless, the hotkey and tray are off; schedules and workflows work"
+        ),
+        None => {
+            let (dtx, mut drx) = mpsc::unbounded_channel::<DesktopEvent>();
+            let dcfg = desktop::DesktopConfig {
+                hotkey: config.agent.hotkey.clone(),
+                tray: config.agent.tray,
+            };
+            match Desktop::start(&dcfg, dtx) {
+                Ok(d) => {
+                    let d = Arc::new(d);
+                    let d2 = d.clone();
+                    tray_fn = Some(Box::new(move |u| d2.update(u)));
+                    desktop_handle = Some(d);
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(e) = drx.recv().await {
+                            if tx.send(Msg::Desktop(e)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                Err(e) => eprintln!("desktop is off: {e}"),
+            }
+            let capture = crate::audio::CaptureConfig {
+                device: config.voice.input_device.clone(),
+                max_seconds: config.voice.max_seconds,
+                keep_warm: true,
+            };
+            recorder = tokio::task::spawn_blocking(move || crate::audio::Recorder::open(&capture))
+                .await?
+                .map_err(|e| eprintln!("microphone is off: {e}"))
+                .ok();
+            if config.agent.chimes {
+                player = tokio::task::spawn_blocking(crate::tts::AudioPlayer::open_default)
+                    .await?
+                    .ok();
+            }
+        }
+    }
+    if let Some(t) = &tray_fn {
+        let workflows: Vec<(String, String)> = engine
+            .workflows()
+            .values()
+            .filter(|w| w.has_trigger("manual"))
+            .map(|w| (w.id().to_owned(), w.name().to_owned()))
+            .collect();
+        t(TrayUpdate::Workflows(workflows));
+        t(TrayUpdate::Next(scheduler.upcoming(1).first().map(|u| {
+            format!(
+                "{} at {}",
+                u.name,
+                u.at.with_timezone(&chrono::Local).format("%a %H:%M")
+            )
+        })));
+    }
+    // Tray: recent runs from the event bus.
+    if let Some(d) = desktop_handle.clone() {
+        let mut events = engine.subscribe();
+        let store = engine.store().clone();
+        let sched = scheduler.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if let crate::engine::EngineEvent::RunFinished { .. } = e {
+                    let _ = store.flush().await;
+                    let recent = store
+                        .list_runs(None, 5)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| format!("{}: {}", r.workflow_id, r.status))
+                        .collect();
+                    d.update(TrayUpdate::Recent(recent));
+                    d.update(TrayUpdate::Next(sched.upcoming(1).first().map(|u| {
+                        format!(
+                            "{} at {}",
+                            u.name,
+                            u.at.with_timezone(&chrono::Local).format("%a %H:%M")
+                        )
+                    })));
+                }
+            }
+        });
+    }
+
+    let data_dir = paths.data_dir.clone();
+    let (s2, m2, h2) = (scheduler.clone(), model_name.clone(), headless.clone());
+    instance::write_status(
+        &data_dir,
+        &status_json(Stage::Idle, &model_name, &headless, &scheduler),
+    );
+    let parts = Parts {
+        engine: engine.clone(),
+        voice,
+        recorder,
+        speaker: gated.clone(),
+        player,
+        tray: tray_fn,
+        on_stage: Box::new(move |stage| {
+            instance::write_status(&data_dir, &status_json(stage, &m2, &h2, &s2))
+        }),
+    };
+    eprintln!(
+        "atlas daemon running (pid {}): {} workflows, {} resumed and {} interrupted runs recovered, database {}",
+        std::process::id(),
+        app.report.workflows.len(),
+        resumed.len(),
+        interrupted.len(),
+        app.paths.database().display()
+    );
+    tracing::info!(hotkey = %config.agent.hotkey, headless = headless.is_some(), "agent ready");
+    let agent = tokio::spawn(agent::run(config.agent.clone(), parts, tx.clone(), rx));
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = agent => {}
+    }
+    eprintln!("atlas daemon stopping");
+    shutdown.cancel();
+    gated.stop();
+    engine.shutdown("the daemon was stopped").await;
+    if let Some(d) = desktop_handle
+        && let Ok(d) = Arc::try_unwrap(d)
+    {
+        d.shutdown();
+    }
+    let _ = std::fs::remove_file(instance::status_path(&paths.data_dir));
+    Ok(())
+}
+
+/// `atlas status`.
+pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
+    let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let pid = instance::running(&paths.data_dir);
+    let file: Option<Value> = std::fs::read(instance::status_path(&paths.data_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let (state, model, next) = match (&pid, &file) {
+        (Some(_), Some(f)) => (f["state"].clone(), f["model"].clone(), f["next"].clone()),
+        _ => (
+            Value::Null,
+            json!(model_now(&config, &paths.data_dir)),
+            Value::Null,
+        ),
+    };
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "next": next, "headless": file.as_ref().map(|f| f["headless"].clone())})
+            )?
+        );
+        return Ok(true);
+    }
+    match pid {
+        Some(pid) => {
+            println!(
+                "atlas daemon running, pid {pid}, state {}",
+                state.as_str().unwrap_or("?")
+            );
+            if file.as_ref().is_some_and(|f| f["headless"] == true) {
+                println!(
+                    "headless: {}",
+                    file.as_ref()
+                        .and_then(|f| f["headless_reason"].as_str())
+                        .unwrap_or("")
+                );
+            }
+        }
+        None => println!("atlas daemon is not running"),
+    }
+    println!("model: {}", model.as_str().unwrap_or("none installed"));
+    if let Some(list) = next.as_array() {
+        for n in list {
+            println!(
+                "next: {} at {}",
+                n["name"].as_str().unwrap_or(""),
+                n["at"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(true)
+}
+
+fn model_now(config: &Config, data_dir: &Path) -> Option<String> {
+    let paths = config::Paths {
+        config_file: Default::default(),
+        data_dir: data_dir.to_path_buf(),
+        user_workflows: Default::default(),
+    };
+    resolve_model(None, config, &paths)
+        .ok()
+        .map(|p| p.display().to_string())
+}

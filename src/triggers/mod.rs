@@ -1,0 +1,8 @@
+//! Trigger sources: what starts runs besides a person at the CLI. Each source calls
+//! `Engine::trigger` with its own `TriggerEvent` kind; the engine knows nothing of them.
+//!
+//! - [`schedule`]: cron schedules in IANA time zones, with missed-run catch-up.
+
+pub mod schedule;
+
+pub use schedule::{Scheduler, Upcoming, next_fire};
