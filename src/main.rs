@@ -190,6 +190,15 @@ enum BenchCmd {
         #[arg(long, default_value_t = 20000)]
         runs: usize,
     },
+    /// The resident agent: press to recording, release to first audio, schedule lateness, idle memory.
+    Agent {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Whisper model: a catalog name or a file.
+        #[arg(long, env = "ATLAS_MODEL")]
+        model: Option<String>,
+    },
     /// Voice loop latency and memory, on a 2 s and a 6 s utterance.
     Voice {
         /// Machine-readable output.
@@ -204,24 +213,53 @@ enum BenchCmd {
     },
 }
 
-fn init_tracing(daemon: bool) {
-    use tracing_subscriber::EnvFilter;
+/// Logs to stderr; the daemon also writes them to `<data dir>/logs/atlas.log.YYYY-MM-DD` (daily
+/// files). The returned guard flushes the file on drop.
+fn init_tracing(
+    daemon: bool,
+    global: &Global,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let default = if daemon { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_env("ATLAS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter =
+        || EnvFilter::try_from_env("ATLAS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter());
+    let logs = daemon
+        .then(|| atlas::config::load(global.config.as_deref(), global.data_dir.as_deref()).ok())
+        .flatten()
+        .map(|(_, paths)| paths.logs())
+        .filter(|dir| std::fs::create_dir_all(dir).is_ok());
+    let (file, guard) = match logs {
+        Some(dir) => {
+            let (writer, guard) =
+                tracing_appender::non_blocking(tracing_appender::rolling::daily(dir, "atlas.log"));
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .with_filter(filter());
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .try_init();
+    guard
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Daemon));
     let global = Global {
         config: cli.config,
         data_dir: cli.data_dir,
         workflows: cli.workflows,
     };
+    let _log_guard = init_tracing(matches!(cli.command, Command::Daemon), &global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -236,18 +274,24 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Daemon => app::daemon(&global).await.map(|_| true),
             Command::Status { json } => app::status(&global, json),
-            Command::Service(ServiceCmd::Install) => app::service::install().map(|written| {
-                for p in written {
+            Command::Service(ServiceCmd::Install) => app::service::install().map(|done| {
+                for p in &done.files {
                     println!("wrote {}", p.display());
+                }
+                for n in &done.notes {
+                    println!("{n}");
                 }
                 true
             }),
-            Command::Service(ServiceCmd::Uninstall) => app::service::uninstall().map(|removed| {
-                if removed.is_empty() {
+            Command::Service(ServiceCmd::Uninstall) => app::service::uninstall().map(|done| {
+                if done.files.is_empty() {
                     println!("nothing was installed");
                 }
-                for p in removed {
+                for p in &done.files {
                     println!("removed {}", p.display());
+                }
+                for n in &done.notes {
+                    println!("{n}");
                 }
                 true
             }),
@@ -269,6 +313,11 @@ fn main() -> ExitCode {
             },
             Command::Bench(BenchCmd::Engine { json, runs }) => {
                 atlas::bench::engine(&global, runs, json)
+                    .await
+                    .map(|_| true)
+            }
+            Command::Bench(BenchCmd::Agent { json, model }) => {
+                atlas::bench::agent(&global, model.as_deref(), json)
                     .await
                     .map(|_| true)
             }

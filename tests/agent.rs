@@ -33,6 +33,9 @@ impl Xvfb {
             eprintln!("skipping: Xvfb is not installed");
             return None;
         }
+        // Tests run in parallel: one at a time picks a display number and starts its server.
+        static PICK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _pick = PICK.lock().unwrap_or_else(|e| e.into_inner());
         for n in 70..90 {
             if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
                 || Path::new(&format!("/tmp/.X{n}-lock")).exists()
@@ -54,10 +57,14 @@ impl Xvfb {
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()?;
-            let x = Xvfb { child, display };
+            let mut x = Xvfb { child, display };
             // Wait until the server answers steadily (it can drop connections in its first moments).
             let mut ok = 0;
             for _ in 0..100 {
+                if matches!(x.child.try_wait(), Ok(Some(_))) {
+                    // Lost the display to another server: try the next number.
+                    break;
+                }
                 if x.cmd("xdpyinfo")
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -71,7 +78,6 @@ impl Xvfb {
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            return None;
         }
         None
     }
@@ -173,23 +179,80 @@ fn runs(data: &Path) -> Vec<atlas::store::RunRecord> {
         .unwrap()
 }
 
+/// Records what the speaker plays (the null sink's monitor) into a WAV file.
+struct SpeakerRecording {
+    parec: Child,
+    wav: PathBuf,
+}
+
+impl SpeakerRecording {
+    /// Starts recording (the monitor delivers its first buffer ~2 s after opening).
+    fn start(pulse: &Pulse, wav: PathBuf) -> SpeakerRecording {
+        let parec = pulse
+            .cmd("parec")
+            .args(["-d", "vsink.monitor", "--file-format=wav"])
+            .arg(&wav)
+            .spawn()
+            .unwrap();
+        SpeakerRecording { parec, wav }
+    }
+
+    /// Stops recording and returns what the real model hears in it, lowercased.
+    fn heard(mut self, model: &Path) -> String {
+        // SAFETY: SIGINT to our own child so parec finalises the WAV header.
+        unsafe { libc::kill(self.parec.id() as i32, libc::SIGINT) };
+        let _ = self.parec.wait();
+        let out = Command::new(atlas_bin())
+            .env("ATLAS_MODEL", model)
+            .arg("transcribe")
+            .arg(&self.wav)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
+    }
+}
+
+/// What a spoken-command test of the daemon needs: the real model, a PulseAudio server whose
+/// null sink is both microphone and speaker, an X server, and a folder for workflows and data.
+struct Rig {
+    model: PathBuf,
+    pulse: Pulse,
+    x: Xvfb,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start() -> Option<Rig> {
+        let model = model()?;
+        let pulse = Pulse::start()?;
+        let x = Xvfb::start()?;
+        Some(Rig {
+            model,
+            pulse,
+            x,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// The daemon on this rig's display and sound server, speaking with espeak-ng.
+    fn daemon(&self, extra: &[(&str, &str)]) -> Daemon {
+        let runtime = self.pulse.runtime.path().to_str().unwrap().to_owned();
+        let mut env = vec![
+            ("DISPLAY", self.x.display.as_str()),
+            ("XDG_RUNTIME_DIR", runtime.as_str()),
+            ("ATLAS_SPEECH", "espeak"),
+        ];
+        env.extend_from_slice(extra);
+        daemon(self.dir.path(), &self.model, &env)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
-    let Some(model) = model() else { return };
-    let Some(pulse) = Pulse::start() else { return };
-    let Some(x) = Xvfb::start() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let Some(rig) = Rig::start() else { return };
+    let (model, pulse, x, dir) = (&rig.model, &rig.pulse, &rig.x, &rig.dir);
     write_workflows(dir.path());
-    let runtime = pulse.runtime.path().to_str().unwrap().to_owned();
-    let d = daemon(
-        dir.path(),
-        &model,
-        &[
-            ("DISPLAY", &x.display),
-            ("XDG_RUNTIME_DIR", &runtime),
-            ("ATLAS_SPEECH", "espeak"),
-        ],
-    );
+    let d = rig.daemon(&[]);
     wait_for("the daemon's status", || {
         d.status().is_some_and(|s| s["state"] == "idle")
     })
@@ -207,53 +270,23 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     assert_eq!(status["headless"], false, "{status}");
 
     // A press too short to be a command does nothing.
-    assert!(
-        x.cmd("xdotool")
-            .args(["keydown", "ctrl+shift+space"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    xdo(x, &["keydown", "ctrl+shift+space"]);
     tokio::time::sleep(Duration::from_millis(80)).await;
-    assert!(
-        x.cmd("xdotool")
-            .args(["keyup", "ctrl+shift+space"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    xdo(x, &["keyup", "ctrl+shift+space"]);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(runs(&d.data).is_empty());
 
     // Record the speaker from the sink's monitor (it starts delivering ~2 s after opening).
-    let heard = dir.path().join("speaker.wav");
-    let mut parec = pulse
-        .cmd("parec")
-        .args(["-d", "vsink.monitor", "--file-format=wav"])
-        .arg(&heard)
-        .spawn()
-        .unwrap();
+    let speaker = SpeakerRecording::start(pulse, dir.path().join("speaker.wav"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Hold the key, speak into the microphone, release.
     let cmd = dir.path().join("cmd.wav");
     espeak("Set the volume to high.", "en-us", 150, &cmd);
-    assert!(
-        x.cmd("xdotool")
-            .args(["keydown", "ctrl+shift+space"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    xdo(x, &["keydown", "ctrl+shift+space"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(pulse.cmd("paplay").arg(&cmd).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        x.cmd("xdotool")
-            .args(["keyup", "ctrl+shift+space"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    xdo(x, &["keyup", "ctrl+shift+space"]);
     wait_for("the voice run", || {
         runs(&d.data)
             .iter()
@@ -261,26 +294,18 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // SAFETY: SIGINT to our own child so parec finalises the WAV header.
-    unsafe { libc::kill(parec.id() as i32, libc::SIGINT) };
-    let _ = parec.wait();
+    let text = speaker.heard(model);
     let run = runs(&d.data)
         .into_iter()
         .find(|r| r.workflow_id == "volume")
         .unwrap();
     assert_eq!(run.trigger, "voice");
     assert_eq!(run.trigger_data["slots"]["level"], "high");
-    let out = Command::new(atlas_bin())
-        .env("ATLAS_MODEL", &model)
-        .args(["transcribe"])
-        .arg(&heard)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(text.contains("the volume is"), "the speaker said: {text:?}");
 
     // One daemon per user.
-    let second = daemon(dir.path(), &model, &[("XDG_RUNTIME_DIR", &runtime)]);
+    let runtime = pulse.runtime.path().to_str().unwrap();
+    let second = daemon(dir.path(), model, &[("XDG_RUNTIME_DIR", runtime)]);
     let out = second.wait();
     assert!(!out.status.success());
     assert!(
@@ -312,4 +337,410 @@ async fn without_a_display_the_daemon_runs_headless_and_says_so() {
         err.contains("running headless, the hotkey and tray are off"),
         "{err}"
     );
+}
+
+fn xdo(x: &Xvfb, args: &[&str]) {
+    assert!(
+        x.cmd("xdotool").args(args).status().unwrap().success(),
+        "xdotool {args:?}"
+    );
+}
+
+/// A quick tap of the push-to-talk key (toggle mode starts or stops listening with one).
+async fn tap(x: &Xvfb) {
+    xdo(x, &["keydown", "ctrl+shift+space"]);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    xdo(x, &["keyup", "ctrl+shift+space"]);
+}
+
+fn state(d: &Daemon) -> String {
+    d.status()
+        .and_then(|s| s["state"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_toggle_mode_a_press_while_atlas_speaks_interrupts_it_and_listens() {
+    let Some(rig) = Rig::start() else { return };
+    let (pulse, x, dir) = (&rig.pulse, &rig.x, &rig.dir);
+    write_workflows(dir.path());
+    std::fs::write(
+        dir.path().join("wf/story.yaml"),
+        "id: story\ntriggers: [{type: voice, phrases: ['tell me a [long] story']}]\nactions:\n  - {id: tell, type: speak, config: {text: 'Once upon a time there was a lighthouse keeper who counted the waves every night. One, two, three, four, five, six, seven, eight, nine, ten. She counted until the sun came up, and then she counted the gulls. Eleven, twelve, thirteen, fourteen, fifteen, sixteen, seventeen, eighteen, nineteen, twenty.'}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[agent]\nmode = \"toggle\"\n",
+    )
+    .unwrap();
+    let d = rig.daemon(&[]);
+    wait_for("the daemon's status", || state(&d) == "idle").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Tap to start, speak, tap to stop: a long story begins.
+    let story = dir.path().join("story.wav");
+    espeak("Tell me a long story.", "en-us", 150, &story);
+    tap(x).await;
+    wait_for("listening", || state(&d) == "listening").await;
+    assert!(pulse.cmd("paplay").arg(&story).status().unwrap().success());
+    tap(x).await;
+    wait_for("Atlas speaking the story", || state(&d) == "speaking").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // A tap while it speaks stops the story and listens for the next command.
+    tap(x).await;
+    wait_for("listening again", || state(&d) == "listening").await;
+    let cmd = dir.path().join("cmd.wav");
+    espeak("Set the volume to low.", "en-us", 150, &cmd);
+    assert!(pulse.cmd("paplay").arg(&cmd).status().unwrap().success());
+    tap(x).await;
+    wait_for("the volume run", || {
+        runs(&d.data)
+            .iter()
+            .any(|r| r.workflow_id == "volume" && r.status.is_final())
+    })
+    .await;
+    wait_for("idle again", || state(&d) == "idle").await;
+    let all = runs(&d.data);
+    let story = all.iter().find(|r| r.workflow_id == "story").unwrap();
+    let volume = all.iter().find(|r| r.workflow_id == "volume").unwrap();
+    assert_eq!(volume.trigger_data["slots"]["level"], "low", "{volume:?}");
+    let store = Store::open(&d.data.join("atlas.db")).unwrap();
+    let told = store.run_actions(&story.id).unwrap();
+    let output = told[0].output.clone().unwrap();
+    assert_eq!(
+        output["completed"], false,
+        "the story was cut short: {output}"
+    );
+    assert!(story.finished_at.unwrap() <= volume.started_at.unwrap());
+    let out = d.stop();
+    assert!(out.status.success());
+}
+
+/// A child process killed and reaped when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A tray host (trayer) on the display, for the XEmbed icon to dock in.
+fn trayer(x: &Xvfb) -> Killed {
+    let child = Killed(
+        x.cmd("trayer")
+            .args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
+            .args(["--width", "200", "--heighttype", "pixel", "--height", "40"])
+            .args(["--SetDockType", "true", "--transparent", "false"])
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if !search_class(x, "^trayer$").is_empty() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("trayer did not show its panel");
+}
+
+/// The output lines of `program args` run on the display.
+fn output_lines(x: &Xvfb, program: &str, args: &[&str]) -> Vec<String> {
+    let out = x.cmd(program).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn search_class(x: &Xvfb, class: &str) -> Vec<String> {
+    output_lines(x, "xdotool", &["search", "--class", class])
+}
+
+/// Whether window `id` (decimal) is inside trayer's panel.
+fn docked(x: &Xvfb, id: &str) -> bool {
+    let Ok(n) = id.parse::<u64>() else {
+        return false;
+    };
+    let hex = format!("0x{n:x} ");
+    search_class(x, "^trayer$").iter().any(|panel| {
+        output_lines(x, "xwininfo", &["-tree", "-id", panel])
+            .iter()
+            .any(|l| l.trim_start().starts_with(&hex))
+    })
+}
+
+/// Clicks the tray icon, which opens its menu, then types `keys`.
+async fn menu(x: &Xvfb, icon: &str, keys: &[&str]) {
+    xdo(
+        x,
+        &["mousemove", "--window", icon, "16", "16", "click", "1"],
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for k in keys {
+        xdo(x, &["key", k]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_quits() {
+    let Some(model) = model() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let _panel = trayer(&x);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("wf")).unwrap();
+    std::fs::write(
+        dir.path().join("wf/note.yaml"),
+        "id: note\nname: Take a note\ntriggers: [{type: manual}]\nactions:\n  - {id: a, type: log, config: {message: noted}}\n",
+    )
+    .unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let d = daemon(
+        dir.path(),
+        &model,
+        &[
+            ("DISPLAY", &x.display),
+            ("XDG_RUNTIME_DIR", runtime.path().to_str().unwrap()),
+            ("ATLAS_SPEECH", "none"),
+        ],
+    );
+    wait_for("the daemon's status", || state(&d) == "idle").await;
+    let mut icon = None;
+    wait_for("the tray icon docked in trayer", || {
+        icon = search_class(&x, "^tray-icon tray app atlas$")
+            .into_iter()
+            .next();
+        icon.as_deref().is_some_and(|i| docked(&x, i))
+    })
+    .await;
+    let icon = icon.unwrap();
+
+    // Workflows submenu (the items: Listening, Workflows, ...): its only item is "Take a note".
+    menu(&x, &icon, &["Down", "Down", "Right"]).await;
+    let shot = dir.path().join("tray.png");
+    let ok = x
+        .cmd("sh")
+        .arg("-c")
+        .arg(format!(
+            "xwd -root -silent | convert xwd:- '{}'",
+            shot.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(ok.success() && std::fs::metadata(&shot).unwrap().len() > 1000);
+    if let Some(keep) = std::env::var_os("ATLAS_TRAY_SHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+    xdo(&x, &["key", "Return"]);
+    wait_for("the run started from the tray", || {
+        runs(&d.data)
+            .iter()
+            .any(|r| r.workflow_id == "note" && r.status.is_final())
+    })
+    .await;
+    let run = runs(&d.data).into_iter().next().unwrap();
+    assert_eq!(run.trigger, "manual");
+    assert_eq!(run.trigger_data["source"], "tray");
+    assert_eq!(run.status, atlas::store::RunStatus::Succeeded);
+
+    // "Listening" off: the agent is paused (the hotkey is ignored), and back on.
+    menu(&x, &icon, &["Down", "Return"]).await;
+    wait_for("paused", || state(&d) == "paused").await;
+    tap(&x).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(state(&d), "paused", "the hotkey is ignored while paused");
+    menu(&x, &icon, &["Down", "Return"]).await;
+    wait_for("idle", || state(&d) == "idle").await;
+
+    // Quit, the last item, ends the daemon cleanly.
+    menu(&x, &icon, &["Up", "Return"]).await;
+    let out = tokio::task::spawn_blocking(move || d.wait()).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("atlas daemon stopping"));
+}
+
+/// A private session bus with a real notification daemon (dunst) on the display.
+struct Notifications {
+    bus: Child,
+    dunst: Child,
+    address: String,
+}
+
+impl Notifications {
+    fn start(x: &Xvfb) -> Notifications {
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(bus.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let address = line.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon said {line:?}");
+        let dunst = x
+            .cmd("dunst")
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let n = Notifications {
+            bus,
+            dunst,
+            address,
+        };
+        for _ in 0..100 {
+            if n.history().is_some() {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("dunst did not come up on the session bus");
+    }
+
+    /// Summaries and bodies of the notifications dunst has shown (`dunstctl history`).
+    fn history(&self) -> Option<String> {
+        let out = Command::new("dunstctl")
+            .arg("history")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Closes what is on screen, so it moves into the history.
+    fn close_all(&self) {
+        let _ = Command::new("dunstctl")
+            .arg("close-all")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .status();
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        for c in [&mut self.dunst, &mut self.bus] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notifies() {
+    let Some(rig) = Rig::start() else { return };
+    let (model, pulse, x, dir) = (&rig.model, &rig.pulse, &rig.x, &rig.dir);
+    let notes = Notifications::start(x);
+    std::fs::create_dir_all(dir.path().join("wf")).unwrap();
+    // Both due 12 s after the daemon starts (the seconds field of a 6-field cron).
+    let due = chrono::Utc::now() + chrono::TimeDelta::seconds(12);
+    let cron = format!(
+        "{} {} {} * * *",
+        due.format("%-S"),
+        due.format("%-M"),
+        due.format("%-H")
+    );
+    std::fs::write(
+        dir.path().join("wf/tea.yaml"),
+        format!("id: tea\ntriggers: [{{type: schedule, cron: '{cron}', timezone: UTC}}]\nactions:\n  - {{id: say, type: speak, config: {{text: 'It is time for your meeting with the design team.'}}}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("wf/backup.yaml"),
+        format!("id: backup\nname: Nightly backup\ntriggers: [{{type: schedule, cron: '{cron}', timezone: UTC}}]\nactions:\n  - {{id: call, type: http, config: {{url: 'http://127.0.0.1:9/backup'}}}}\n"),
+    )
+    .unwrap();
+    let speaker = SpeakerRecording::start(pulse, dir.path().join("speaker.wav"));
+    let d = rig.daemon(&[("DBUS_SESSION_BUS_ADDRESS", &notes.address)]);
+    wait_for("the daemon's status", || state(&d) == "idle").await;
+    let next = d.status().unwrap()["next"].clone();
+    assert!(
+        next.as_array()
+            .is_some_and(|n| n.iter().any(|u| u["workflow_id"] == "tea")),
+        "{next}"
+    );
+    wait_for("both scheduled runs", || {
+        runs(&d.data).iter().filter(|r| r.status.is_final()).count() == 2
+    })
+    .await;
+    // Heard: let the speech finish, then stop recording.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let text = speaker.heard(model);
+    let all = runs(&d.data);
+    let tea: Vec<_> = all.iter().filter(|r| r.workflow_id == "tea").collect();
+    assert_eq!(tea.len(), 1, "fires once: {all:?}");
+    let t = &tea[0];
+    assert_eq!(t.trigger, "schedule");
+    assert_eq!(t.status, atlas::store::RunStatus::Succeeded);
+    let scheduled =
+        chrono::DateTime::parse_from_rfc3339(t.trigger_data["scheduled_for"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(scheduled.timestamp(), due.timestamp());
+    let late = t.trigger_data["fired_at_ms"].as_i64().unwrap() - scheduled.timestamp_millis();
+    assert!((0..1000).contains(&late), "fired {late} ms after its time");
+    let words = ["time", "meeting", "design", "team"];
+    let heard = words.iter().filter(|w| text.contains(*w)).count();
+    assert!(heard >= 3, "the speaker said: {text:?}");
+
+    // The failed one shows a desktop notification naming it and how to see why.
+    let backup = all.iter().find(|r| r.workflow_id == "backup").unwrap();
+    assert_eq!(backup.status, atlas::store::RunStatus::Failed);
+    let mut shown = String::new();
+    wait_for("the failure notification", || {
+        notes.close_all();
+        shown = notes.history().unwrap_or_default();
+        shown.contains("Scheduled run of Nightly backup failed")
+    })
+    .await;
+    assert!(
+        shown.contains(&format!("atlas workflow show-run {}", backup.id)),
+        "{shown}"
+    );
+    let out = d.stop();
+    assert!(out.status.success());
+
+    // The notify action reaches the same real notification service.
+    std::fs::write(
+        dir.path().join("wf/ping.yaml"),
+        "id: ping\ntriggers: [{type: manual}]\nactions:\n  - {id: n, type: notify, config: {title: 'Build finished', body: 'All {{ 2 * 21 }} tests passed.', urgency: low}}\n",
+    )
+    .unwrap();
+    let out = Command::new(atlas_bin())
+        .env("ATLAS_DATA_DIR", dir.path().join("data"))
+        .env("ATLAS_CONFIG", dir.path().join("config.toml"))
+        .env("ATLAS_BUNDLED_WORKFLOWS", dir.path().join("none"))
+        .env("DBUS_SESSION_BUS_ADDRESS", &notes.address)
+        .arg("--workflows")
+        .arg(dir.path().join("wf"))
+        .args(["workflow", "run", "ping", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["result"]["delivered"], true, "{result:#}");
+    wait_for("the notify action's notification", || {
+        notes.close_all();
+        notes
+            .history()
+            .is_some_and(|h| h.contains("Build finished") && h.contains("All 42 tests passed."))
+    })
+    .await;
 }

@@ -304,3 +304,97 @@ async fn sigterm_mid_run_records_the_run_as_cancelled() {
         "succeeded"
     );
 }
+
+/// A `systemctl` for a machine without a systemd user manager (none runs here): logs its
+/// arguments and answers `show-environment` as a user session would (`session`) or would not.
+fn fake_systemctl(dir: &Path, session: bool) -> (PathBuf, PathBuf) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("systemctl.log");
+    let script = bin.join("systemctl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\n[ \"$2\" = show-environment ] && exit {}\nexit 0\n",
+            log.display(),
+            if session { 0 } else { 1 }
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (PathBuf::from(path), log)
+}
+
+/// `atlas service VERB` with the fake systemctl first on `path`, writing under `config_home`.
+fn service_cmd(h: &Home, path: &Path, config_home: &Path, verb: &str) -> Output {
+    h.cmd()
+        .env("PATH", path)
+        .env("XDG_CONFIG_HOME", config_home)
+        .args(["service", verb])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn service_install_writes_a_systemd_user_unit_and_uninstall_removes_it() {
+    let h = Home::new();
+    let (path, log) = fake_systemctl(h.dir.path(), true);
+    let config_home = h.dir.path().join("xdg");
+    let service = |verb: &str| service_cmd(&h, &path, &config_home, verb);
+    let out = service("install");
+    assert!(out.status.success(), "{out:?}");
+    let unit = config_home.join("systemd/user/atlas.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let exe = std::fs::canonicalize(atlas_bin()).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart={} daemon", exe.display())),
+        "{text}"
+    );
+    assert!(text.contains("WantedBy=graphical-session.target"), "{text}");
+    assert!(stdout(&out).contains(&format!("wrote {}", unit.display())));
+    assert!(stdout(&out).contains("systemctl --user start atlas"));
+    assert!(!config_home.join("autostart/atlas.desktop").exists());
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.contains("--user daemon-reload"), "{calls}");
+    assert!(calls.contains("--user enable atlas.service"), "{calls}");
+
+    let out = service("uninstall");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!unit.exists());
+    assert!(stdout(&out).contains(&format!("removed {}", unit.display())));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.contains("--user disable atlas.service"), "{calls}");
+    let out = service("uninstall");
+    assert!(stdout(&out).contains("nothing was installed"));
+}
+
+#[test]
+fn service_install_writes_an_autostart_entry_without_a_systemd_user_session() {
+    let h = Home::new();
+    let (path, log) = fake_systemctl(h.dir.path(), false);
+    let config_home = h.dir.path().join("xdg");
+    let service = |verb: &str| service_cmd(&h, &path, &config_home, verb);
+    let out = service("install");
+    assert!(out.status.success(), "{out:?}");
+    let entry = config_home.join("autostart/atlas.desktop");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(text.starts_with("[Desktop Entry]\n"), "{text}");
+    assert!(
+        text.contains(" daemon\n") && text.contains("Exec="),
+        "{text}"
+    );
+    assert!(stdout(&out).contains("next desktop login"));
+    assert!(!config_home.join("systemd/user/atlas.service").exists());
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("enable"));
+    let out = service("uninstall");
+    assert!(out.status.success());
+    assert!(!entry.exists());
+    assert!(stdout(&out).contains(&format!("removed {}", entry.display())));
+}

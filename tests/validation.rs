@@ -212,3 +212,16 @@ fn the_users_folder_overrides_a_bundled_workflow_with_the_same_id() {
     assert_eq!(report.workflows.len(), 1);
     assert_eq!(report.workflows[0].name(), "Mine");
 }
+
+#[test]
+fn a_misspelt_notification_urgency_is_a_load_error() {
+    let msg = one(
+        "id: a\ntriggers: [{type: manual}]\nactions:\n  - id: n\n    type: notify\n    config: {title: hi, urgency: hgh}\n",
+    );
+    assert!(msg.starts_with("wf.yaml:6:"), "names the line: {msg}");
+    assert!(
+        msg.contains("`actions[0].config.urgency`")
+            && msg.contains("unknown variant `hgh`, expected one of `low`, `normal`, `critical`"),
+        "{msg}"
+    );
+}

@@ -192,7 +192,7 @@ async fn spoken_commands_run_the_right_workflow_and_the_reply_is_heard() {
             json!({"level": "high"}),
             &["volume set to high"],
         ),
-        ("Hello Atlas!", "en-us", 175, "hello", json!({}), &["good"]),
+        ("Hello Atlas!", "en-us", 175, "hello", json!({}), &["atlas"]),
         (
             "Read me my morning briefing.",
             "en-us",

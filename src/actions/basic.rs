@@ -103,18 +103,31 @@ pub struct NotifyConfig {
     /// Text under it.
     #[serde(default)]
     pub body: Tmpl,
-    /// `low`, `normal` or `critical`.
+    /// `low`, `normal` (default) or `critical`.
     #[serde(default)]
-    pub urgency: Option<String>,
+    pub urgency: Urgency,
+}
+
+/// How urgent a notification is (the freedesktop levels).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    /// Shown quietly.
+    Low,
+    /// The usual.
+    #[default]
+    Normal,
+    /// Stays until dismissed.
+    Critical,
 }
 
 pub(super) async fn notify(c: &NotifyConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
     let title = c.title.render(ctx.scope)?;
     let body = c.body.render(ctx.scope)?;
-    let urgency = match c.urgency.as_deref() {
-        Some("low") => notify_rust::Urgency::Low,
-        Some("critical") => notify_rust::Urgency::Critical,
-        _ => notify_rust::Urgency::Normal,
+    let urgency = match c.urgency {
+        Urgency::Low => notify_rust::Urgency::Low,
+        Urgency::Normal => notify_rust::Urgency::Normal,
+        Urgency::Critical => notify_rust::Urgency::Critical,
     };
     let (t, b) = (title.clone(), body.clone());
     let shown = tokio::task::spawn_blocking(move || {

@@ -1,13 +1,24 @@
 //! The resident agent: one task that owns the voice session as a state machine.
 //!
-//! Messages come from the desktop (hotkey press and release, tray menu), from voice handling
-//! tasks it spawned, and from the speaker; the task is the only owner of the session's state
-//! ([`Stage`]) and of the microphone recorder. Schedules and other triggers run beside it through
-//! the engine, and their speech goes through the same [`GatedSpeaker`], queued behind current
-//! speech and held while the key is down.
+//! Messages come from the desktop (hotkey press and release, tray menu), from the voice handling
+//! tasks it spawned (each utterance has a number; messages of an utterance that a newer press
+//! replaced only get logged), and from the speaker; the task is the only owner of the session's
+//! state ([`Stage`]) and of the microphone recorder. Schedules and other triggers run beside it
+//! through the engine, and their speech goes through the same [`GatedSpeaker`], queued behind
+//! current speech and held while the key is down.
+//!
+//! ```text
+//!            press                release (held >= min_press_ms)
+//!   Idle ───────────▶ Listening ─────────────────────────▶ Transcribing ──match──▶ Running
+//!    ▲  ◀── too short ───┘                                                          │
+//!    └──────────────────────────────── utterance handled ◀──────────────────────────┘
+//!   Speaking: anything is being said (outside Listening); a press interrupts it and listens.
+//!   Paused: listening switched off in the tray; the key is ignored, schedules still run.
+//! ```
 
 mod speaker;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +31,7 @@ use crate::audio::Recorder;
 use crate::desktop::{AgentState, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, RunRequest};
 use crate::tts::{AudioPlayer, Speaker};
-use crate::voice::{Handled, VoiceLoop};
+use crate::voice::{Handled, Phase, VoiceLoop};
 
 /// `[agent]` in config.toml.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -69,10 +80,27 @@ pub enum Stage {
     Idle,
     /// Recording.
     Listening,
-    /// Transcribing and running the workflow.
+    /// Whisper is decoding the utterance.
+    Transcribing,
+    /// The matched workflow (or the "not understood" reply) is running.
     Running,
+    /// Something is being said: a reply or a scheduled alert.
+    Speaking,
     /// Listening is switched off (schedules still run).
     Paused,
+}
+
+impl Stage {
+    /// The tray's picture of the stage.
+    pub fn tray_state(self) -> AgentState {
+        match self {
+            Stage::Idle => AgentState::Idle,
+            Stage::Listening => AgentState::Listening,
+            Stage::Transcribing | Stage::Running => AgentState::Thinking,
+            Stage::Speaking => AgentState::Speaking,
+            Stage::Paused => AgentState::Paused,
+        }
+    }
 }
 
 /// Messages the agent task handles.
@@ -80,8 +108,20 @@ pub enum Stage {
 pub enum Msg {
     /// From the desktop.
     Desktop(DesktopEvent),
-    /// A voice handling task finished.
-    Handled(Box<Result<Handled, String>>),
+    /// Utterance `utterance` reached `phase`.
+    Phase {
+        /// The utterance's number.
+        utterance: u64,
+        /// Where it is.
+        phase: Phase,
+    },
+    /// Utterance `utterance` was handled.
+    Handled {
+        /// The utterance's number.
+        utterance: u64,
+        /// What became of it.
+        result: Box<Result<Handled, String>>,
+    },
     /// The speaker started or stopped speaking.
     Speaking(bool),
 }
@@ -102,18 +142,17 @@ pub struct Parts {
     pub tray: Option<Box<dyn Fn(TrayUpdate) + Send>>,
     /// Called with every stage change (status file).
     pub on_stage: Box<dyn Fn(Stage) + Send>,
+    /// The user's workflows folder, opened from the tray.
+    pub workflows_dir: PathBuf,
 }
 
 /// The agent task. Returns when it gets `Quit` or its channel closes.
 pub async fn run(
     cfg: AgentConfig,
-    mut parts: Parts,
+    parts: Parts,
     tx: mpsc::UnboundedSender<Msg>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
 ) {
-    let mut stage = Stage::Idle;
-    let mut listening_on = true;
-    let mut pressed_at: Option<Instant> = None;
     let mut speaking = parts.speaker.subscribe_speaking();
     {
         let tx = tx.clone();
@@ -126,190 +165,276 @@ pub async fn run(
             }
         });
     }
-    let tray = |parts: &Parts, u: TrayUpdate| {
-        if let Some(t) = &parts.tray {
+    let mut agent = Agent {
+        cfg,
+        parts,
+        tx,
+        base: Stage::Idle,
+        speaking: false,
+        listening_on: true,
+        pressed_at: None,
+        utterance: 0,
+        shown: None,
+        error: false,
+    };
+    agent.publish();
+    while let Some(msg) = rx.recv().await {
+        if !agent.handle(msg).await {
+            break;
+        }
+    }
+    agent.parts.speaker.stop();
+}
+
+/// The state the agent task owns.
+struct Agent {
+    cfg: AgentConfig,
+    parts: Parts,
+    tx: mpsc::UnboundedSender<Msg>,
+    /// Where the session is, apart from speaking (which overlays every stage but Listening).
+    base: Stage,
+    speaking: bool,
+    listening_on: bool,
+    pressed_at: Option<Instant>,
+    /// The current utterance's number; older ones are stale.
+    utterance: u64,
+    /// What was last published.
+    shown: Option<(Stage, bool)>,
+    /// The last utterance failed: the tray shows the error until the next press.
+    error: bool,
+}
+
+impl Agent {
+    fn stage(&self) -> Stage {
+        if self.speaking && self.base != Stage::Listening {
+            Stage::Speaking
+        } else {
+            self.base
+        }
+    }
+
+    fn at_rest(&self) -> Stage {
+        if self.listening_on {
+            Stage::Idle
+        } else {
+            Stage::Paused
+        }
+    }
+
+    /// Tells the status file and the tray about a change of stage.
+    fn publish(&mut self) {
+        let now = (self.stage(), self.error);
+        if self.shown == Some(now) {
+            return;
+        }
+        self.shown = Some(now);
+        (self.parts.on_stage)(now.0);
+        let state = if now.1 && matches!(now.0, Stage::Idle | Stage::Paused) {
+            AgentState::Error
+        } else {
+            now.0.tray_state()
+        };
+        self.tray(TrayUpdate::State(state));
+    }
+
+    fn tray(&self, u: TrayUpdate) {
+        if let Some(t) = &self.parts.tray {
             t(u);
         }
-    };
-    let set_stage = |parts: &Parts, stage: &mut Stage, new: Stage| {
-        *stage = new;
-        (parts.on_stage)(new);
-        let state = match new {
-            Stage::Idle => AgentState::Idle,
-            Stage::Listening => AgentState::Listening,
-            Stage::Running => AgentState::Thinking,
-            Stage::Paused => AgentState::Paused,
-        };
-        if let Some(t) = &parts.tray {
-            t(TrayUpdate::State(state));
-        }
-    };
-    set_stage(&parts, &mut stage, Stage::Idle);
-    while let Some(msg) = rx.recv().await {
+    }
+
+    /// Handles one message; false to stop.
+    async fn handle(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Desktop(DesktopEvent::HotkeyPressed) => {
-                if cfg.mode == PttMode::Toggle && stage == Stage::Listening {
-                    finish_recording(&cfg, &mut parts, &mut stage, &mut pressed_at, &tx, true)
-                        .await;
-                    continue;
-                }
-                if !listening_on || stage != Stage::Idle {
-                    tracing::debug!(?stage, listening_on, "hotkey ignored");
-                    continue;
-                }
-                // A press while Atlas speaks interrupts it; speech waits while the key is down.
-                parts.speaker.hold(true);
-                parts.speaker.stop();
-                let Some(rec) = parts.recorder.as_mut() else {
-                    tracing::warn!("push-to-talk pressed but no microphone is available");
-                    parts.speaker.hold(false);
-                    continue;
-                };
-                if let Err(e) = rec.start() {
-                    tracing::warn!(error = %e, "cannot start recording");
-                    parts.speaker.hold(false);
-                    continue;
-                }
-                pressed_at = Some(Instant::now());
-                if cfg.chimes
-                    && let Some(p) = &parts.player
-                {
-                    let _ = p.play_chime(crate::tts::ChimeKind::ListeningStarted);
-                }
-                // Load the model while the key is held, so it is ready at release.
-                if let Some(v) = &parts.voice
-                    && !v.transcriber().is_loaded()
-                {
-                    let t = v.transcriber().clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = t.preload().await {
-                            tracing::warn!(error = %e, "cannot load the whisper model");
-                        }
-                    });
-                }
-                set_stage(&parts, &mut stage, Stage::Listening);
-            }
+            Msg::Desktop(DesktopEvent::HotkeyPressed) => self.pressed(),
             Msg::Desktop(DesktopEvent::HotkeyReleased) => {
-                if cfg.mode == PttMode::Hold && stage == Stage::Listening {
-                    finish_recording(&cfg, &mut parts, &mut stage, &mut pressed_at, &tx, false)
-                        .await;
+                if self.cfg.mode == PttMode::Hold && self.base == Stage::Listening {
+                    self.finish_recording(false);
                 }
             }
             Msg::Desktop(DesktopEvent::SetListening(on)) => {
-                listening_on = on;
-                tray(&parts, TrayUpdate::Listening(on));
-                if stage == Stage::Idle || stage == Stage::Paused {
-                    set_stage(
-                        &parts,
-                        &mut stage,
-                        if on { Stage::Idle } else { Stage::Paused },
-                    );
+                self.listening_on = on;
+                self.tray(TrayUpdate::Listening(on));
+                if !on && self.base == Stage::Listening {
+                    // Switched off mid-recording: drop what was recorded.
+                    if let Some(rec) = self.parts.recorder.as_mut() {
+                        let _ = rec.stop();
+                    }
+                    self.parts.speaker.hold(false);
+                    self.pressed_at = None;
+                    self.base = Stage::Paused;
+                } else if matches!(self.base, Stage::Idle | Stage::Paused) {
+                    self.base = self.at_rest();
                 }
             }
             Msg::Desktop(DesktopEvent::RunWorkflow(id)) => {
-                if let Err(e) = parts.engine.trigger(RunRequest::manual(&id)) {
+                let mut req = RunRequest::manual(&id);
+                req.trigger.data = serde_json::json!({"source": "tray"});
+                if let Err(e) = self.parts.engine.trigger(req) {
                     tracing::warn!(workflow = %id, error = %e, "tray run refused");
                 }
             }
-            Msg::Desktop(DesktopEvent::OpenWorkflowsFolder) => {}
-            Msg::Desktop(DesktopEvent::Quit) => break,
-            Msg::Handled(result) => {
+            Msg::Desktop(DesktopEvent::OpenWorkflowsFolder) => {
+                open_folder(&self.parts.workflows_dir)
+            }
+            Msg::Desktop(DesktopEvent::Quit) => return false,
+            Msg::Phase { utterance, phase } => {
+                if utterance == self.utterance
+                    && matches!(self.base, Stage::Transcribing | Stage::Running)
+                {
+                    self.base = match phase {
+                        Phase::Transcribing => Stage::Transcribing,
+                        Phase::Running => Stage::Running,
+                    };
+                }
+            }
+            Msg::Handled { utterance, result } => {
+                let current = utterance == self.utterance;
                 match *result {
                     Ok(h) => {
-                        tracing::info!(transcript = %h.transcript, workflow = ?h.workflow, reply = ?h.reply, timings = ?h.timings, "utterance handled")
+                        tracing::info!(utterance, current, transcript = %h.transcript, workflow = ?h.workflow, reply = ?h.reply, reason = ?h.reason, timings = ?h.timings, "utterance handled");
+                        if current {
+                            self.error = false;
+                        }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "utterance failed");
-                        if let Some(t) = &parts.tray {
-                            t(TrayUpdate::State(AgentState::Error));
+                        tracing::warn!(utterance, current, error = %e, "utterance failed");
+                        if current {
+                            self.error = true;
                         }
                     }
                 }
-                if stage == Stage::Running {
-                    set_stage(
-                        &parts,
-                        &mut stage,
-                        if listening_on {
-                            Stage::Idle
-                        } else {
-                            Stage::Paused
-                        },
-                    );
+                if current && matches!(self.base, Stage::Transcribing | Stage::Running) {
+                    self.base = self.at_rest();
                 }
             }
-            Msg::Speaking(now) => {
-                if let Some(t) = &parts.tray {
-                    let state = match (now, stage) {
-                        (true, _) => AgentState::Speaking,
-                        (false, Stage::Listening) => AgentState::Listening,
-                        (false, Stage::Running) => AgentState::Thinking,
-                        (false, Stage::Paused) => AgentState::Paused,
-                        (false, Stage::Idle) => AgentState::Idle,
-                    };
-                    t(TrayUpdate::State(state));
-                }
-            }
+            Msg::Speaking(now) => self.speaking = now,
         }
+        self.publish();
+        true
     }
-    parts.speaker.stop();
-}
 
-async fn finish_recording(
-    cfg: &AgentConfig,
-    parts: &mut Parts,
-    stage: &mut Stage,
-    pressed_at: &mut Option<Instant>,
-    tx: &mpsc::UnboundedSender<Msg>,
-    toggle: bool,
-) {
-    let released = Instant::now();
-    let held = pressed_at.take().map(|t| t.elapsed()).unwrap_or_default();
-    let recording = parts.recorder.as_mut().map(|r| r.stop());
-    parts.speaker.hold(false);
-    let new = |s: Stage| s;
-    if !toggle && held < Duration::from_millis(cfg.min_press_ms) {
-        tracing::info!(
-            held_ms = held.as_millis() as u64,
-            "press too short: ignored"
-        );
-        *stage = new(Stage::Idle);
-        (parts.on_stage)(Stage::Idle);
-        if let Some(t) = &parts.tray {
-            t(TrayUpdate::State(AgentState::Idle));
-        }
-        return;
-    }
-    if cfg.chimes
-        && let Some(p) = &parts.player
-    {
-        let _ = p.play_chime(crate::tts::ChimeKind::ListeningStopped);
-    }
-    let samples = match recording {
-        Some(Ok(r)) => r.samples,
-        Some(Err(e)) => {
-            let _ = tx.send(Msg::Handled(Box::new(Err(e.to_string()))));
-            *stage = Stage::Running;
+    fn pressed(&mut self) {
+        if self.cfg.mode == PttMode::Toggle && self.base == Stage::Listening {
+            self.finish_recording(true);
             return;
         }
-        None => Vec::new(),
-    };
-    *stage = Stage::Running;
-    (parts.on_stage)(Stage::Running);
-    if let Some(t) = &parts.tray {
-        t(TrayUpdate::State(AgentState::Thinking));
+        if !self.listening_on {
+            tracing::info!("push-to-talk ignored: listening is switched off in the tray");
+            return;
+        }
+        if self.base == Stage::Listening {
+            return;
+        }
+        // Any other stage: a new utterance. Speech stops (a press interrupts Atlas) and new
+        // speech waits while the key is down; an utterance still being handled becomes stale.
+        self.parts.speaker.hold(true);
+        self.parts.speaker.stop();
+        let Some(rec) = self.parts.recorder.as_mut() else {
+            tracing::warn!("push-to-talk pressed but no microphone is available");
+            self.parts.speaker.hold(false);
+            return;
+        };
+        if let Err(e) = rec.start() {
+            tracing::warn!(error = %e, "cannot start recording");
+            self.parts.speaker.hold(false);
+            self.error = true;
+            return;
+        }
+        self.pressed_at = Some(Instant::now());
+        self.utterance += 1;
+        self.error = false;
+        if self.cfg.chimes
+            && let Some(p) = &self.parts.player
+        {
+            let _ = p.play_chime(crate::tts::ChimeKind::ListeningStarted);
+        }
+        // Load the model while the key is held, so it is ready at release.
+        if let Some(v) = &self.parts.voice
+            && !v.transcriber().is_loaded()
+        {
+            let t = v.transcriber().clone();
+            tokio::spawn(async move {
+                if let Err(e) = t.preload().await {
+                    tracing::warn!(error = %e, "cannot load the whisper model");
+                }
+            });
+        }
+        self.base = Stage::Listening;
     }
-    let Some(voice) = parts.voice.clone() else {
-        let _ = tx.send(Msg::Handled(Box::new(Err(
-            "no whisper model is installed: run `atlas model download base.en`".into(),
-        ))));
+
+    fn finish_recording(&mut self, toggle: bool) {
+        let released = Instant::now();
+        let held = self
+            .pressed_at
+            .take()
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        let recording = self.parts.recorder.as_mut().map(|r| r.stop());
+        self.parts.speaker.hold(false);
+        if !toggle && held < Duration::from_millis(self.cfg.min_press_ms) {
+            tracing::info!(
+                held_ms = held.as_millis() as u64,
+                "press too short: ignored"
+            );
+            self.base = self.at_rest();
+            return;
+        }
+        if self.cfg.chimes
+            && let Some(p) = &self.parts.player
+        {
+            let _ = p.play_chime(crate::tts::ChimeKind::ListeningStopped);
+        }
+        self.base = Stage::Transcribing;
+        let utterance = self.utterance;
+        let tx = self.tx.clone();
+        let done = move |result: Result<Handled, String>| {
+            let _ = tx.send(Msg::Handled {
+                utterance,
+                result: Box::new(result),
+            });
+        };
+        let samples = match recording {
+            Some(Ok(r)) => r.samples,
+            Some(Err(e)) => return done(Err(e.to_string())),
+            None => Vec::new(),
+        };
+        let Some(voice) = self.parts.voice.clone() else {
+            return done(Err(
+                "no whisper model is installed: run `atlas model download base.en`".into(),
+            ));
+        };
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let progress = move |phase| {
+                let _ = tx.send(Msg::Phase { utterance, phase });
+            };
+            let r = voice
+                .handle_reporting(samples, released, &progress)
+                .await
+                .map_err(|e| e.to_string());
+            done(r);
+        });
+    }
+}
+
+/// Opens a folder in the user's file manager (`xdg-open`), creating it first.
+fn open_folder(dir: &std::path::Path) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot create the workflows folder");
         return;
-    };
-    let tx = tx.clone();
-    tokio::spawn(async move {
-        let r = voice
-            .handle(samples, released)
-            .await
-            .map_err(|e| e.to_string());
-        let _ = tx.send(Msg::Handled(Box::new(r)));
-    });
+    }
+    match std::process::Command::new("xdg-open")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        // Reap it in the background; the file manager outlives it.
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot run xdg-open"),
+    }
 }

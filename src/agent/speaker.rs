@@ -3,6 +3,7 @@
 //! speech starts and ends so the tray can show it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -13,6 +14,8 @@ use crate::tts::{Speaker, SpeechOutcome, TtsError};
 pub struct GatedSpeaker {
     inner: Arc<dyn Speaker>,
     held: watch::Sender<bool>,
+    /// Speech requests past the hold gate and not yet finished (they queue in `inner`).
+    active: AtomicUsize,
     speaking: watch::Sender<bool>,
 }
 
@@ -22,6 +25,7 @@ impl GatedSpeaker {
         Arc::new(GatedSpeaker {
             inner,
             held: watch::channel(false).0,
+            active: AtomicUsize::new(0),
             speaking: watch::channel(false).0,
         })
     }
@@ -31,7 +35,7 @@ impl GatedSpeaker {
         self.held.send_replace(held);
     }
 
-    /// True while something is being said.
+    /// True while something is being said (or queued to be said right after).
     pub fn subscribe_speaking(&self) -> watch::Receiver<bool> {
         self.speaking.subscribe()
     }
@@ -47,10 +51,19 @@ impl Speaker for GatedSpeaker {
                     break;
                 }
             }
+            // A guard, so that a dropped request (run cancelled mid-sentence) still counts down.
+            struct Active<'a>(&'a GatedSpeaker);
+            impl Drop for Active<'_> {
+                fn drop(&mut self) {
+                    if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        self.0.speaking.send_replace(false);
+                    }
+                }
+            }
+            self.active.fetch_add(1, Ordering::SeqCst);
             self.speaking.send_replace(true);
-            let out = self.inner.speak(text).await;
-            self.speaking.send_replace(false);
-            out
+            let _active = Active(self);
+            self.inner.speak(text).await
         })
     }
 
@@ -80,5 +93,46 @@ mod tests {
         g.hold(false);
         assert!(task.await.unwrap().unwrap());
         assert_eq!(rec.said(), ["alert"]);
+    }
+
+    /// Says one text at a time, each taking 100 ms.
+    struct Slow(tokio::sync::Mutex<Vec<String>>);
+    impl Speaker for Slow {
+        fn speak<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<SpeechOutcome, TtsError>> {
+            Box::pin(async move {
+                let mut said = self.0.lock().await;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                said.push(text.to_owned());
+                Ok(SpeechOutcome {
+                    backend: "slow",
+                    completed: true,
+                    first_audio: None,
+                })
+            })
+        }
+        fn stop(&self) {}
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+    }
+
+    #[tokio::test]
+    async fn speaking_lasts_until_the_last_queued_request_ends() {
+        let g = GatedSpeaker::new(Arc::new(Slow(Default::default())));
+        let speaking = g.subscribe_speaking();
+        let tasks: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|t| {
+                let g = g.clone();
+                tokio::spawn(async move { g.speak(t).await.map(|o| o.completed) })
+            })
+            .collect();
+        // At 150 ms the first has ended and the second is being said.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert!(*speaking.borrow(), "still speaking the second request");
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap());
+        }
+        assert!(!*speaking.borrow(), "quiet after both");
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Global, build, instance, resolve_model, shutdown_signal, warn_load_errors};
+use super::{Global, ShutdownSignal, build, instance, resolve_model, warn_load_errors};
 use crate::agent::{self, GatedSpeaker, Msg, Parts, Stage};
 use crate::config::{self, Config};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
@@ -18,18 +18,22 @@ use crate::triggers::Scheduler;
 use crate::tts::Speaker;
 use crate::voice::{MeteredSpeaker, VoiceLoop};
 
-fn status_json(
-    stage: Stage,
-    model: &Option<String>,
-    headless: &Option<String>,
-    scheduler: &Scheduler,
-) -> Value {
+/// What the daemon tells `atlas status` besides its stage.
+struct Facts {
+    model: Option<String>,
+    headless: Option<String>,
+    /// What is off and why ("microphone is off: ...").
+    problems: Vec<String>,
+}
+
+fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler) -> Value {
     json!({
         "pid": std::process::id(),
         "state": stage,
-        "model": model,
-        "headless": headless.is_some(),
-        "headless_reason": headless,
+        "model": facts.model,
+        "headless": facts.headless.is_some(),
+        "headless_reason": facts.headless,
+        "problems": facts.problems,
         "next": scheduler.upcoming(5),
         "updated_at": chrono::Utc::now().to_rfc3339(),
     })
@@ -37,6 +41,7 @@ fn status_json(
 
 /// `atlas daemon`: runs until SIGINT/SIGTERM or the tray's Quit.
 pub async fn daemon(global: &Global) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignal::listen();
     let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     std::fs::create_dir_all(&paths.data_dir)
         .with_context(|| format!("cannot create {}", paths.data_dir.display()))?;
@@ -52,6 +57,12 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     let (resumed, interrupted) = engine.recover().await?;
 
     // Voice: a model and a microphone, or a plain message saying what is missing.
+    // Everything that is off, said once at start and kept for `atlas status`.
+    let mut problems = Vec::new();
+    let mut off = |what: String| {
+        eprintln!("{what}");
+        problems.push(what);
+    };
     let model = resolve_model(None, &config, &paths);
     let model_name = model.as_ref().ok().map(|p| p.display().to_string());
     let voice = match model {
@@ -67,13 +78,13 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
             ) {
                 Ok(v) => Some(Arc::new(v)),
                 Err(e) => {
-                    eprintln!("voice is off: {e}");
+                    off(format!("voice is off: {e}"));
                     None
                 }
             }
         }
         Err(e) => {
-            eprintln!("voice is off: {e:#}");
+            off(format!("voice is off: {e:#}"));
             None
         }
     };
@@ -100,6 +111,9 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
             };
             match Desktop::start(&dcfg, dtx) {
                 Ok(d) => {
+                    if let Some(problem) = d.hotkey_problem() {
+                        off(format!("push-to-talk is off: {problem}"));
+                    }
                     let d = Arc::new(d);
                     let d2 = d.clone();
                     tray_fn = Some(Box::new(move |u| d2.update(u)));
@@ -113,7 +127,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
                         }
                     });
                 }
-                Err(e) => eprintln!("desktop is off: {e}"),
+                Err(e) => off(format!("the hotkey and tray are off: {e}")),
             }
             let capture = crate::audio::CaptureConfig {
                 device: config.voice.input_device.clone(),
@@ -122,7 +136,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
             };
             recorder = tokio::task::spawn_blocking(move || crate::audio::Recorder::open(&capture))
                 .await?
-                .map_err(|e| eprintln!("microphone is off: {e}"))
+                .map_err(|e| off(format!("the microphone is off: {e}")))
                 .ok();
             if config.agent.chimes {
                 player = tokio::task::spawn_blocking(crate::tts::AudioPlayer::open_default)
@@ -176,11 +190,13 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     }
 
     let data_dir = paths.data_dir.clone();
-    let (s2, m2, h2) = (scheduler.clone(), model_name.clone(), headless.clone());
-    instance::write_status(
-        &data_dir,
-        &status_json(Stage::Idle, &model_name, &headless, &scheduler),
-    );
+    let facts = Facts {
+        model: model_name.clone(),
+        headless: headless.clone(),
+        problems,
+    };
+    let s2 = scheduler.clone();
+    instance::write_status(&data_dir, &status_json(Stage::Idle, &facts, &scheduler));
     let parts = Parts {
         engine: engine.clone(),
         voice,
@@ -189,8 +205,9 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         player,
         tray: tray_fn,
         on_stage: Box::new(move |stage| {
-            instance::write_status(&data_dir, &status_json(stage, &m2, &h2, &s2))
+            instance::write_status(&data_dir, &status_json(stage, &facts, &s2))
         }),
+        workflows_dir: paths.user_workflows.clone(),
     };
     eprintln!(
         "atlas daemon running (pid {}): {} workflows, {} resumed and {} interrupted runs recovered, database {}",
@@ -203,7 +220,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     tracing::info!(hotkey = %config.agent.hotkey, headless = headless.is_some(), "agent ready");
     let agent = tokio::spawn(agent::run(config.agent.clone(), parts, tx.clone(), rx));
     tokio::select! {
-        _ = shutdown_signal() => {}
+        _ = signals.recv() => {}
         _ = agent => {}
     }
     eprintln!("atlas daemon stopping");
@@ -226,11 +243,17 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
     let file: Option<Value> = std::fs::read(instance::status_path(&paths.data_dir))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let (state, model, next) = match (&pid, &file) {
-        (Some(_), Some(f)) => (f["state"].clone(), f["model"].clone(), f["next"].clone()),
+    let (state, model, next, problems) = match (&pid, &file) {
+        (Some(_), Some(f)) => (
+            f["state"].clone(),
+            f["model"].clone(),
+            f["next"].clone(),
+            f["problems"].clone(),
+        ),
         _ => (
             Value::Null,
             json!(model_now(&config, &paths.data_dir)),
+            Value::Null,
             Value::Null,
         ),
     };
@@ -238,7 +261,7 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "next": next, "headless": file.as_ref().map(|f| f["headless"].clone())})
+                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone())})
             )?
         );
         return Ok(true);
@@ -259,6 +282,9 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
             }
         }
         None => println!("atlas daemon is not running"),
+    }
+    for p in problems.as_array().into_iter().flatten() {
+        println!("{}", p.as_str().unwrap_or_default());
     }
     println!("model: {}", model.as_str().unwrap_or("none installed"));
     if let Some(list) = next.as_array() {

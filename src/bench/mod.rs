@@ -140,11 +140,29 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
         "rss_mb": round1(rss),
         "runs": runs,
     });
+    print_figures(&figures, as_json)
+}
+
+/// Pads (with silence) or keeps `samples` to at least `secs` seconds.
+pub(crate) fn at_least(mut samples: Vec<f32>, secs: f64) -> Vec<f32> {
+    let want = (secs * crate::audio::SAMPLE_RATE as f64) as usize;
+    if samples.len() < want {
+        let pad = (want - samples.len()) / 2;
+        let mut out = vec![0.0; pad];
+        out.append(&mut samples);
+        out.resize(want, 0.0);
+        return out;
+    }
+    samples
+}
+
+/// Prints a benchmark's figures: pretty JSON, or one `name value` line each.
+fn print_figures(out: &serde_json::Value, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&figures)?);
+        println!("{}", serde_json::to_string_pretty(out)?);
     } else {
-        for (k, v) in figures.as_object().into_iter().flatten() {
-            println!("{k:<24} {v}");
+        for (k, v) in out.as_object().into_iter().flatten() {
+            println!("{k:<32} {v}");
         }
     }
     Ok(())
@@ -154,5 +172,7 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+mod agent;
 mod voice;
+pub use agent::agent;
 pub use voice::voice;

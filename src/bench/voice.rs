@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{percentile, round1, rss_mb};
+use super::{at_least, percentile, print_figures, round1, rss_mb};
 use crate::app::{Global, build, resolve_model};
 use crate::stt::{SttConfig, Transcriber};
 use crate::tts::{Speaker, WavFileSpeaker};
@@ -33,19 +33,6 @@ fn speak_to_wav(text: &str, out: &Path) -> anyhow::Result<Vec<f32>> {
         .context("espeak-ng is needed for the voice benchmark: apt-get install espeak-ng")?;
     anyhow::ensure!(status.success(), "espeak-ng failed");
     Ok(crate::audio::read_wav_16k_mono(out)?)
-}
-
-/// Pads (with silence) or keeps `samples` to at least `secs` seconds.
-fn at_least(mut samples: Vec<f32>, secs: f64) -> Vec<f32> {
-    let want = (secs * crate::audio::SAMPLE_RATE as f64) as usize;
-    if samples.len() < want {
-        let pad = (want - samples.len()) / 2;
-        let mut out = vec![0.0; pad];
-        out.append(&mut samples);
-        out.resize(want, 0.0);
-        return out;
-    }
-    samples
 }
 
 /// Runs the voice benchmark and prints its figures.
@@ -163,12 +150,5 @@ pub async fn voice(
         "rss_after_unload_mb": round1(rss_unloaded),
         "reps": reps,
     });
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        for (k, v) in out.as_object().into_iter().flatten() {
-            println!("{k:<32} {v}");
-        }
-    }
-    Ok(())
+    print_figures(&out, as_json)
 }

@@ -114,6 +114,9 @@ impl XServer {
                 "1280x800x24",
                 "-nolisten",
                 "tcp",
+                // Without it Xvfb resets whenever its last client disconnects, and a connection
+                // made during a reset is dropped: the flakiness seen when tests probe the server.
+                "-noreset",
             ])
             .stdout(Stdio::null())
             .stderr(log)
@@ -377,9 +380,12 @@ fn hotkey_taken_session() {
         tray: false,
     };
     let (tx, _rx) = unbounded_channel();
-    let err = Desktop::start(&cfg, tx.clone())
-        .err()
-        .expect("start should fail");
+    // The desktop starts (the tray would show), without push-to-talk, and says why.
+    let desktop = Desktop::start(&cfg, tx.clone()).unwrap();
+    assert!(!desktop.hotkey_active());
+    let err = desktop
+        .hotkey_problem()
+        .expect("the hotkey is reported taken");
     let msg = err.to_string();
     assert!(matches!(err, DesktopError::HotkeyTaken { .. }), "{msg}");
     assert!(msg.contains("\"Ctrl+Shift+Space\""), "{msg}");
@@ -387,6 +393,7 @@ fn hotkey_taken_session() {
         msg.contains("agent.hotkey") && msg.contains("config.toml"),
         "{msg}"
     );
+    desktop.shutdown();
     // A free combination works.
     let cfg = DesktopConfig {
         hotkey: "ctrl+alt+space".into(),

@@ -205,13 +205,17 @@ fn wayland_socket() -> Option<PathBuf> {
 /// Only one `Desktop` with a tray can run per process (GTK stays bound to its first thread).
 pub struct Desktop {
     hotkey: Option<hotkey::HotkeyListener>,
+    /// Why the hotkey is not registered, when it is not.
+    hotkey_problem: Option<DesktopError>,
     tray: Option<tray::TrayHandle>,
 }
 
 impl Desktop {
     /// Registers the hotkey and (when `cfg.tray`) shows the tray icon; events go to `events`.
     /// Returns [`DesktopError::NoDisplay`] at once when no display is reachable, and
-    /// [`DesktopError::HotkeyTaken`] when another program holds the combination.
+    /// [`DesktopError::InvalidHotkey`] for a combination that does not parse. A hotkey that
+    /// cannot be registered (another program holds it: [`DesktopError::HotkeyTaken`]) does not
+    /// stop the tray: [`Desktop::hotkey_problem`] tells why push-to-talk is off.
     pub fn start(
         cfg: &DesktopConfig,
         events: UnboundedSender<DesktopEvent>,
@@ -221,15 +225,23 @@ impl Desktop {
             return Err(DesktopError::NoDisplay(reason));
         }
         // On a Wayland session without XWayland the tray can work but X11 key grabs cannot.
-        let hotkey = match x11_problem(std::env::var("DISPLAY").ok().as_deref()) {
-            None => Some(hotkey::HotkeyListener::start(
-                &cfg.hotkey,
-                key,
-                events.clone(),
-            )?),
+        let (hotkey, hotkey_problem) = match x11_problem(std::env::var("DISPLAY").ok().as_deref()) {
+            None => match hotkey::HotkeyListener::start(&cfg.hotkey, key, events.clone()) {
+                Ok(h) => (Some(h), None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "push-to-talk is off");
+                    (None, Some(e))
+                }
+            },
             Some(reason) => {
                 tracing::warn!(%reason, "no X11 display: the global hotkey is not available");
-                None
+                (
+                    None,
+                    Some(DesktopError::Hotkey {
+                        combo: cfg.hotkey.clone(),
+                        reason: format!("global hotkeys need X11 (or XWayland): {reason}"),
+                    }),
+                )
             }
         };
         let tray = if cfg.tray {
@@ -238,12 +250,21 @@ impl Desktop {
             None
         };
         tracing::info!(hotkey = %cfg.hotkey, tray = cfg.tray, "desktop started");
-        Ok(Desktop { hotkey, tray })
+        Ok(Desktop {
+            hotkey,
+            hotkey_problem,
+            tray,
+        })
     }
 
-    /// Whether the global hotkey is registered (false on a Wayland session without XWayland).
+    /// Whether the global hotkey is registered.
     pub fn hotkey_active(&self) -> bool {
         self.hotkey.is_some()
+    }
+
+    /// Why the hotkey is not registered (taken by another program, no X11), when it is not.
+    pub fn hotkey_problem(&self) -> Option<&DesktopError> {
+        self.hotkey_problem.as_ref()
     }
 
     /// Sends a change to the tray icon; never blocks. Ignored when the tray is off.

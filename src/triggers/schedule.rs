@@ -51,19 +51,29 @@ pub struct Upcoming {
     pub at: DateTime<Utc>,
 }
 
+/// The wall clock the scheduler reads (tests move it to simulate a wake from sleep).
+pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 /// The scheduler over an engine's workflows.
 #[derive(Clone)]
 pub struct Scheduler {
     engine: Engine,
     notify_failures: bool,
+    clock: WallClock,
 }
 
 impl Scheduler {
     /// A scheduler; `notify_failures` shows a desktop notification when a scheduled run fails.
     pub fn new(engine: Engine, notify_failures: bool) -> Scheduler {
+        Scheduler::with_clock(engine, notify_failures, Arc::new(Utc::now))
+    }
+
+    /// A scheduler reading the wall clock from `clock`.
+    pub fn with_clock(engine: Engine, notify_failures: bool, clock: WallClock) -> Scheduler {
         Scheduler {
             engine,
             notify_failures,
+            clock,
         }
     }
 
@@ -78,7 +88,7 @@ impl Scheduler {
 
     /// The next `n` scheduled runs.
     pub fn upcoming(&self, n: usize) -> Vec<Upcoming> {
-        let now = Utc::now();
+        let now = (self.clock)();
         let mut all: Vec<Upcoming> = self
             .schedules()
             .into_iter()
@@ -181,7 +191,7 @@ impl Scheduler {
 
     /// Runs until `shutdown` fires: catches up, then fires each schedule when due.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut now = Utc::now();
+        let mut now = (self.clock)();
         self.catch_up(now);
         loop {
             let next = self
@@ -191,15 +201,15 @@ impl Scheduler {
                 .min_by_key(|(at, _, _)| *at);
             let wait = next
                 .as_ref()
-                .map(|(at, _, _)| (*at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .map(|(at, _, _)| (*at - (self.clock)()).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(MAX_NAP)
                 .min(MAX_NAP);
-            let slept_from = (Utc::now(), tokio::time::Instant::now());
+            let slept_from = ((self.clock)(), tokio::time::Instant::now());
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => return,
             }
-            let wall = Utc::now();
+            let wall = (self.clock)();
             let mono = chrono::TimeDelta::from_std(slept_from.1.elapsed()).unwrap_or_default();
             let wall_moved = wall - slept_from.0;
             if (wall_moved - mono).abs() > JUMP {

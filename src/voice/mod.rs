@@ -130,6 +130,15 @@ pub struct Handled {
     pub outcome: Option<MatchOutcome>,
 }
 
+/// How far [`VoiceLoop::handle_reporting`] has got with an utterance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The gate found speech; whisper is decoding it.
+    Transcribing,
+    /// The transcript matched (or did not); the workflow or the reply is running.
+    Running,
+}
+
 /// The voice loop over an engine.
 pub struct VoiceLoop {
     engine: Engine,
@@ -190,6 +199,17 @@ impl VoiceLoop {
         samples: Vec<f32>,
         released: Instant,
     ) -> Result<Handled, VoiceError> {
+        self.handle_reporting(samples, released, &|_| {}).await
+    }
+
+    /// [`VoiceLoop::handle`], telling `progress` when each [`Phase`] begins (the agent's state
+    /// machine follows it).
+    pub async fn handle_reporting(
+        &self,
+        samples: Vec<f32>,
+        released: Instant,
+        progress: &(dyn Fn(Phase) + Send + Sync),
+    ) -> Result<Handled, VoiceError> {
         let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
         let mut handled = Handled {
             transcript: String::new(),
@@ -216,6 +236,7 @@ impl VoiceLoop {
             return Ok(handled);
         }
         let speech = report.trim(&samples).to_vec();
+        progress(Phase::Transcribing);
         let matcher = self.matcher();
         let prompt = (!matcher.1.is_empty()).then(|| matcher.1.clone());
         let transcript = self.transcriber.transcribe(speech, prompt).await?;
@@ -233,6 +254,7 @@ impl VoiceLoop {
         let t0 = Instant::now();
         let outcome = matcher.0.match_text(&text);
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
+        progress(Phase::Running);
         tracing::info!(transcript = %text, best = ?outcome.best.as_ref().map(|b| (&b.workflow_id, b.score)), "utterance matched");
         match outcome.best.clone() {
             Some(m) => {
