@@ -14,7 +14,11 @@ use crate::tts::{Speaker, SpeechOutcome, TtsError};
 pub struct GatedSpeaker {
     inner: Arc<dyn Speaker>,
     held: watch::Sender<bool>,
-    /// Speech requests past the hold gate and not yet finished (they queue in `inner`).
+    /// Whose turn it is: requests are said one at a time in call order (tokio's mutex is fair),
+    /// and the hold gate is checked when a request's turn comes, so nothing queued behind the
+    /// current speech starts while the key is down.
+    turn: tokio::sync::Mutex<()>,
+    /// Speech requests being said (0 or 1; a counter so a dropped request still counts down).
     active: AtomicUsize,
     speaking: watch::Sender<bool>,
 }
@@ -25,6 +29,7 @@ impl GatedSpeaker {
         Arc::new(GatedSpeaker {
             inner,
             held: watch::channel(false).0,
+            turn: tokio::sync::Mutex::new(()),
             active: AtomicUsize::new(0),
             speaking: watch::channel(false).0,
         })
@@ -44,6 +49,7 @@ impl GatedSpeaker {
 impl Speaker for GatedSpeaker {
     fn speak<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<SpeechOutcome, TtsError>> {
         Box::pin(async move {
+            let _turn = self.turn.lock().await;
             let mut held = self.held.subscribe();
             // Never speak over the user: wait for the key to come up.
             while *held.borrow_and_update() {
@@ -114,6 +120,34 @@ mod tests {
         fn name(&self) -> &'static str {
             "slow"
         }
+    }
+
+    #[tokio::test]
+    async fn speech_queued_behind_the_current_one_waits_for_the_key_to_come_up() {
+        let slow = Arc::new(Slow(Default::default()));
+        let g = GatedSpeaker::new(slow.clone());
+        let first = {
+            let g = g.clone();
+            tokio::spawn(async move { g.speak("one").await.map(|o| o.completed) })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let second = {
+            let g = g.clone();
+            tokio::spawn(async move { g.speak("two").await.map(|o| o.completed) })
+        };
+        // The key goes down while "one" is being said; "one" ends at 100 ms.
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        g.hold(true);
+        assert!(first.await.unwrap().unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(
+            *slow.0.lock().await,
+            ["one"],
+            "two waits while the key is down"
+        );
+        g.hold(false);
+        assert!(second.await.unwrap().unwrap());
+        assert_eq!(*slow.0.lock().await, ["one", "two"]);
     }
 
     #[tokio::test]
