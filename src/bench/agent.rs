@@ -9,8 +9,9 @@
 //!   itself holds what the device heard, so the utterance is espeak-ng's (as if it had been said).
 //! - `schedule_lateness_p99_ms`: a schedule firing every second for 20 s; how late each run
 //!   started after its due time.
-//! - `daemon_idle_rss_mb`: resident memory of a real `atlas daemon` (headless, model unloaded),
-//!   a few seconds after start.
+//! - `daemon_idle_rss_mb`: resident memory of a real `atlas daemon` in this environment (with
+//!   the tray, hotkey and warm microphone when there is a display and a sound server; headless
+//!   otherwise), model unloaded, 5 s after start; `daemon_headless` says which.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -61,9 +62,6 @@ fn daemon_rss(global: &Global, dir: &Path) -> Option<f64> {
     let exe = std::env::current_exe().ok()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.env("ATLAS_DATA_DIR", dir.join("daemon"))
-        .env("ATLAS_SPEECH", "none")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
         .arg("daemon")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -71,7 +69,9 @@ fn daemon_rss(global: &Global, dir: &Path) -> Option<f64> {
         cmd.env("ATLAS_CONFIG", c);
     }
     let mut child = cmd.spawn().ok()?;
-    std::thread::sleep(Duration::from_secs(3));
+    // Started: tray, hotkey, warm microphone, speech backend; the model stays unloaded until
+    // the first press.
+    std::thread::sleep(Duration::from_secs(5));
     let rss = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
         .ok()
         .and_then(|s| {
@@ -206,6 +206,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         "schedule_lateness_p99_ms": opt(&lateness, 0.99),
         "scheduled_runs": lateness.len(),
         "daemon_idle_rss_mb": rss.map(round1),
+        "daemon_headless": crate::desktop::display_problem().is_some(),
     });
     print_figures(&out, as_json)
 }

@@ -146,6 +146,22 @@ fn filler_words_and_wake_prefix_are_ignored() {
     expect(&m, "Good morning, briefing please", "morning_briefing");
     expect(&m, "hello there", "hello");
     expect(&m, "What's the weather like in London today?", "weather");
+    // Greetings and polite wrappers around a request cost nothing.
+    assert_eq!(
+        expect(
+            &m,
+            "Good morning Atlas, could you read me my briefing?",
+            "morning_briefing"
+        )
+        .score,
+        1.0
+    );
+    expect(
+        &m,
+        "Can you tell me what's the weather like today",
+        "weather",
+    );
+    expect(&m, "I want you to set a timer for ten minutes", "timer");
 }
 
 #[test]

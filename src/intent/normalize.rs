@@ -31,6 +31,23 @@ pub const DEFAULT_PREFIXES: &[&str] = &[
     "all right",
     "now",
     "and",
+    "just",
+    // Greetings before a request; a greeting on its own still matches `hello`-style phrases,
+    // since a skippable prefix may also be matched.
+    "good morning",
+    "good afternoon",
+    "good evening",
+    // The ways a request is wrapped.
+    "could you",
+    "can you",
+    "would you",
+    "will you",
+    "would you mind",
+    "could you go ahead and",
+    "go ahead and",
+    "i want you to",
+    "i need you to",
+    "i would like you to",
 ];
 
 /// Words and phrases skipped for free at the end of a transcript by default.
@@ -455,8 +472,18 @@ mod tests {
         assert_eq!(normalize("Hey Atlas, what time is it?"), "what time is it");
         assert_eq!(normalize("Okay so what time is it"), "what time is it");
         assert_eq!(normalize("What time is it, thanks."), "what time is it");
+        // Greetings and the ways a request is wrapped go too.
+        assert_eq!(
+            normalize("Good morning Atlas, could you tell me what time it is?"),
+            "tell me what time it is"
+        );
+        assert_eq!(
+            normalize("I want you to go ahead and set a timer"),
+            "set a timer"
+        );
         // A transcript made only of prefix words keeps them.
         assert_eq!(normalize("Okay."), "okay");
+        assert_eq!(normalize("Good morning, Atlas."), "good morning atlas");
         assert_eq!(normalize("Thank you."), "thank you");
     }
 
