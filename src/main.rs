@@ -259,7 +259,14 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir,
         workflows: cli.workflows,
     };
-    let _log_guard = init_tracing(matches!(cli.command, Command::Daemon), &global);
+    let daemon = matches!(cli.command, Command::Daemon);
+    if daemon && std::env::var_os("GDK_GL").is_none() {
+        // The tray icon draws no OpenGL, but GTK loads the GL driver to pick a visual: with
+        // Mesa's software driver that maps 45 MB of LLVM into an idle daemon.
+        // SAFETY: no other thread exists yet (the runtime and tracing start below).
+        unsafe { std::env::set_var("GDK_GL", "disable") };
+    }
+    let _log_guard = init_tracing(daemon, &global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
