@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every `atlas bench` (engine, voice, agent) on a release build, the way the figures in
-# ARCHITECTURE.md were measured: the tiny.en test model, and for the agent a private virtual
+# ARCHITECTURE.md were measured: the tiny.en test model (f16, then Q8_0), and for the agent a private virtual
 # desktop (Xvfb with a tray host, PulseAudio with a null sink as microphone and speaker).
 # Prints one JSON object per benchmark. Usage: scripts/bench.sh [engine|voice|agent]...
 set -euo pipefail
@@ -10,6 +10,10 @@ source scripts/setup.sh
 cargo build --release --quiet --bin atlas
 ATLAS="$CARGO_TARGET_DIR/release/atlas"
 MODEL="$(ATLAS_BIN="$ATLAS" bash scripts/test-model.sh)"
+# The same model quantized to Q8_0, what start.sh installs when it converts.
+Q8="$(dirname "$MODEL")/ggml-tiny.en-q8_0.bin"
+[ -f "$Q8" ] || "$ATLAS" model import --quantize q8_0 "$(dirname "$MODEL")/faster-whisper-tiny.en" \
+  --out "$Q8" >&2
 which=("$@")
 ((${#which[@]})) || which=(engine voice agent)
 
@@ -42,7 +46,7 @@ sleep 1
 for b in "${which[@]}"; do
   case "$b" in
     engine) "$ATLAS" bench engine --json ;;
-    voice | agent) "$ATLAS" bench "$b" --json --model "$MODEL" ;;
+    voice | agent) for m in "$MODEL" "$Q8"; do "$ATLAS" bench "$b" --json --model "$m"; done ;;
     *) echo "unknown benchmark $b (engine, voice, agent)" >&2; exit 2 ;;
   esac
 done

@@ -125,6 +125,9 @@ enum ModelCmd {
         /// Output file (default: the models folder).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Store the weight matrices as f16 (as the source) or q8_0 (half the memory, faster).
+        #[arg(long, default_value = "f16")]
+        quantize: atlas::model::WeightType,
     },
 }
 
@@ -339,8 +342,8 @@ fn main() -> ExitCode {
                     .await
                     .map(|_| true)
             }
-            Command::Model(ModelCmd::Import { dir, out }) => {
-                app::model_import(&global, &dir, out.as_deref())
+            Command::Model(ModelCmd::Import { dir, out, quantize }) => {
+                app::model_import(&global, &dir, out.as_deref(), quantize)
                     .await
                     .map(|_| true)
             }

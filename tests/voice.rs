@@ -478,6 +478,48 @@ fn model_import_converts_a_faster_whisper_model_and_it_becomes_active() {
         (Some(true), Some(true)),
         "{tiny}"
     );
+    // Quantized to Q8_0: a little over half the size, still hears a command right, and becomes
+    // the active model (preferred over the f16 copy of the same model).
+    let o = v
+        .cmd()
+        .env_remove("ATLAS_MODEL")
+        .args(["model", "import", "--quantize", "q8_0"])
+        .arg(&ct2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q8 = v.path("data/models/ggml-tiny.en-q8_0.bin");
+    let size = std::fs::metadata(&q8).unwrap().len();
+    assert!((40_000_000..45_000_000).contains(&size), "{size} bytes");
+    let cmd = v.path("q8.wav");
+    espeak("Set the volume to medium.", "en-us", 150, &cmd);
+    let o = v
+        .cmd()
+        .env_remove("ATLAS_MODEL")
+        .args(["transcribe", "--json"])
+        .arg(&cmd)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let heard: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = heard["text"].as_str().unwrap().to_lowercase();
+    assert!(text.contains("volume to medium"), "{heard}");
+    let o = v
+        .cmd()
+        .env_remove("ATLAS_MODEL")
+        .args(["model", "list", "--json"])
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let active: Vec<&Value> = list["other_installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(list["models"].as_array().unwrap())
+        .filter(|m| m["active"] == true)
+        .collect();
+    assert_eq!(active.len(), 1, "{list:#}");
+    assert_eq!(active[0]["name"], "tiny.en-q8_0", "{list:#}");
     // An unsupported input is refused with a clear message.
     let empty = v.path("empty-model");
     std::fs::create_dir_all(&empty).unwrap();

@@ -158,8 +158,13 @@ pub async fn model_download(
     Ok(())
 }
 
-/// `atlas model import DIR [--out FILE]`.
-pub async fn model_import(global: &Global, dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+/// `atlas model import DIR [--out FILE] [--quantize f16|q8_0]`.
+pub async fn model_import(
+    global: &Global,
+    dir: &Path,
+    out: Option<&Path>,
+    weights: model::WeightType,
+) -> anyhow::Result<()> {
     let (_, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     let out = match out {
         Some(o) => o.to_path_buf(),
@@ -172,7 +177,11 @@ pub async fn model_import(global: &Global, dir: &Path, out: Option<&Path>) -> an
                         .to_owned()
                 })
                 .unwrap_or_else(|| "imported".into());
-            paths.models().join(format!("ggml-{name}.bin"))
+            let suffix = match weights {
+                model::WeightType::F16 => String::new(),
+                other => format!("-{}", other.name()),
+            };
+            paths.models().join(format!("ggml-{name}{suffix}.bin"))
         }
     };
     if let Some(parent) = out.parent() {
@@ -180,7 +189,8 @@ pub async fn model_import(global: &Global, dir: &Path, out: Option<&Path>) -> an
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let (d, o) = (dir.to_path_buf(), out.clone());
-    let report = tokio::task::spawn_blocking(move || model::import_ct2(&d, &o)).await??;
+    let report =
+        tokio::task::spawn_blocking(move || model::import_ct2_as(&d, &o, weights)).await??;
     println!(
         "imported {} model: {} tensors, {} bytes -> {}",
         report.model_type,

@@ -92,6 +92,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
     let (config, paths) =
         crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     let model = resolve_model(model, &config, &paths)?;
+    let model_name = model.display().to_string();
     let (mut rec, press) = tokio::task::spawn_blocking(|| {
         let mut rec = recorder();
         let press = rec.as_mut().and_then(press_to_recording);
@@ -207,6 +208,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         "scheduled_runs": lateness.len(),
         "daemon_idle_rss_mb": rss.map(round1),
         "daemon_headless": crate::desktop::display_problem().is_some(),
+        "model": model_name,
     });
     print_figures(&out, as_json)
 }

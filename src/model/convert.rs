@@ -21,7 +21,7 @@ use tracing::info;
 
 use super::ModelError;
 use super::ct2::{Ct2Model, DType};
-use super::ggml::{GgmlWriter, write_header};
+use super::ggml::{GgmlWriter, WeightType, write_header};
 use super::vocab;
 
 /// Head width of every Whisper model, used when a CT2 file has no `num_heads` scalar.
@@ -87,6 +87,15 @@ impl Hparams {
 /// Blocking (it reads and writes the whole model): call it from `spawn_blocking` in async code.
 /// The parent directory of `out_path` is created if needed; an existing file there is replaced.
 pub fn import_ct2(model_dir: &Path, out_path: &Path) -> Result<ImportReport, ModelError> {
+    import_ct2_as(model_dir, out_path, WeightType::F16)
+}
+
+/// [`import_ct2`], storing the weight matrices as `weights` (f16, or quantized to Q8_0).
+pub fn import_ct2_as(
+    model_dir: &Path,
+    out_path: &Path,
+    weights: WeightType,
+) -> Result<ImportReport, ModelError> {
     if !model_dir.is_dir() {
         return Err(ModelError::MissingFile {
             path: model_dir.to_owned(),
@@ -136,6 +145,7 @@ pub fn import_ct2(model_dir: &Path, out_path: &Path) -> Result<ImportReport, Mod
         path: tmp.0.clone(),
         bytes: 0,
         tensors: 0,
+        weights,
     };
     write_header(&mut out, &hp, &tokens)?;
     write_tensors(&mut model, &mut out, &hp)?;
