@@ -684,6 +684,21 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     // Heard: let the speech finish, then stop recording.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let text = speaker.heard(model);
+    // The status file's next runs move on: tea's next time is tomorrow's.
+    wait_for("the status file's next runs to move on", || {
+        d.status().is_some_and(|s| {
+            s["next"].as_array().is_some_and(|n| {
+                n.iter().any(|u| {
+                    u["workflow_id"] == "tea"
+                        && u["at"]
+                            .as_str()
+                            .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
+                            > Some(due.into())
+                })
+            })
+        })
+    })
+    .await;
     let all = runs(&d.data);
     let tea: Vec<_> = all.iter().filter(|r| r.workflow_id == "tea").collect();
     assert_eq!(tea.len(), 1, "fires once: {all:?}");

@@ -39,6 +39,9 @@ fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler) -> Value {
     })
 }
 
+/// How often the status file is rewritten while nothing changes.
+const STATUS_REFRESH: Duration = Duration::from_secs(5);
+
 /// `atlas daemon`: runs until SIGINT/SIGTERM or the tray's Quit.
 pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     let mut signals = ShutdownSignal::listen();
@@ -189,14 +192,42 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         });
     }
 
-    let data_dir = paths.data_dir.clone();
-    let facts = Facts {
+    // The status file: rewritten at every stage change, and every few seconds so that the next
+    // scheduled runs it lists stay current.
+    let facts = Arc::new(Facts {
         model: model_name.clone(),
         headless: headless.clone(),
         problems,
+    });
+    let stage_now = Arc::new(std::sync::Mutex::new(Stage::Idle));
+    let write_status = {
+        let (data_dir, facts, stage_now, scheduler) = (
+            paths.data_dir.clone(),
+            facts.clone(),
+            stage_now.clone(),
+            scheduler.clone(),
+        );
+        move |stage: Option<Stage>| {
+            let mut now = stage_now.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = stage {
+                *now = s;
+            }
+            instance::write_status(&data_dir, &status_json(*now, &facts, &scheduler));
+        }
     };
-    let s2 = scheduler.clone();
-    instance::write_status(&data_dir, &status_json(Stage::Idle, &facts, &scheduler));
+    write_status(None);
+    {
+        let (write_status, stop) = (write_status.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STATUS_REFRESH);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => write_status(None),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        });
+    }
     let parts = Parts {
         engine: engine.clone(),
         voice,
@@ -204,9 +235,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         speaker: gated.clone(),
         player,
         tray: tray_fn,
-        on_stage: Box::new(move |stage| {
-            instance::write_status(&data_dir, &status_json(stage, &facts, &s2))
-        }),
+        on_stage: Box::new(move |stage| write_status(Some(stage))),
         workflows_dir: paths.user_workflows.clone(),
     };
     eprintln!(
@@ -289,11 +318,16 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
     println!("model: {}", model.as_str().unwrap_or("none installed"));
     if let Some(list) = next.as_array() {
         for n in list {
-            println!(
-                "next: {} at {}",
-                n["name"].as_str().unwrap_or(""),
-                n["at"].as_str().unwrap_or("")
-            );
+            let at = n["at"]
+                .as_str()
+                .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
+                .map(|a| {
+                    a.with_timezone(&chrono::Local)
+                        .format("%a %Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            println!("next: {} at {at}", n["name"].as_str().unwrap_or(""));
         }
     }
     Ok(true)
