@@ -54,11 +54,41 @@ pub struct Upcoming {
 /// The wall clock the scheduler reads (tests move it to simulate a wake from sleep).
 pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// How long a workflow that keeps failing on schedule stays quiet after its failure notification
+/// (an alert every 15 minutes while the network is down would be a notification every 15 minutes).
+pub const NOTIFY_QUIET: Duration = Duration::from_secs(3600);
+
+/// Decides which scheduled failures get a desktop notification: a workflow's first failure after
+/// a success (or since start), and then again only once [`NOTIFY_QUIET`] has passed.
+#[derive(Debug, Default)]
+pub struct FailureNotices {
+    /// Per workflow: when it was last notified, while it keeps failing.
+    failing: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl FailureNotices {
+    /// Records a scheduled run's end; true when its failure should be shown.
+    pub fn should_notify(&mut self, workflow: &str, failed: bool, now: std::time::Instant) -> bool {
+        if !failed {
+            self.failing.remove(workflow);
+            return false;
+        }
+        match self.failing.get(workflow) {
+            Some(&last) if now.duration_since(last) < NOTIFY_QUIET => false,
+            _ => {
+                self.failing.insert(workflow.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
 /// The scheduler over an engine's workflows.
 #[derive(Clone)]
 pub struct Scheduler {
     engine: Engine,
     notify_failures: bool,
+    notices: Arc<std::sync::Mutex<FailureNotices>>,
     clock: WallClock,
 }
 
@@ -73,6 +103,7 @@ impl Scheduler {
         Scheduler {
             engine,
             notify_failures,
+            notices: Default::default(),
             clock,
         }
     }
@@ -164,10 +195,19 @@ impl Scheduler {
         match self.engine.trigger(req) {
             Ok(handle) => {
                 let notify = self.notify_failures;
-                let name = wf.name().to_owned();
+                let notices = self.notices.clone();
+                let (id, name) = (wf.id().to_owned(), wf.name().to_owned());
                 tokio::spawn(async move {
                     let out = handle.wait().await;
-                    if out.status == RunStatus::Failed && notify {
+                    let failed = out.status == RunStatus::Failed;
+                    let show = notices
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .should_notify(&id, failed, std::time::Instant::now());
+                    if failed && !show {
+                        tracing::info!(workflow = %id, "scheduled run failed again: notification held back (already shown within the hour)");
+                    }
+                    if show && notify {
                         let body = format!(
                             "{}\nDetails: atlas workflow show-run {}",
                             out.error.as_deref().unwrap_or("failed"),
@@ -254,6 +294,28 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_workflow_that_keeps_failing_is_notified_once_an_hour_and_again_after_a_success() {
+        let mut n = FailureNotices::default();
+        let t0 = std::time::Instant::now();
+        let at = |mins: u64| t0 + Duration::from_secs(mins * 60);
+        assert!(n.should_notify("alert", true, at(0)), "first failure");
+        assert!(!n.should_notify("alert", true, at(15)), "still failing");
+        assert!(
+            n.should_notify("other", true, at(15)),
+            "each workflow on its own"
+        );
+        assert!(n.should_notify("alert", true, at(61)), "an hour later");
+        assert!(
+            !n.should_notify("alert", false, at(62)),
+            "a success shows nothing"
+        );
+        assert!(
+            n.should_notify("alert", true, at(63)),
+            "failing again after a success"
+        );
     }
 
     #[test]
