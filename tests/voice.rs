@@ -449,30 +449,30 @@ fn model_import_converts_a_faster_whisper_model_and_it_becomes_active() {
         return;
     }
     let v = Voice::new(model);
-    let o = v
-        .cmd()
-        .env_remove("ATLAS_MODEL")
-        .args(["model", "import"])
-        .arg(&ct2)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // `atlas ARGS` on the models folder alone (no ATLAS_MODEL); it must succeed.
+    let atlas = |args: &[&str]| {
+        let o = v
+            .cmd()
+            .env_remove("ATLAS_MODEL")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    let models = |o: Output| -> Vec<Value> {
+        let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let all = list["models"].as_array().unwrap().iter();
+        all.chain(list["other_installed"].as_array().unwrap())
+            .cloned()
+            .collect()
+    };
+    let ct2 = ct2.to_str().unwrap();
+    atlas(&["model", "import", ct2]);
     let out = v.path("data/models/ggml-tiny.en.bin");
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 77_704_715);
-    let o = v
-        .cmd()
-        .env_remove("ATLAS_MODEL")
-        .args(["model", "list", "--json"])
-        .output()
-        .unwrap();
-    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let tiny = list["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "tiny.en")
-        .unwrap()
-        .clone();
+    let list = models(atlas(&["model", "list", "--json"]));
+    let tiny = list.iter().find(|m| m["name"] == "tiny.en").unwrap();
     assert_eq!(
         (tiny["installed"].as_bool(), tiny["active"].as_bool()),
         (Some(true), Some(true)),
@@ -480,46 +480,20 @@ fn model_import_converts_a_faster_whisper_model_and_it_becomes_active() {
     );
     // Quantized to Q8_0: a little over half the size, still hears a command right, and becomes
     // the active model (preferred over the f16 copy of the same model).
-    let o = v
-        .cmd()
-        .env_remove("ATLAS_MODEL")
-        .args(["model", "import", "--quantize", "q8_0"])
-        .arg(&ct2)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    atlas(&["model", "import", "--quantize", "q8_0", ct2]);
     let q8 = v.path("data/models/ggml-tiny.en-q8_0.bin");
     let size = std::fs::metadata(&q8).unwrap().len();
     assert!((40_000_000..45_000_000).contains(&size), "{size} bytes");
     let cmd = v.path("q8.wav");
     espeak("Set the volume to medium.", "en-us", 150, &cmd);
-    let o = v
-        .cmd()
-        .env_remove("ATLAS_MODEL")
-        .args(["transcribe", "--json"])
-        .arg(&cmd)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = atlas(&["transcribe", "--json", cmd.to_str().unwrap()]);
     let heard: Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = heard["text"].as_str().unwrap().to_lowercase();
     assert!(text.contains("volume to medium"), "{heard}");
-    let o = v
-        .cmd()
-        .env_remove("ATLAS_MODEL")
-        .args(["model", "list", "--json"])
-        .output()
-        .unwrap();
-    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let active: Vec<&Value> = list["other_installed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(list["models"].as_array().unwrap())
-        .filter(|m| m["active"] == true)
-        .collect();
-    assert_eq!(active.len(), 1, "{list:#}");
-    assert_eq!(active[0]["name"], "tiny.en-q8_0", "{list:#}");
+    let list = models(atlas(&["model", "list", "--json"]));
+    let active: Vec<&Value> = list.iter().filter(|m| m["active"] == true).collect();
+    assert_eq!(active.len(), 1, "{list:#?}");
+    assert_eq!(active[0]["name"], "tiny.en-q8_0", "{list:#?}");
     // An unsupported input is refused with a clear message.
     let empty = v.path("empty-model");
     std::fs::create_dir_all(&empty).unwrap();
