@@ -360,7 +360,7 @@ fn state(d: &Daemon) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_toggle_mode_a_press_while_atlas_speaks_interrupts_it_and_listens() {
+async fn in_toggle_mode_a_press_interrupts_speech_and_a_forgotten_stop_ends_at_the_limit() {
     let Some(rig) = Rig::start() else { return };
     let (pulse, x, dir) = (&rig.pulse, &rig.x, &rig.dir);
     write_workflows(dir.path());
@@ -371,7 +371,7 @@ async fn in_toggle_mode_a_press_while_atlas_speaks_interrupts_it_and_listens() {
     .unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
-        "[agent]\nmode = \"toggle\"\n",
+        "[agent]\nmode = \"toggle\"\n[voice]\nmax_seconds = 6\n",
     )
     .unwrap();
     let d = rig.daemon(&[]);
@@ -414,6 +414,21 @@ async fn in_toggle_mode_a_press_while_atlas_speaks_interrupts_it_and_listens() {
         "the story was cut short: {output}"
     );
     assert!(story.finished_at.unwrap() <= volume.started_at.unwrap());
+
+    // Started and never stopped: after `voice.max_seconds` the utterance ends by itself.
+    let cmd = dir.path().join("cmd2.wav");
+    espeak("Set the volume to medium.", "en-us", 150, &cmd);
+    tap(x).await;
+    wait_for("listening", || state(&d) == "listening").await;
+    assert!(pulse.cmd("paplay").arg(&cmd).status().unwrap().success());
+    wait_for("the run after the longest recording", || {
+        runs(&d.data).iter().any(|r| {
+            r.workflow_id == "volume"
+                && r.trigger_data["slots"]["level"] == "medium"
+                && r.status.is_final()
+        })
+    })
+    .await;
     let out = d.stop();
     assert!(out.status.success());
 }

@@ -124,6 +124,8 @@ pub enum Msg {
     },
     /// The speaker started or stopped speaking.
     Speaking(bool),
+    /// The utterance with this number has recorded for the longest allowed time: it ends as if the key came up.
+    RecordingLimit(u64),
 }
 
 /// What the agent needs.
@@ -144,6 +146,9 @@ pub struct Parts {
     pub on_stage: Box<dyn Fn(Stage) + Send>,
     /// The user's workflows folder, opened from the tray.
     pub workflows_dir: PathBuf,
+    /// The longest recording (`voice.max_seconds`): a key held longer, or a toggle never pressed
+    /// again, ends the utterance then.
+    pub max_recording: Duration,
 }
 
 /// The agent task. Returns when it gets `Quit` or its channel closes.
@@ -309,6 +314,15 @@ impl Agent {
                 }
             }
             Msg::Speaking(now) => self.speaking = now,
+            Msg::RecordingLimit(utterance) => {
+                if utterance == self.utterance && self.base == Stage::Listening {
+                    tracing::info!(
+                        seconds = self.parts.max_recording.as_secs(),
+                        "longest recording reached: handling what was said"
+                    );
+                    self.finish_recording(true);
+                }
+            }
         }
         self.publish();
         true
@@ -344,6 +358,11 @@ impl Agent {
         self.pressed_at = Some(Instant::now());
         self.utterance += 1;
         self.error = false;
+        let (tx, utterance, limit) = (self.tx.clone(), self.utterance, self.parts.max_recording);
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            let _ = tx.send(Msg::RecordingLimit(utterance));
+        });
         if self.cfg.chimes
             && let Some(p) = &self.parts.player
         {

@@ -237,6 +237,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         tray: tray_fn,
         on_stage: Box::new(move |stage| write_status(Some(stage))),
         workflows_dir: paths.user_workflows.clone(),
+        max_recording: Duration::from_secs(u64::from(config.voice.max_seconds.max(1))),
     };
     eprintln!(
         "atlas daemon running (pid {}): {} workflows, {} resumed and {} interrupted runs recovered, database {}",
