@@ -165,7 +165,7 @@ async fn kill_mid_run(h: &Home) -> String {
         .unwrap();
     let db = h.data().join("atlas.db");
     let mut run_id = None;
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         if db.exists() {
             let store = Store::open(&db).unwrap();
             if let Some(run) = store
@@ -207,7 +207,7 @@ fn stop(mut child: Child) {
 }
 
 async fn wait_status(db: &Path, run_id: &str, want: RunStatus) -> atlas::store::RunRecord {
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         let store = Store::open(db).unwrap();
         if let Some(run) = store.get_run(run_id).unwrap()
             && run.status == want
@@ -279,19 +279,22 @@ async fn sigterm_mid_run_records_the_run_as_cancelled() {
         .spawn()
         .unwrap();
     let db = h.data().join("atlas.db");
-    for _ in 0..1000 {
-        if db.exists()
+    // Up to 30 s: a debug build starting while other tests load both cores can be slow.
+    let mut running = false;
+    for _ in 0..3000 {
+        running = db.exists()
             && Store::open(&db)
                 .unwrap()
                 .list_runs(Some("long"), 1)
                 .unwrap()
                 .first()
-                .is_some_and(|r| r.status == RunStatus::Running)
-        {
+                .is_some_and(|r| r.status == RunStatus::Running);
+        if running {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(running, "the run never started");
     // A CLI run dies with its process on SIGTERM; the next daemon start records it.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
