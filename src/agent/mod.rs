@@ -124,7 +124,8 @@ pub enum Msg {
     },
     /// The speaker started or stopped speaking.
     Speaking(bool),
-    /// The utterance with this number has recorded for the longest allowed time: it ends as if the key came up.
+    /// The utterance with this number has recorded for the longest allowed time: it ends as if
+    /// the key came up.
     RecordingLimit(u64),
 }
 
@@ -184,7 +185,7 @@ pub async fn run(
     };
     agent.publish();
     while let Some(msg) = rx.recv().await {
-        if !agent.handle(msg).await {
+        if !agent.handle(msg) {
             break;
         }
     }
@@ -249,7 +250,7 @@ impl Agent {
     }
 
     /// Handles one message; false to stop.
-    async fn handle(&mut self, msg: Msg) -> bool {
+    fn handle(&mut self, msg: Msg) -> bool {
         match msg {
             Msg::Desktop(DesktopEvent::HotkeyPressed) => self.pressed(),
             Msg::Desktop(DesktopEvent::HotkeyReleased) => {
@@ -382,7 +383,9 @@ impl Agent {
         self.base = Stage::Listening;
     }
 
-    fn finish_recording(&mut self, toggle: bool) {
+    /// Ends the recording and hands it to the voice loop; `any_length` skips the too-short check
+    /// (a toggle press, or the recording limit).
+    fn finish_recording(&mut self, any_length: bool) {
         let released = Instant::now();
         let held = self
             .pressed_at
@@ -391,7 +394,7 @@ impl Agent {
             .unwrap_or_default();
         let recording = self.parts.recorder.as_mut().map(|r| r.stop());
         self.parts.speaker.hold(false);
-        if !toggle && held < Duration::from_millis(self.cfg.min_press_ms) {
+        if !any_length && held < Duration::from_millis(self.cfg.min_press_ms) {
             tracing::info!(
                 held_ms = held.as_millis() as u64,
                 "press too short: ignored"

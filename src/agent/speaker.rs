@@ -3,7 +3,6 @@
 //! speech starts and ends so the tray can show it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -18,8 +17,6 @@ pub struct GatedSpeaker {
     /// and the hold gate is checked when a request's turn comes, so nothing queued behind the
     /// current speech starts while the key is down.
     turn: tokio::sync::Mutex<()>,
-    /// Speech requests being said (0 or 1; a counter so a dropped request still counts down).
-    active: AtomicUsize,
     speaking: watch::Sender<bool>,
 }
 
@@ -30,7 +27,6 @@ impl GatedSpeaker {
             inner,
             held: watch::channel(false).0,
             turn: tokio::sync::Mutex::new(()),
-            active: AtomicUsize::new(0),
             speaking: watch::channel(false).0,
         })
     }
@@ -40,7 +36,7 @@ impl GatedSpeaker {
         self.held.send_replace(held);
     }
 
-    /// True while something is being said (or queued to be said right after).
+    /// True while something is being said.
     pub fn subscribe_speaking(&self) -> watch::Receiver<bool> {
         self.speaking.subscribe()
     }
@@ -57,18 +53,16 @@ impl Speaker for GatedSpeaker {
                     break;
                 }
             }
-            // A guard, so that a dropped request (run cancelled mid-sentence) still counts down.
-            struct Active<'a>(&'a GatedSpeaker);
-            impl Drop for Active<'_> {
+            // One request speaks at a time (it holds the turn); a guard, so that a dropped
+            // request (run cancelled mid-sentence) still ends "speaking".
+            struct Speaking<'a>(&'a watch::Sender<bool>);
+            impl Drop for Speaking<'_> {
                 fn drop(&mut self) {
-                    if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-                        self.0.speaking.send_replace(false);
-                    }
+                    self.0.send_replace(false);
                 }
             }
-            self.active.fetch_add(1, Ordering::SeqCst);
             self.speaking.send_replace(true);
-            let _active = Active(self);
+            let _speaking = Speaking(&self.speaking);
             self.inner.speak(text).await
         })
     }
