@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::actions::LlmDefaults;
+use crate::workflow::Source;
 
 /// Errors reading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +46,12 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the database and logs go (default: the platform data dir).
     pub data_dir: Option<PathBuf>,
-    /// The bundled workflows folder (default: found next to the program or in the source tree).
+    /// The bundled workflows folder (default: `share/atlas/workflows` next to the program, else
+    /// the copy built into the program).
     pub bundled_workflows: Option<PathBuf>,
+    /// Your workflows folder (default: `workflows/` in the platform's config folder,
+    /// `~/.config/atlas/workflows` on Linux, whichever config file `--config` names).
+    pub workflows_dir: Option<PathBuf>,
     /// More workflow folders, read after the bundled one and the user's.
     pub workflow_dirs: Vec<PathBuf>,
     /// Environment variables templates may read as `env.NAME`.
@@ -127,10 +132,12 @@ pub fn load(
         (None, None, Some(d)) => d.data_dir().to_path_buf(),
         (None, None, None) => return Err(ConfigError::NoHome),
     };
-    let user_workflows = config_file
-        .parent()
-        .map(|p| p.join("workflows"))
-        .unwrap_or_else(|| data_dir.join("workflows"));
+    // Not beside `--config`'s file: pointing at another config must not move the workflows.
+    let user_workflows = match (&config.workflows_dir, &dirs) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.config_dir().join("workflows"),
+        (None, None) => data_dir.join("workflows"),
+    };
     Ok((
         config,
         Paths {
@@ -159,30 +166,30 @@ fn read(path: &Path) -> Result<Config, ConfigError> {
 }
 
 impl Config {
-    /// The bundled workflows folder: configured, `ATLAS_BUNDLED_WORKFLOWS`, `share/atlas/workflows`
-    /// next to the program, or the source tree's `workflows/`.
-    pub fn bundled_dir(&self) -> Option<PathBuf> {
+    /// Where the bundled workflows come from: configured, `ATLAS_BUNDLED_WORKFLOWS`,
+    /// `share/atlas/workflows` next to the program (an installed package), or the copy built
+    /// into the program. Never the machine the program was built on.
+    pub fn bundled_source(&self) -> Source {
         if let Some(p) = &self.bundled_workflows {
-            return Some(p.clone());
+            return Source::Dir(p.clone());
         }
         if let Ok(p) = std::env::var("ATLAS_BUNDLED_WORKFLOWS") {
-            return Some(PathBuf::from(p));
+            return Source::Dir(PathBuf::from(p));
         }
         let exe_relative = std::env::current_exe().ok().and_then(|exe| {
             let share = exe.parent()?.parent()?.join("share/atlas/workflows");
             share.is_dir().then_some(share)
         });
-        exe_relative.or_else(|| {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-            src.is_dir().then_some(src)
-        })
+        exe_relative.map_or(Source::Embedded, Source::Dir)
     }
 
-    /// Every workflow folder, in load order (later ones override earlier ids).
-    pub fn workflow_dirs(&self, paths: &Paths) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = self.bundled_dir().into_iter().collect();
-        dirs.push(paths.user_workflows.clone());
-        dirs.extend(self.workflow_dirs.iter().cloned());
+    /// Every workflow source, in load order (later ones override earlier ids).
+    pub fn workflow_dirs(&self, paths: &Paths) -> Vec<Source> {
+        let mut dirs = vec![
+            self.bundled_source(),
+            Source::Dir(paths.user_workflows.clone()),
+        ];
+        dirs.extend(self.workflow_dirs.iter().cloned().map(Source::Dir));
         dirs
     }
 
@@ -203,5 +210,44 @@ impl Config {
             .iter()
             .filter_map(|k| Some((k.clone(), std::env::var(k).ok()?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_config_file_does_not_move_the_workflows_folder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let other = dir.path().join("elsewhere/other.toml");
+        std::fs::create_dir_all(other.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&other, "").expect("write");
+        let (_, default_paths) = load(None, Some(dir.path())).expect("defaults");
+        let (_, paths) = load(Some(&other), Some(dir.path())).expect("other config");
+        assert_eq!(paths.config_file, other);
+        assert_eq!(paths.user_workflows, default_paths.user_workflows);
+        assert_ne!(paths.user_workflows, dir.path().join("elsewhere/workflows"));
+
+        std::fs::write(&other, "workflows_dir = \"/srv/atlas-flows\"\n").expect("write");
+        let (_, paths) = load(Some(&other), Some(dir.path())).expect("configured");
+        assert_eq!(paths.user_workflows, Path::new("/srv/atlas-flows"));
+    }
+
+    #[test]
+    fn the_bundled_workflows_never_come_from_the_build_tree() {
+        let config = Config::default();
+        // Tests run from target/debug/deps: no share/atlas/workflows beside them.
+        if std::env::var_os("ATLAS_BUNDLED_WORKFLOWS").is_none() {
+            assert_eq!(config.bundled_source(), Source::Embedded);
+        }
+        let configured = Config {
+            bundled_workflows: Some(PathBuf::from("/opt/flows")),
+            ..Config::default()
+        };
+        assert_eq!(
+            configured.bundled_source(),
+            Source::Dir(PathBuf::from("/opt/flows"))
+        );
     }
 }

@@ -118,6 +118,17 @@ enum ModelCmd {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Check once, quickly, that a model can be downloaded (exit status 1 and the reason if not).
+    Probe {
+        /// Model name, e.g. base.en.
+        name: String,
+        /// Where to download from (default: whisper.cpp's published files).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
     /// Convert a CTranslate2 (faster-whisper) model folder to a whisper.cpp model.
     Import {
         /// The folder holding model.bin and vocabulary.txt or tokenizer.json.
@@ -342,6 +353,11 @@ fn main() -> ExitCode {
                     .await
                     .map(|_| true)
             }
+            Command::Model(ModelCmd::Probe {
+                name,
+                base_url,
+                timeout_secs,
+            }) => app::model_probe(&global, &name, base_url.as_deref(), timeout_secs).await,
             Command::Model(ModelCmd::Import { dir, out, quantize }) => {
                 app::model_import(&global, &dir, out.as_deref(), quantize)
                     .await

@@ -129,6 +129,7 @@ fn daemon(dir: &Path, model: &Path, env: &[(&str, &str)]) -> Daemon {
     let mut c = Command::new(atlas_bin());
     c.env("ATLAS_DATA_DIR", &data)
         .env("ATLAS_CONFIG", dir.join("config.toml"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .env("ATLAS_MODEL", model)
         .env("ATLAS_BUNDLED_WORKFLOWS", dir.join("none"))
         .env("NO_AT_BRIDGE", "1")
@@ -328,7 +329,10 @@ async fn without_a_display_the_daemon_runs_headless_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     write_workflows(dir.path());
     let d = daemon(dir.path(), &model, &[("ATLAS_SPEECH", "none")]);
-    wait_for("the daemon's status", || d.status().is_some()).await;
+    wait_for("the daemon's status", || {
+        d.status().is_some_and(|s| s["state"] != "starting")
+    })
+    .await;
     assert_eq!(d.status().unwrap()["headless"], true);
     let out = d.stop();
     assert!(out.status.success());

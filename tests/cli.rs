@@ -39,6 +39,7 @@ impl Home {
         let mut c = Command::new(atlas_bin());
         c.env("ATLAS_DATA_DIR", self.data())
             .env("ATLAS_CONFIG", self.dir.path().join("config.toml"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
             .env(
                 "ATLAS_BUNDLED_WORKFLOWS",
                 self.dir.path().join("no-bundled"),

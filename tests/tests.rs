@@ -8,5 +8,6 @@ mod cli;
 mod engine;
 mod loader_props;
 mod schedule;
+mod trust;
 mod validation;
 mod voice;

@@ -73,6 +73,7 @@ impl Voice {
         let mut c = Command::new(atlas_bin());
         c.env("ATLAS_DATA_DIR", self.path("data"))
             .env("ATLAS_CONFIG", self.path("config.toml"))
+            .env("XDG_CONFIG_HOME", self.path("xdg-config"))
             .env("ATLAS_MODEL", &self.model)
             .env("ATLAS_SPEECH", "none")
             .arg("--workflows")
@@ -158,7 +159,8 @@ async fn spoken_commands_run_the_right_workflow_and_the_reply_is_heard() {
     let Some(model) = model() else { return };
     let v = Voice::new(model);
     test_workflows(&v, &open_meteo().await);
-    // (what is said, voice, speed, workflow, slots, words the spoken reply must contain)
+    // (what is said, voice, speed, workflow, slots, words the spoken reply must contain; `a|b`:
+    // either)
     let cases: &[Case] = &[
         (
             "Remind me in twenty five minutes to call my mother.",
@@ -192,7 +194,16 @@ async fn spoken_commands_run_the_right_workflow_and_the_reply_is_heard() {
             json!({"level": "high"}),
             &["volume set to high"],
         ),
-        ("Hello Atlas!", "en-us", 175, "hello", json!({}), &["atlas"]),
+        // The greeting depends on the time of day, and tiny.en mishears some of its renderings
+        // ("Atlas is ready" after "Good morning!"): any of its words will do.
+        (
+            "Hello Atlas!",
+            "en-us",
+            175,
+            "hello",
+            json!({}),
+            &["atlas|ready|morning|afternoon|evening"],
+        ),
         (
             "Read me my morning briefing.",
             "en-us",
@@ -216,7 +227,7 @@ async fn spoken_commands_run_the_right_workflow_and_the_reply_is_heard() {
         let heard = v.transcribe(&reply);
         for w in *reply_words {
             assert!(
-                heard.contains(w),
+                w.split('|').any(|alt| heard.contains(alt)),
                 "{text}: reply heard as {heard:?}, expected {w:?}"
             );
         }

@@ -183,7 +183,14 @@ pub(super) async fn speak(c: &SpeakConfig, ctx: &ActionCtx<'_>) -> Result<Value,
     let outcome = speaker.speak(&text).await;
     guard.1 = true;
     let outcome = outcome?;
-    Ok(json!({ "text": text, "backend": outcome.backend, "completed": outcome.completed }))
+    let mut out =
+        json!({ "text": text, "backend": outcome.backend, "completed": outcome.completed });
+    if let Some(why) = outcome.unvoiced {
+        // Not a failure of the run: what would have been said is in its result and history.
+        tracing::warn!(reason = %why, "speak: nothing was voiced");
+        out["unvoiced"] = Value::String(why);
+    }
+    Ok(out)
 }
 
 /// Config of `workflow`: run another workflow and use its result.

@@ -1,8 +1,9 @@
 //! The resident agent: one task that owns the voice session as a state machine.
 //!
 //! Messages come from the desktop (hotkey press and release, tray menu), from the voice handling
-//! tasks it spawned (each utterance has a number; messages of an utterance that a newer press
-//! replaced only get logged), and from the speaker; the task is the only owner of the session's
+//! tasks it spawned (each utterance has a number and a cancellation token; a newer press cancels
+//! the older utterance, which then starts no workflow, has its run cancelled and speaks no
+//! reply), and from the speaker; the task is the only owner of the session's
 //! state ([`Stage`]) and of the microphone recorder. Schedules and other triggers run beside it
 //! through the engine, and their speech goes through the same [`GatedSpeaker`], queued behind
 //! current speech and held while the key is down.
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 pub use speaker::GatedSpeaker;
 
@@ -182,6 +184,7 @@ pub async fn run(
         utterance: 0,
         shown: None,
         error: false,
+        superseded: CancellationToken::new(),
     };
     agent.publish();
     while let Some(msg) = rx.recv().await {
@@ -208,6 +211,8 @@ struct Agent {
     shown: Option<(Stage, bool)>,
     /// The last utterance failed: the tray shows the error until the next press.
     error: bool,
+    /// Cancelled when a newer press replaces the utterance being handled.
+    superseded: CancellationToken,
 }
 
 impl Agent {
@@ -342,9 +347,11 @@ impl Agent {
             return;
         }
         // Any other stage: a new utterance. Speech stops (a press interrupts Atlas) and new
-        // speech waits while the key is down; an utterance still being handled becomes stale.
+        // speech waits while the key is down; an utterance still being handled is superseded:
+        // it starts no workflow, its run is cancelled and its reply is not spoken.
         self.parts.speaker.hold(true);
         self.parts.speaker.stop();
+        self.superseded.cancel();
         let Some(rec) = self.parts.recorder.as_mut() else {
             tracing::warn!("push-to-talk pressed but no microphone is available");
             self.parts.speaker.hold(false);
@@ -408,6 +415,8 @@ impl Agent {
             let _ = p.play_chime(crate::tts::ChimeKind::ListeningStopped);
         }
         self.base = Stage::Transcribing;
+        self.superseded = CancellationToken::new();
+        let superseded = self.superseded.clone();
         let utterance = self.utterance;
         let tx = self.tx.clone();
         let done = move |result: Result<Handled, String>| {
@@ -432,7 +441,7 @@ impl Agent {
                 let _ = tx.send(Msg::Phase { utterance, phase });
             };
             let r = voice
-                .handle_reporting(samples, released, &progress)
+                .handle_reporting(samples, released, &progress, &superseded)
                 .await
                 .map_err(|e| e.to_string());
             done(r);

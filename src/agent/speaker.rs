@@ -107,6 +107,7 @@ mod tests {
                     backend: "slow",
                     completed: true,
                     first_audio: None,
+                    unvoiced: None,
                 })
             })
         }

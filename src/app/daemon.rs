@@ -15,25 +15,31 @@ use crate::config::{self, Config};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::Scheduler;
-use crate::tts::Speaker;
+use crate::tts::{AutoSpeaker, Speaker};
 use crate::voice::{MeteredSpeaker, VoiceLoop};
 
 /// What the daemon tells `atlas status` besides its stage.
+#[derive(Default)]
 struct Facts {
     model: Option<String>,
     headless: Option<String>,
     /// What is off and why ("microphone is off: ...").
     problems: Vec<String>,
+    /// Still opening the voice, the desktop and the audio devices.
+    starting: bool,
 }
 
-fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler) -> Value {
+fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler, speech: &AutoSpeaker) -> Value {
+    let speech = speech.report();
     json!({
         "pid": std::process::id(),
-        "state": stage,
+        "state": if facts.starting { json!("starting") } else { json!(stage) },
         "model": facts.model,
         "headless": facts.headless.is_some(),
         "headless_reason": facts.headless,
         "problems": facts.problems,
+        "speech": speech.to_string(),
+        "speech_backend": speech.backend,
         "next": scheduler.upcoming(5),
         "updated_at": chrono::Utc::now().to_rfc3339(),
     })
@@ -49,15 +55,73 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     std::fs::create_dir_all(&paths.data_dir)
         .with_context(|| format!("cannot create {}", paths.data_dir.display()))?;
     let _lock = instance::acquire(&paths.data_dir)?;
-    let speech_cfg = config.speech.clone();
-    let real: Arc<dyn Speaker> =
-        tokio::task::spawn_blocking(move || crate::tts::default_speaker(&speech_cfg)).await?;
-    let metered = MeteredSpeaker::new(real);
+    // The speech backend is chosen on its own thread (each candidate bounded): the engine, the
+    // scheduler and the status file never wait for a speech service.
+    let auto = crate::tts::start_speaker(&config.speech);
+    let metered = MeteredSpeaker::new(auto.clone());
     let gated = GatedSpeaker::new(metered.clone());
     let app = build(global, gated.clone())?;
     warn_load_errors(&app.report);
     let engine = app.engine.clone();
     let (resumed, interrupted) = engine.recover().await?;
+    let shutdown = CancellationToken::new();
+    let scheduler = Scheduler::new(engine.clone(), true);
+    tokio::spawn(scheduler.clone().run(shutdown.clone()));
+
+    // The status file: written now, rewritten at every stage change and every few seconds so
+    // that the speech choice and the next scheduled runs it lists stay current.
+    let facts = Arc::new(std::sync::Mutex::new(Facts {
+        starting: true,
+        ..Facts::default()
+    }));
+    let stage_now = Arc::new(std::sync::Mutex::new(Stage::Idle));
+    let write_status = {
+        let (data_dir, facts, stage_now, scheduler, auto) = (
+            paths.data_dir.clone(),
+            facts.clone(),
+            stage_now.clone(),
+            scheduler.clone(),
+            auto.clone(),
+        );
+        move |stage: Option<Stage>| {
+            let mut now = stage_now.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = stage {
+                *now = s;
+            }
+            let facts = facts.lock().unwrap_or_else(|e| e.into_inner());
+            instance::write_status(&data_dir, &status_json(*now, &facts, &scheduler, &auto));
+        }
+    };
+    write_status(None);
+    {
+        let (write_status, stop) = (write_status.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STATUS_REFRESH);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => write_status(None),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        });
+    }
+    {
+        // Say the speech choice once it is made (and rewrite the status with it).
+        let (auto, write_status) = (auto.clone(), write_status.clone());
+        tokio::spawn(async move {
+            let report = auto.ready().await;
+            tracing::info!(speech = %report, "speech output chosen");
+            if report.backend == "none" {
+                eprintln!("speech is off: {report}; replies are only logged");
+            }
+            write_status(None);
+        });
+    }
+
+    // The audio devices are opened one at a time (two streams opening at once through ALSA's
+    // PulseAudio plugin can stall both): the microphone and the chimes wait for the speech
+    // choice, which is bounded; the engine, the schedules and the status file above do not.
+    let _ = auto.ready().await;
 
     // Voice: a model and a microphone, or a plain message saying what is missing.
     // Everything that is off, said once at start and kept for `atlas status`.
@@ -91,10 +155,6 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
             None
         }
     };
-
-    let shutdown = CancellationToken::new();
-    let scheduler = Scheduler::new(engine.clone(), true);
-    tokio::spawn(scheduler.clone().run(shutdown.clone()));
 
     let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     let headless = desktop::display_problem();
@@ -144,6 +204,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
             if config.agent.chimes {
                 player = tokio::task::spawn_blocking(crate::tts::AudioPlayer::open_default)
                     .await?
+                    .map_err(|e| off(format!("the chimes are off: {e}")))
                     .ok();
             }
         }
@@ -192,42 +253,16 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         });
     }
 
-    // The status file: rewritten at every stage change, and every few seconds so that the next
-    // scheduled runs it lists stay current.
-    let facts = Arc::new(Facts {
-        model: model_name.clone(),
-        headless: headless.clone(),
-        problems,
-    });
-    let stage_now = Arc::new(std::sync::Mutex::new(Stage::Idle));
-    let write_status = {
-        let (data_dir, facts, stage_now, scheduler) = (
-            paths.data_dir.clone(),
-            facts.clone(),
-            stage_now.clone(),
-            scheduler.clone(),
-        );
-        move |stage: Option<Stage>| {
-            let mut now = stage_now.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(s) = stage {
-                *now = s;
-            }
-            instance::write_status(&data_dir, &status_json(*now, &facts, &scheduler));
-        }
-    };
-    write_status(None);
     {
-        let (write_status, stop) = (write_status.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(STATUS_REFRESH);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => write_status(None),
-                    _ = stop.cancelled() => break,
-                }
-            }
-        });
+        let mut f = facts.lock().unwrap_or_else(|e| e.into_inner());
+        *f = Facts {
+            model: model_name.clone(),
+            headless: headless.clone(),
+            problems,
+            starting: false,
+        };
     }
+    write_status(None);
     let parts = Parts {
         engine: engine.clone(),
         voice,
@@ -248,12 +283,15 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         app.paths.database().display()
     );
     tracing::info!(hotkey = %config.agent.hotkey, headless = headless.is_some(), "agent ready");
-    let agent = tokio::spawn(agent::run(config.agent.clone(), parts, tx.clone(), rx));
+    let mut agent = tokio::spawn(agent::run(config.agent.clone(), parts, tx.clone(), rx));
     tokio::select! {
         _ = signals.recv() => {}
-        _ = agent => {}
+        _ = &mut agent => {}
     }
     eprintln!("atlas daemon stopping");
+    // From here on nothing starts a run: the engine refuses new ones, the agent and the
+    // scheduler stop.
+    agent.abort();
     shutdown.cancel();
     gated.stop();
     engine.shutdown("the daemon was stopped").await;
@@ -273,16 +311,18 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
     let file: Option<Value> = std::fs::read(instance::status_path(&paths.data_dir))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let (state, model, next, problems) = match (&pid, &file) {
+    let (state, model, next, problems, speech) = match (&pid, &file) {
         (Some(_), Some(f)) => (
             f["state"].clone(),
             f["model"].clone(),
             f["next"].clone(),
             f["problems"].clone(),
+            f["speech"].clone(),
         ),
         _ => (
             Value::Null,
             json!(model_now(&config, &paths.data_dir)),
+            Value::Null,
             Value::Null,
             Value::Null,
         ),
@@ -291,7 +331,7 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone())})
+                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "speech": speech, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone())})
             )?
         );
         return Ok(true);
@@ -317,6 +357,9 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         println!("{}", p.as_str().unwrap_or_default());
     }
     println!("model: {}", model.as_str().unwrap_or("none installed"));
+    if let Some(speech) = speech.as_str() {
+        println!("speech: {speech}");
+    }
     if let Some(list) = next.as_array() {
         for n in list {
             let at = n["at"]

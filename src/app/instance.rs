@@ -73,13 +73,32 @@ impl InstanceLock {
     }
 }
 
-/// The pid of the running daemon, if one holds the lock.
+/// The pid of the running daemon, if one holds the lock. Only looks: it never takes the lock,
+/// so a daemon starting at this moment is not refused.
 pub fn running(data_dir: &Path) -> Option<u32> {
-    match acquire(data_dir) {
-        Ok(_lock) => None,
-        Err(LockError::Running { pid }) => Some(pid),
-        Err(LockError::Io { .. }) => None,
+    let path = lock_path(data_dir);
+    let pid: u32 = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+    match lock_held(&path) {
+        Some(held) => held.then_some(pid),
+        // No lock table to read: a live process with that pid is the best evidence there is.
+        // SAFETY: signal 0 only checks that the process exists.
+        None => (unsafe { libc::kill(pid as libc::pid_t, 0) } == 0).then_some(pid),
     }
+}
+
+/// Whether some process holds a `flock` on `path`, from Linux's lock table (`/proc/locks`,
+/// which names each lock's file by device and inode). `None` when the table cannot be read.
+fn lock_held(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+    let wanted = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    Some(table.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; blocked waiters start with "->".
+        fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&wanted.as_str())
+    }))
 }
 
 /// Where the daemon writes its status.
@@ -95,5 +114,34 @@ pub fn write_status(data_dir: &Path, status: &serde_json::Value) {
         .and_then(|_| std::fs::rename(&tmp, &path));
     if let Err(e) = ok {
         tracing::warn!(error = %e, "cannot write the status file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_reads_the_lock_without_taking_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(running(dir.path()), None, "no lock file yet");
+        let lock = acquire(dir.path()).expect("first lock");
+        assert_eq!(running(dir.path()), Some(std::process::id()));
+        drop(lock);
+        assert_eq!(
+            running(dir.path()),
+            None,
+            "a stale pid file is not a daemon"
+        );
+
+        // A check that took the lock (even for a moment) would rewrite the file with its own
+        // pid, and a daemon starting at that moment would be refused.
+        std::fs::write(lock_path(dir.path()), "999999").expect("write");
+        assert_eq!(running(dir.path()), None);
+        assert_eq!(
+            std::fs::read_to_string(lock_path(dir.path())).expect("read"),
+            "999999",
+            "the status check took the lock"
+        );
     }
 }

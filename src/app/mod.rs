@@ -17,8 +17,8 @@ use anyhow::Context;
 
 pub use daemon::{daemon, status};
 pub use voice_cmd::{
-    Input, ListenOpts, listen, model_download, model_import, model_list, resolve_model, say,
-    transcribe,
+    Input, ListenOpts, listen, model_download, model_import, model_list, model_probe,
+    resolve_model, say, transcribe,
 };
 pub use workflow_cmd::{history, list, run_workflow, show_run, validate};
 
@@ -28,7 +28,7 @@ use crate::engine::Engine;
 use crate::secrets::{ChainSecrets, EnvSecrets, SecretStore};
 use crate::store::Store;
 use crate::tts::Speaker;
-use crate::workflow::{LoadReport, load_dirs};
+use crate::workflow::{LoadReport, load_sources};
 
 /// Options every command shares.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +68,7 @@ pub fn build(global: &Global, speaker: Arc<dyn Speaker>) -> anyhow::Result<App> 
     let store = Store::open(&paths.database())?;
     let services = services(&config, &paths, speaker)?;
     let engine = Engine::new(store, services);
-    let report = load_dirs(&config.workflow_dirs(&paths));
+    let report = load_sources(&config.workflow_dirs(&paths));
     engine.set_workflows(report.workflows.iter().cloned());
     Ok(App {
         config,

@@ -118,6 +118,33 @@ pub fn model_list(global: &Global, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `atlas model probe NAME`: whether the model's file answers within `timeout_secs`.
+pub async fn model_probe(
+    global: &Global,
+    name: &str,
+    base_url: Option<&str>,
+    timeout_secs: u64,
+) -> anyhow::Result<bool> {
+    let (config, _) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let base = base_url
+        .map(str::to_owned)
+        .or(config.model_base_url.clone())
+        .unwrap_or_else(|| model::DEFAULT_BASE_URL.to_owned());
+    let entry = model::catalog::find(name)
+        .with_context(|| format!("no model `{name}`; `atlas model list` shows the catalog"))?;
+    let url = format!("{}/{}", base.trim_end_matches('/'), entry.file_name);
+    match model::probe(&url, Duration::from_secs(timeout_secs.max(1))).await {
+        Ok(()) => {
+            println!("{name}: reachable");
+            Ok(true)
+        }
+        Err(e) => {
+            println!("{name}: {e}");
+            Ok(false)
+        }
+    }
+}
+
 /// `atlas model download NAME`.
 pub async fn model_download(
     global: &Global,
@@ -239,6 +266,9 @@ pub async fn say(global: &Global, text: &str, out: Option<&Path>) -> anyhow::Res
     let speaker =
         tokio::task::spawn_blocking(move || speaker_for(&cfg, out_owned.as_deref())).await??;
     let outcome = speaker.speak(text).await?;
+    if let Some(why) = &outcome.unvoiced {
+        anyhow::bail!("nothing was said: {why}");
+    }
     if let Some(p) = out {
         println!("wrote {}", p.display());
     } else {

@@ -131,12 +131,18 @@ pub async fn run_workflow(
     as_json: bool,
     silent: bool,
 ) -> anyhow::Result<bool> {
-    let speaker: Arc<dyn Speaker> = if silent {
-        Arc::new(RecordingSpeaker::default())
+    // Chosen in the background: a workflow that says nothing never waits for a speech service,
+    // and one that speaks waits at most the backends' start-up bounds.
+    let auto = if silent {
+        None
     } else {
         let (config, _) =
             crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-        tokio::task::spawn_blocking(move || crate::tts::default_speaker(&config.speech)).await?
+        Some(crate::tts::start_speaker(&config.speech))
+    };
+    let speaker: Arc<dyn Speaker> = match &auto {
+        Some(auto) => auto.clone(),
+        None => Arc::new(RecordingSpeaker::default()),
     };
     let app = build(global, speaker)?;
     // A workflow that failed to load: say why rather than "no such workflow".
@@ -157,13 +163,22 @@ pub async fn run_workflow(
     let outcome = app.engine.run(req).await?;
     app.engine.store().flush().await?;
     let ok = outcome.status == RunStatus::Succeeded;
+    // Only a run that spoke knows which backend it spoke with; others never waited for one.
+    let speech = auto
+        .as_ref()
+        .filter(|_| !outcome.spoken.is_empty())
+        .map(|a| a.report());
     if as_json {
         print_json(&json!({
             "run_id": outcome.run_id, "workflow": outcome.workflow_id, "status": outcome.status,
             "error": outcome.error, "result": outcome.result, "spoken": outcome.spoken,
+            "speech": speech.as_ref().map(ToString::to_string),
             "outputs": outcome.outputs, "duration_ms": started.elapsed().as_millis() as u64,
         }));
     } else {
+        if let Some(report) = speech.as_ref().filter(|r| r.backend == "none") {
+            eprintln!("speech: {report}; what would have been said is printed here");
+        }
         println!(
             "run {} of `{}` {} in {} ms",
             outcome.run_id,

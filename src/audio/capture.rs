@@ -219,6 +219,9 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+/// How long [`Recorder::open`] waits for the device.
+pub const OPEN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Recorder {
     /// Opens the configured input device on a new capture thread (and starts the stream when
     /// `keep_warm`). Fails with [`AudioError::NoInputDevice`], [`AudioError::DeviceNotFound`]
@@ -243,13 +246,27 @@ impl Recorder {
                     .unwrap_or_else(|| "default".to_owned()),
                 reason: format!("cannot start the capture thread: {e}"),
             })?;
-        let opened = match ready_rx.recv() {
+        // A sound server that accepts and never answers must not hold the caller: past the
+        // bound the device is given up on (its thread closes it if it ever opens).
+        let opened = match ready_rx.recv_timeout(OPEN_LIMIT) {
             Ok(Ok(opened)) => opened,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
             }
-            Err(_) => return Err(AudioError::CaptureThreadGone),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(AudioError::Stream {
+                    device: config
+                        .device
+                        .clone()
+                        .unwrap_or_else(|| "default".to_owned()),
+                    reason: format!(
+                        "the microphone did not open in {} s; is the sound server answering?",
+                        OPEN_LIMIT.as_secs()
+                    ),
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(AudioError::CaptureThreadGone),
         };
         let cap_frames = opened.rate as usize * config.max_seconds.max(1) as usize;
         if let Ok(mut buf) = shared.buf.lock() {

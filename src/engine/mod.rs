@@ -51,6 +51,9 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// [`Engine::shutdown`] has begun: no new run starts.
+    #[error("atlas is shutting down; no new run starts")]
+    ShuttingDown,
 }
 
 /// What started a run.
@@ -166,6 +169,8 @@ struct Inner {
     active: Mutex<HashMap<String, Arc<RunControl>>>,
     slots: Mutex<HashMap<String, modes::Slots>>,
     owner: String,
+    /// Set when shutdown begins; `trigger` refuses from then on.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// The engine. Clone it freely.
@@ -201,6 +206,7 @@ impl Engine {
                 active: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
                 owner,
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -259,6 +265,9 @@ impl Engine {
 
     /// Starts a run (or queues it, per the workflow's mode) and returns at once.
     pub fn trigger(&self, req: RunRequest) -> Result<RunHandle, EngineError> {
+        if self.is_closing() {
+            return Err(EngineError::ShuttingDown);
+        }
         let wf = self
             .workflow(&req.workflow_id)
             .ok_or_else(|| EngineError::UnknownWorkflow(req.workflow_id.clone()))?;
@@ -481,15 +490,25 @@ impl Engine {
         self.cancel_with(run_id, "cancelled by the user".into())
     }
 
-    fn cancel_with(&self, run_id: &str, reason: String) -> Result<(), EngineError> {
+    /// Cancels a run, recording `reason` as its error.
+    pub fn cancel_with(&self, run_id: &str, reason: String) -> Result<(), EngineError> {
         let c = self.control(run_id)?;
         lock(&c.cancel_reason).get_or_insert(reason);
         c.cancel.cancel();
         Ok(())
     }
 
-    /// Cancels every active run, e.g. at shutdown, and waits for the history to be written.
+    /// Whether [`Engine::shutdown`] has begun.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops new runs from starting, cancels every active run and waits for the history to be
+    /// written.
     pub async fn shutdown(&self, reason: &str) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let runs: Vec<String> = self.active_runs();
         for id in &runs {
             let _ = self.cancel_with(id, reason.to_owned());

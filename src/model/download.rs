@@ -72,6 +72,34 @@ pub async fn download_model(
     Ok(dest)
 }
 
+/// Asks once, within `limit`, whether `url` can be downloaded (a HEAD request answered with a
+/// success status). Never retries: it is meant for choosing between sources quickly.
+pub async fn probe(url: &str, limit: Duration) -> Result<(), ModelError> {
+    let failed = |reason: String| ModelError::Network {
+        url: url.to_owned(),
+        attempts: 1,
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(limit)
+        .timeout(limit)
+        .user_agent(concat!("atlas/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| failed(format!("cannot start an HTTP client: {e}")))?;
+    let response = client.head(url).send().await.map_err(|e| {
+        failed(if e.is_timeout() {
+            format!("no answer in {} s", limit.as_secs_f64())
+        } else {
+            format!("unreachable: {e}")
+        })
+    })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(failed(format!("answered {}", response.status())))
+    }
+}
+
 /// Downloads `url` to `dest`, checking the SHA-1 (lowercase or uppercase hex) and, if given,
 /// the size. An existing `dest.part` is resumed. On success `dest` is replaced atomically.
 pub async fn download_file(

@@ -27,7 +27,7 @@ pub use catalog::{
     CATALOG, CatalogEntry, InstalledModel, Language, best_installed_english, find, installed,
 };
 pub use convert::{ImportReport, import_ct2, import_ct2_as};
-pub use download::{DEFAULT_BASE_URL, download_file, download_model};
+pub use download::{DEFAULT_BASE_URL, download_file, download_model, probe};
 pub use ggml::WeightType;
 
 /// Everything that can go wrong while finding, downloading or converting a model.

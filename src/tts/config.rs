@@ -2,14 +2,17 @@
 //! running [`Speaker`].
 //!
 //! `auto` prefers the platform's speech service, then espeak-ng with Atlas's own audio output,
-//! and finally a silent [`RecordingSpeaker`] so Atlas still runs (and says why it is silent).
+//! and finally a [`SilentSpeaker`] so Atlas still runs (and says why it is silent). Each backend
+//! has [`SpeakerConfig::start_timeout_ms`] to answer before the next one is tried.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auto::Build;
 use super::espeak::{DEFAULT_RATE, DEFAULT_VOICE, Espeak};
-use super::{EspeakSpeaker, NativeSpeaker, RecordingSpeaker, Speaker, TtsError};
+use super::{AutoSpeaker, EspeakSpeaker, NativeSpeaker, RecordingSpeaker, Speaker, TtsError};
 
 /// Which speech backend to use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +36,7 @@ pub enum BackendChoice {
 /// backend = "auto"   # auto | native | espeak | none
 /// voice = "en-us"    # espeak-ng voice, e.g. en-gb, en-us+f3
 /// rate = 175         # words per minute, 80..=450
+/// start_timeout_ms = 3000   # how long the speech service may take to answer
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -43,6 +47,9 @@ pub struct SpeakerConfig {
     pub voice: String,
     /// Speaking rate in words per minute.
     pub rate: u32,
+    /// How long the platform's speech service may take to answer at start-up before it is given
+    /// up on (the audio output has its own bound, [`super::player::OPEN_LIMIT`]).
+    pub start_timeout_ms: u64,
 }
 
 impl Default for SpeakerConfig {
@@ -51,6 +58,7 @@ impl Default for SpeakerConfig {
             backend: BackendChoice::Auto,
             voice: DEFAULT_VOICE.to_owned(),
             rate: DEFAULT_RATE,
+            start_timeout_ms: 3000,
         }
     }
 }
@@ -63,41 +71,64 @@ impl SpeakerConfig {
 }
 
 /// Builds exactly the backend `cfg` asks for (for `auto`: the first that works), or says why
-/// it cannot. Blocks while connecting to the speech service or opening the audio device, so call
-/// it at start-up or from a blocking task.
+/// it cannot. Blocks while connecting to the speech service or opening the audio device, each
+/// bounded, so call it at start-up or from a blocking task.
 pub fn build_speaker(cfg: &SpeakerConfig) -> Result<Arc<dyn Speaker>, TtsError> {
-    match cfg.backend {
-        BackendChoice::Native => Ok(Arc::new(NativeSpeaker::new(&cfg.voice, cfg.rate)?)),
-        BackendChoice::Espeak => Ok(Arc::new(EspeakSpeaker::new(cfg.espeak())?)),
-        BackendChoice::None => Ok(Arc::new(RecordingSpeaker::default())),
-        BackendChoice::Auto => match NativeSpeaker::new(&cfg.voice, cfg.rate) {
-            Ok(native) => Ok(Arc::new(native)),
-            Err(native_err) => {
-                tracing::info!(reason = %native_err, "native speech unavailable; trying espeak-ng");
-                EspeakSpeaker::new(cfg.espeak())
-                    .map(|s| Arc::new(s) as Arc<dyn Speaker>)
-                    .map_err(|espeak_err| TtsError::Unavailable {
-                        backend: "auto",
-                        reason: format!("{native_err}; {espeak_err}"),
-                    })
-            }
-        },
+    if cfg.backend == BackendChoice::None {
+        return Ok(Arc::new(RecordingSpeaker::default()));
     }
+    let mut errors = Vec::new();
+    for (_, build) in backends(cfg) {
+        match build() {
+            Ok(speaker) => return Ok(speaker),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.len() == 1 {
+        return Err(errors.remove(0));
+    }
+    Err(TtsError::Unavailable {
+        backend: "auto",
+        reason: errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
 }
 
-/// The speaker Atlas uses: [`build_speaker`], or, when that fails, a silent
-/// [`RecordingSpeaker`] with a warning that says what to install. Blocks like
-/// [`build_speaker`].
-pub fn default_speaker(cfg: &SpeakerConfig) -> Arc<dyn Speaker> {
-    match build_speaker(cfg) {
-        Ok(speaker) => {
-            tracing::info!(backend = speaker.name(), "speech ready");
-            speaker
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "no speech output; replies will only be printed");
-            Arc::new(RecordingSpeaker::default())
-        }
+/// The speaker Atlas uses: the backends `cfg` allows, in order, then a [`super::SilentSpeaker`] that
+/// says why nothing is voiced. Blocks while choosing (each backend bounded), so call it from a
+/// blocking task; [`start_speaker`] does not block.
+pub fn default_speaker(cfg: &SpeakerConfig) -> Arc<AutoSpeaker> {
+    Arc::new(AutoSpeaker::new(backends(cfg)))
+}
+
+/// [`default_speaker`] without the wait: returns at once and chooses on a thread of its own, so
+/// nothing that does not speak waits for a speech service.
+pub fn start_speaker(cfg: &SpeakerConfig) -> Arc<AutoSpeaker> {
+    Arc::new(AutoSpeaker::start(backends(cfg)))
+}
+
+/// The backends `cfg` allows, in order of preference.
+fn backends(cfg: &SpeakerConfig) -> Vec<(&'static str, Build)> {
+    let limit = Duration::from_millis(cfg.start_timeout_ms.max(1));
+    let (voice, rate, espeak) = (cfg.voice.clone(), cfg.rate, cfg.espeak());
+    let native: (&'static str, Build) = (
+        "native",
+        Box::new(move || {
+            NativeSpeaker::connect(&voice, rate, limit).map(|s| Arc::new(s) as Arc<dyn Speaker>)
+        }),
+    );
+    let espeak: (&'static str, Build) = (
+        "espeak-ng",
+        Box::new(move || EspeakSpeaker::new(espeak).map(|s| Arc::new(s) as Arc<dyn Speaker>)),
+    );
+    match cfg.backend {
+        BackendChoice::Auto => vec![native, espeak],
+        BackendChoice::Native => vec![native],
+        BackendChoice::Espeak => vec![espeak],
+        BackendChoice::None => Vec::new(),
     }
 }
 
@@ -123,13 +154,46 @@ mod tests {
         assert!(serde_json::from_str::<SpeakerConfig>(r#"{"volume":3}"#).is_err());
     }
 
-    #[test]
-    fn none_backend_is_silent_recorder() {
+    #[tokio::test]
+    async fn none_backend_is_silent_and_says_so() {
         let cfg = SpeakerConfig {
             backend: BackendChoice::None,
             ..SpeakerConfig::default()
         };
-        assert_eq!(default_speaker(&cfg).name(), "recorder");
+        let speaker = default_speaker(&cfg);
+        assert_eq!(speaker.name(), "none");
+        let outcome = speaker.speak("hello").await.expect("speak");
+        assert!(
+            !outcome.completed,
+            "nothing was said, so it did not complete"
+        );
+        assert_eq!(
+            outcome.unvoiced.as_deref(),
+            Some("speech is off: speech.backend = \"none\"")
+        );
+        assert_eq!(build_speaker(&cfg).expect("none").name(), "recorder");
+    }
+
+    #[test]
+    fn a_stalled_speech_service_is_given_up_within_its_bound() {
+        if !(espeak_present() && require("speech-dispatcher", "speech-dispatcher")) {
+            return;
+        }
+        let Some(mut vs) = VirtualSpeaker::start() else {
+            return;
+        };
+        let stalled = crate::tts::test_support::StalledService::start();
+        vs.set_var("SPEECHD_ADDRESS", &stalled.address());
+        let cfg = SpeakerConfig {
+            start_timeout_ms: 1000,
+            ..SpeakerConfig::default()
+        };
+        let speaker = default_speaker(&cfg);
+        assert_eq!(
+            speaker.report().to_string(),
+            "espeak-ng (speech-dispatcher did not answer in 1 s)"
+        );
+        assert!(stalled.connections() >= 1, "the service was really asked");
     }
 
     #[test]
@@ -140,7 +204,12 @@ mod tests {
         let Some(_vs) = VirtualSpeaker::start() else {
             return;
         };
-        assert_eq!(default_speaker(&SpeakerConfig::default()).name(), "native");
+        // Generous: starting speech-dispatcher on a loaded test machine can take seconds.
+        let cfg = SpeakerConfig {
+            start_timeout_ms: 30_000,
+            ..SpeakerConfig::default()
+        };
+        assert_eq!(default_speaker(&cfg).name(), "native");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! resolves with `completed: false`.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
@@ -25,6 +25,15 @@ const NAME: &str = "espeak-ng";
 
 /// How many rendered sentences may wait in the player's queue (beyond the one being rendered).
 const MAX_QUEUED: usize = 3;
+
+/// How long the output may take to play the first sample of a request.
+const FIRST_AUDIO_LIMIT: Duration = Duration::from_secs(3);
+
+/// How long one sentence may take to render.
+const RENDER_LIMIT: Duration = Duration::from_secs(10);
+
+/// How much longer than its length a sentence may take to play.
+const PLAY_SLACK: Duration = Duration::from_secs(3);
 
 /// Speaks through espeak-ng and the default audio output.
 #[derive(Debug)]
@@ -83,9 +92,13 @@ impl EspeakSpeaker {
             render_all(&espeak, sentences, &renderer_stop, &rendered_tx)
         });
 
-        let mut queued: VecDeque<Playback> = VecDeque::new();
+        let mut queued: VecDeque<(Playback, Duration)> = VecDeque::new();
         let mut first_audio = None;
         let mut rendering_done = false;
+        // Nothing may wait without a bound: each step (a sentence rendered, the output starting,
+        // the sentence at the front ending) must happen before `stall_at`, or the output (or
+        // espeak-ng) is taken as stuck and the request fails.
+        let mut stall_at = Instant::now() + RENDER_LIMIT;
         let completed = loop {
             if rendering_done && queued.is_empty() {
                 break true;
@@ -96,6 +109,7 @@ impl EspeakSpeaker {
                 _ = stop_rx.changed() => break false,
                 next = rendered.recv(), if take_more => match next {
                     Some(Ok(audio)) => {
+                        let length = audio.duration();
                         let mut playback = self.player.play(audio)?;
                         if first_audio.is_none() {
                             // Wait for the output to take the first sample; the renderer goes on
@@ -106,9 +120,19 @@ impl EspeakSpeaker {
                                 at = playback.first_sample() => {
                                     first_audio = at.map(|at| at.saturating_duration_since(called));
                                 }
+                                _ = tokio::time::sleep(FIRST_AUDIO_LIMIT) => {
+                                    self.player.stop();
+                                    return Err(stalled(format!(
+                                        "the audio output did not start playing in {}",
+                                        super::secs(FIRST_AUDIO_LIMIT)
+                                    )));
+                                }
                             }
                         }
-                        queued.push_back(playback);
+                        if queued.is_empty() {
+                            stall_at = Instant::now() + length + PLAY_SLACK;
+                        }
+                        queued.push_back((playback, length));
                     }
                     Some(Err(e)) => {
                         self.player.stop();
@@ -122,6 +146,16 @@ impl EspeakSpeaker {
                         // The output dropped it: stopped by someone else or the device went away.
                         break false;
                     }
+                    stall_at = Instant::now()
+                        + queued.front().map_or(RENDER_LIMIT, |(_, length)| *length + PLAY_SLACK);
+                }
+                _ = tokio::time::sleep_until(stall_at.into()) => {
+                    self.player.stop();
+                    return Err(stalled(if queued.is_empty() {
+                        format!("espeak-ng did not render a sentence in {}", super::secs(RENDER_LIMIT))
+                    } else {
+                        "the audio output stopped playing".to_owned()
+                    }));
                 }
             }
         };
@@ -139,14 +173,15 @@ impl EspeakSpeaker {
             backend: NAME,
             completed,
             first_audio,
+            unvoiced: None,
         })
     }
 }
 
 /// Waits for the oldest queued playback to end.
-async fn wait_front(queued: &mut VecDeque<Playback>) -> bool {
+async fn wait_front(queued: &mut VecDeque<(Playback, Duration)>) -> bool {
     match queued.front_mut() {
-        Some(playback) => playback.finished().await,
+        Some((playback, _)) => playback.finished().await,
         None => std::future::pending().await,
     }
 }
@@ -167,6 +202,14 @@ fn render_all(
         if out.blocking_send(result).is_err() || failed {
             return;
         }
+    }
+}
+
+/// The output (or espeak-ng) stopped answering: unavailable, so a caller with a fallback moves on.
+fn stalled(reason: String) -> TtsError {
+    TtsError::Unavailable {
+        backend: NAME,
+        reason,
     }
 }
 

@@ -10,9 +10,12 @@
 //! - [`EspeakSpeaker`]: `espeak-ng` renders sentence by sentence ([`espeak`]) and
 //!   [`player::AudioPlayer`] plays them, the first while the next renders.
 //! - [`WavFileSpeaker`]: the same rendering appended to a WAV file.
-//! - [`RecordingSpeaker`]: no sound at all.
+//! - [`RecordingSpeaker`]: no sound at all, by choice (`--silent`, `backend = "none"`, tests).
+//! - [`SilentSpeaker`]: no sound because nothing works; every outcome says why.
 //!
-//! [`default_speaker`] picks one from a [`SpeakerConfig`]. Text goes through
+//! [`default_speaker`] builds an [`AutoSpeaker`] from a [`SpeakerConfig`]: the backends to try in
+//! order, each given a bounded time to start, the next one tried when one stops answering, and
+//! a [`SpeechReport`] of the choice and its reasons for `atlas status`. Text goes through
 //! [`text::normalise_for_speech`] and [`text::split_sentences`] in every sound-making backend.
 //!
 //! **Invariant:** a speaker says one request at a time; concurrent `speak` calls queue in call
@@ -23,6 +26,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+mod auto;
 mod config;
 pub mod espeak;
 mod espeak_speaker;
@@ -33,7 +37,8 @@ mod test_support;
 pub mod text;
 mod wav_speaker;
 
-pub use config::{BackendChoice, SpeakerConfig, build_speaker, default_speaker};
+pub use auto::{AutoSpeaker, SilentSpeaker, SpeechReport};
+pub use config::{BackendChoice, SpeakerConfig, build_speaker, default_speaker, start_speaker};
 pub use espeak_speaker::EspeakSpeaker;
 pub use native::NativeSpeaker;
 pub use player::{AudioPlayer, ChimeKind};
@@ -51,6 +56,10 @@ pub struct SpeechOutcome {
     /// backend cannot tell. Serialised as milliseconds, `first_audio_ms`.
     #[serde(rename = "first_audio_ms", serialize_with = "as_millis")]
     pub first_audio: Option<Duration>,
+    /// Set when nothing was voiced because no speech output works: why (e.g. "speech-dispatcher
+    /// did not answer in 3 s; the default audio output did not open in 5 s").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unvoiced: Option<String>,
 }
 
 impl SpeechOutcome {
@@ -60,6 +69,7 @@ impl SpeechOutcome {
             backend,
             completed: true,
             first_audio: None,
+            unvoiced: None,
         }
     }
 
@@ -69,6 +79,7 @@ impl SpeechOutcome {
             backend,
             completed: false,
             first_audio: None,
+            unvoiced: None,
         }
     }
 
@@ -76,6 +87,16 @@ impl SpeechOutcome {
     pub fn with_first_audio(mut self, first_audio: Option<Duration>) -> Self {
         self.first_audio = first_audio;
         self
+    }
+}
+
+/// A duration for messages: "3 s", "2.5 s".
+pub(crate) fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
     }
 }
 

@@ -5,6 +5,11 @@
 //! closed set of messages: requests from the speaker and utterance events from the service's
 //! callbacks, on the same channel. A request resolves when the service reports the utterance's
 //! end (or its cancellation). The time to first audio is taken from the "utterance began" event.
+//!
+//! Every wait is bounded: connecting (a service that accepts the connection and never answers is
+//! given up on after the start-up limit, its thread left blocked), the start of each utterance
+//! ([`FIRST_AUDIO_LIMIT`]) and its end (a limit that grows with the text). A bound that runs out
+//! is reported as [`TtsError::Unavailable`], so a caller with a fallback moves on.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -24,6 +29,9 @@ const NAME: &str = "native";
 const INSTALL_HINT: &str = "install it with `apt-get install speech-dispatcher \
      speech-dispatcher-espeak-ng`, and make sure XDG_RUNTIME_DIR is set so it can start";
 
+/// How long the service may take to start speaking an utterance.
+pub const FIRST_AUDIO_LIMIT: Duration = Duration::from_secs(5);
+
 /// How a finished utterance ended.
 #[derive(Debug)]
 struct Ended {
@@ -36,6 +44,7 @@ enum Msg {
     Speak {
         request: u64,
         text: String,
+        began: oneshot::Sender<()>,
         reply: oneshot::Sender<Result<Ended, TtsError>>,
     },
     /// Stop `request` if it is the one being spoken.
@@ -63,8 +72,9 @@ impl NativeSpeaker {
     /// and rate. `voice` is matched against the service's voice names and languages (`en-us`
     /// picks an `en-US` voice); no match keeps the service's default. `rate` is in words per
     /// minute, like espeak-ng's, and is mapped onto the service's -100..=100 scale (175 is 0).
-    /// Blocks while connecting (up to a second or so when the service has to start).
-    pub fn new(voice: &str, rate: u32) -> Result<Self, TtsError> {
+    /// Blocks while connecting, at most `limit`: a service that has not answered by then is
+    /// given up on ("did not answer in 3 s") and its connecting thread is left to itself.
+    pub fn connect(voice: &str, rate: u32, limit: Duration) -> Result<Self, TtsError> {
         let (messages, inbox) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let events = messages.clone();
@@ -73,22 +83,28 @@ impl NativeSpeaker {
             .name("atlas-native-tts".to_owned())
             .spawn(move || match open(&voice, rate, &events) {
                 Ok(tts) => {
-                    let _ = ready_tx.send(Ok(()));
-                    serve(tts, &inbox);
+                    // Nobody waits any more when the connection came too late: close it.
+                    if ready_tx.send(Ok(())).is_ok() {
+                        serve(tts, &inbox);
+                    }
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
                 }
             })
             .map_err(|e| unavailable(format!("cannot start the speech thread: {e}")))?;
-        match ready_rx.recv() {
+        match ready_rx.recv_timeout(limit) {
             Ok(Ok(())) => Ok(Self {
                 messages,
                 turn: tokio::sync::Mutex::new(0),
                 current: std::sync::Mutex::new(None),
             }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(unavailable(
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(unavailable(format!(
+                "speech-dispatcher did not answer in {}",
+                super::secs(limit)
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(unavailable(
                 "the speech thread ended while connecting".to_owned(),
             )),
         }
@@ -106,27 +122,16 @@ impl NativeSpeaker {
         let request = *turn;
         *lock(&self.current) = Some(request);
         let (reply, ended) = oneshot::channel();
+        let (began_tx, began) = oneshot::channel();
         let sent = self.messages.send(Msg::Speak {
             request,
             text: text.clone(),
+            began: began_tx,
             reply,
         });
-        // Generous: far longer than the slowest voice needs for this text.
-        let limit = Duration::from_secs(15) + Duration::from_millis(200) * text.len() as u32;
         let result = match sent {
             Err(_) => Err(unavailable("the speech thread has stopped".to_owned())),
-            Ok(()) => match tokio::time::timeout(limit, ended).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(unavailable("the speech thread has stopped".to_owned())),
-                Err(_) => {
-                    let _ = self.messages.send(Msg::Stop { request });
-                    Err(TtsError::Failed(format!(
-                        "speech-dispatcher did not report the end of speech within {}s; \
-                         check `spd-say -w test` and its log",
-                        limit.as_secs()
-                    )))
-                }
-            },
+            Ok(()) => self.await_utterance(request, &text, began, ended).await,
         };
         *lock(&self.current) = None;
         let ended = result?;
@@ -134,7 +139,49 @@ impl NativeSpeaker {
             backend: NAME,
             completed: ended.completed,
             first_audio: ended.began.map(|at| at.saturating_duration_since(called)),
+            unvoiced: None,
         })
+    }
+}
+
+impl NativeSpeaker {
+    /// Waits, with bounds, for the utterance to begin and then to end. A bound that runs out
+    /// stops the utterance and reports the service as unavailable.
+    async fn await_utterance(
+        &self,
+        request: u64,
+        text: &str,
+        began: oneshot::Receiver<()>,
+        mut ended: oneshot::Receiver<Result<Ended, TtsError>>,
+    ) -> Result<Ended, TtsError> {
+        let gone = || unavailable("the speech thread has stopped".to_owned());
+        // Either the start, or an end that came first (an empty or refused utterance).
+        tokio::select! {
+            biased;
+            result = &mut ended => return result.map_err(|_| gone())?,
+            started = tokio::time::timeout(FIRST_AUDIO_LIMIT, began) => {
+                if started.is_err() {
+                    let _ = self.messages.send(Msg::Stop { request });
+                    return Err(unavailable(format!(
+                        "speech-dispatcher did not start speaking in {}",
+                        super::secs(FIRST_AUDIO_LIMIT)
+                    )));
+                }
+            }
+        }
+        // Generous: far longer than the slowest voice needs for this text.
+        let limit = Duration::from_secs(15) + Duration::from_millis(200) * text.len() as u32;
+        match tokio::time::timeout(limit, ended).await {
+            Ok(result) => result.map_err(|_| gone())?,
+            Err(_) => {
+                let _ = self.messages.send(Msg::Stop { request });
+                Err(unavailable(format!(
+                    "speech-dispatcher did not report the end of speech in {}; check \
+                     `spd-say -w test` and its log",
+                    super::secs(limit)
+                )))
+            }
+        }
     }
 }
 
@@ -238,6 +285,7 @@ fn choose_voice(tts: &mut Tts, wanted: &str) {
 /// An utterance being spoken.
 struct Pending {
     request: u64,
+    began_tx: Option<oneshot::Sender<()>>,
     reply: oneshot::Sender<Result<Ended, TtsError>>,
     began: Option<Instant>,
 }
@@ -250,6 +298,7 @@ fn serve(mut tts: Tts, inbox: &mpsc::Receiver<Msg>) {
             Msg::Speak {
                 request,
                 text,
+                began,
                 reply,
             } => match tts.speak(text, false) {
                 Ok(Some(id)) => {
@@ -257,6 +306,7 @@ fn serve(mut tts: Tts, inbox: &mpsc::Receiver<Msg>) {
                         id,
                         Pending {
                             request,
+                            began_tx: Some(began),
                             reply,
                             began: None,
                         },
@@ -286,6 +336,9 @@ fn serve(mut tts: Tts, inbox: &mpsc::Receiver<Msg>) {
             Msg::Began(id) => {
                 if let Some(p) = pending.get_mut(&id) {
                     p.began.get_or_insert_with(Instant::now);
+                    if let Some(tx) = p.began_tx.take() {
+                        let _ = tx.send(());
+                    }
                 }
             }
             Msg::Ended(id) => {
@@ -370,7 +423,9 @@ mod tests {
             return None;
         }
         let vs = VirtualSpeaker::start()?;
-        let speaker = NativeSpeaker::new("en-us", 175).expect("native speaker");
+        // Generous: starting speech-dispatcher on a loaded test machine can take seconds.
+        let speaker =
+            NativeSpeaker::connect("en-us", 175, Duration::from_secs(30)).expect("native speaker");
         Some((vs, speaker))
     }
 
@@ -424,7 +479,7 @@ mod tests {
         let result = with_env_var(
             "SPEECHD_ADDRESS",
             "unix_socket:/nonexistent/atlas.sock",
-            || NativeSpeaker::new("en-us", 175),
+            || NativeSpeaker::connect("en-us", 175, Duration::from_secs(5)),
         );
         match result {
             Err(TtsError::Unavailable { backend, reason }) => {

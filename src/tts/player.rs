@@ -122,18 +122,29 @@ pub struct AudioPlayer {
 
 impl AudioPlayer {
     /// Opens the default output device on a new thread. Blocks until the device is open (tens of
-    /// milliseconds), so call it at start-up or from a blocking task.
+    /// milliseconds), at most [`OPEN_LIMIT`], so call it at start-up or from a blocking task.
     pub fn open_default() -> Result<Self, TtsError> {
+        Self::open_default_within(OPEN_LIMIT)
+    }
+
+    /// [`AudioPlayer::open_default`] with another bound: an output that has not opened within
+    /// `limit` (a sound server that accepts and never answers) is given up on; its thread closes
+    /// the device if it ever opens.
+    pub fn open_default_within(limit: Duration) -> Result<Self, TtsError> {
         let (commands, receiver) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("atlas-audio-out".to_owned())
             .spawn(move || output_thread(receiver, ready_tx))
             .map_err(|e| unavailable(format!("cannot start the audio thread: {e}")))?;
-        match ready_rx.recv() {
+        match ready_rx.recv_timeout(limit) {
             Ok(Ok(())) => Ok(Self { commands }),
             Ok(Err(reason)) => Err(unavailable(reason)),
-            Err(_) => Err(unavailable(
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(unavailable(format!(
+                "the default audio output did not open in {}",
+                super::secs(limit)
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(unavailable(
                 "the audio thread ended while opening the device".to_owned(),
             )),
         }
@@ -280,6 +291,10 @@ const WARM_UP_RATE: NonZeroU32 = match NonZeroU32::new(44_100) {
     Some(rate) => rate,
     None => NonZeroU32::MIN,
 };
+
+/// How long [`AudioPlayer::open_default`] waits for the device (and its warm-up, at most
+/// `WARM_UP_LIMIT`, 3 s).
+pub const OPEN_LIMIT: Duration = Duration::from_secs(5);
 
 /// How long [`warm_up`] waits for the output to start moving.
 const WARM_UP_LIMIT: Duration = Duration::from_secs(3);

@@ -110,6 +110,7 @@ impl WavFileSpeaker {
             backend: NAME,
             completed,
             first_audio,
+            unvoiced: None,
         })
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 pub use metered::MeteredSpeaker;
 
@@ -199,16 +200,21 @@ impl VoiceLoop {
         samples: Vec<f32>,
         released: Instant,
     ) -> Result<Handled, VoiceError> {
-        self.handle_reporting(samples, released, &|_| {}).await
+        let never = CancellationToken::new();
+        self.handle_reporting(samples, released, &|_| {}, &never)
+            .await
     }
 
     /// [`VoiceLoop::handle`], telling `progress` when each [`Phase`] begins (the agent's state
-    /// machine follows it).
+    /// machine follows it). Once `superseded` is cancelled (a newer press), the utterance does
+    /// nothing more: its workflow does not start, a run it started is cancelled, and no reply
+    /// is spoken.
     pub async fn handle_reporting(
         &self,
         samples: Vec<f32>,
         released: Instant,
         progress: &(dyn Fn(Phase) + Send + Sync),
+        superseded: &CancellationToken,
     ) -> Result<Handled, VoiceError> {
         let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
         let mut handled = Handled {
@@ -254,6 +260,11 @@ impl VoiceLoop {
         let t0 = Instant::now();
         let outcome = matcher.0.match_text(&text);
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
+        if superseded.is_cancelled() {
+            handled.reason = Some(SUPERSEDED.into());
+            handled.outcome = Some(outcome);
+            return Ok(handled);
+        }
         progress(Phase::Running);
         tracing::info!(transcript = %text, best = ?outcome.best.as_ref().map(|b| (&b.workflow_id, b.score)), "utterance matched");
         match outcome.best.clone() {
@@ -261,12 +272,20 @@ impl VoiceLoop {
                 handled.workflow = Some(m.workflow_id.clone());
                 handled.slots = m.slots.clone();
                 handled.score = Some(m.score);
-                self.run_matched(&mut handled, &m.workflow_id, &m.phrase, released)
+                let said = Said {
+                    released,
+                    superseded,
+                };
+                self.run_matched(&mut handled, &m.workflow_id, &m.phrase, &said)
                     .await;
             }
             None => {
                 handled.reason = outcome.reason.clone();
-                self.not_understood(&mut handled, &text, released).await;
+                let said = Said {
+                    released,
+                    superseded,
+                };
+                self.not_understood(&mut handled, &text, &said).await;
             }
         }
         handled.outcome = Some(outcome);
@@ -278,8 +297,9 @@ impl VoiceLoop {
         handled: &mut Handled,
         workflow: &str,
         phrase: &str,
-        released: Instant,
+        said: &Said<'_>,
     ) {
+        let released = said.released;
         let mut events = self.engine.subscribe();
         self.speaker.reset();
         let req = RunRequest {
@@ -301,12 +321,8 @@ impl VoiceLoop {
             Ok(h) => h,
             Err(e) => {
                 handled.reason = Some(e.to_string());
-                self.say(
-                    handled,
-                    &format!("Sorry, I can't run that now: {e}"),
-                    released,
-                )
-                .await;
+                self.say(handled, &format!("Sorry, I can't run that now: {e}"), said)
+                    .await;
                 return;
             }
         };
@@ -324,9 +340,21 @@ impl VoiceLoop {
                 }
             }
         };
-        let started = first_action.await;
+        let started = tokio::select! {
+            started = first_action => started,
+            _ = said.superseded.cancelled() => None,
+        };
         handled.timings.release_to_workflow_ms = started.map(|t| ms(t - released));
-        let outcome = handle.wait().await;
+        let wait = handle.wait();
+        tokio::pin!(wait);
+        let outcome = tokio::select! {
+            outcome = &mut wait => outcome,
+            _ = said.superseded.cancelled() => {
+                // A newer press: this run's speech was stopped; the run itself goes too.
+                let _ = self.engine.cancel_with(&run_id, SUPERSEDED.to_owned());
+                wait.await
+            }
+        };
         handled.run = Some(RunInfo {
             id: outcome.run_id.clone(),
             status: outcome.status.to_string(),
@@ -341,25 +369,25 @@ impl VoiceLoop {
                 .workflow(workflow)
                 .map(|w| w.name().to_owned())
                 .unwrap_or_else(|| workflow.to_owned());
-            self.say(handled, &format!("Sorry, {name} did not work."), released)
+            self.say(handled, &format!("Sorry, {name} did not work."), said)
                 .await;
         }
         handled.timings.release_to_first_audio_ms = self.speaker.first_audio_since(released);
     }
 
-    async fn not_understood(&self, handled: &mut Handled, text: &str, released: Instant) {
+    async fn not_understood(&self, handled: &mut Handled, text: &str, said: &Said<'_>) {
         self.speaker.reset();
         if self.config.llm_fallback {
             match self.ask_llm(text).await {
                 Ok(answer) => {
-                    self.say(handled, &answer, released).await;
+                    self.say(handled, &answer, said).await;
                     return;
                 }
                 Err(e) => tracing::warn!(error = %e, "LLM fallback failed"),
             }
         }
         let sorry = self.config.not_understood.clone();
-        self.say(handled, &sorry, released).await;
+        self.say(handled, &sorry, said).await;
     }
 
     async fn ask_llm(&self, text: &str) -> Result<String, crate::actions::ActionError> {
@@ -380,7 +408,12 @@ impl VoiceLoop {
         Ok(out["text"].as_str().unwrap_or_default().to_owned())
     }
 
-    async fn say(&self, handled: &mut Handled, text: &str, released: Instant) {
+    async fn say(&self, handled: &mut Handled, text: &str, said: &Said<'_>) {
+        if said.superseded.is_cancelled() {
+            tracing::info!(reply = %text, "reply not spoken: {SUPERSEDED}");
+            return;
+        }
+        let released = said.released;
         // Through the engine's speaker, so replies queue with (and are gated like) other speech.
         if let Err(e) = self.engine.services().speaker.speak(text).await {
             tracing::warn!(error = %e, "could not speak the reply");
@@ -391,6 +424,15 @@ impl VoiceLoop {
         });
         handled.timings.release_to_first_audio_ms = self.speaker.first_audio_since(released);
     }
+}
+
+/// Why a superseded utterance stopped (its run's error, its `reason`).
+pub const SUPERSEDED: &str = "superseded by a newer utterance";
+
+/// Where an utterance's replies are timed from, and whether a newer press replaced it.
+struct Said<'a> {
+    released: Instant,
+    superseded: &'a CancellationToken,
 }
 
 fn ms(d: Duration) -> f64 {

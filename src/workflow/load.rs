@@ -539,6 +539,15 @@ fn unbounded_cycle(g: &Graph) -> Option<Vec<usize>> {
     None
 }
 
+/// Where workflows are loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Every `*.yaml`/`*.yml` file of a folder.
+    Dir(PathBuf),
+    /// The bundled workflows built into the program (`workflows/` of its source tree).
+    Embedded,
+}
+
 fn workflow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -554,26 +563,39 @@ fn workflow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// earlier one with the same id (the user's folder overrides the bundled one); two files with the
 /// same id in one directory are an error. Missing directories are skipped.
 pub fn load_dirs(dirs: &[PathBuf]) -> LoadReport {
+    let sources: Vec<Source> = dirs.iter().cloned().map(Source::Dir).collect();
+    load_sources(&sources)
+}
+
+/// [`load_dirs`] over folders and the copy of the bundled workflows built into the program.
+pub fn load_sources(sources: &[Source]) -> LoadReport {
     let mut report = LoadReport::default();
     let mut by_id: BTreeMap<String, (usize, Arc<Workflow>)> = BTreeMap::new();
-    for (d, dir) in dirs.iter().enumerate() {
-        let files = match workflow_files(dir) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                report.errors.push(LoadError {
-                    file: dir.clone(),
-                    line: None,
-                    column: None,
-                    field: String::new(),
-                    message: format!("cannot read the workflows folder: {e}"),
-                });
-                continue;
-            }
+    for (d, source) in sources.iter().enumerate() {
+        let files: Vec<(PathBuf, Option<&'static str>)> = match source {
+            Source::Embedded => super::bundled::files(),
+            Source::Dir(dir) => match workflow_files(dir) {
+                Ok(f) => f.into_iter().map(|f| (f, None)).collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    report.errors.push(LoadError {
+                        file: dir.clone(),
+                        line: None,
+                        column: None,
+                        field: String::new(),
+                        message: format!("cannot read the workflows folder: {e}"),
+                    });
+                    continue;
+                }
+            },
         };
-        for file in files {
+        for (file, text) in files {
             report.files += 1;
-            match load_file(&file) {
+            let loaded = match text {
+                Some(text) => load_str(text, &file),
+                None => load_file(&file),
+            };
+            match loaded {
                 Ok(wf) => {
                     let id = wf.id().to_owned();
                     if let Some((prev_dir, prev)) = by_id.get(&id)
@@ -618,8 +640,9 @@ fn check_calls(
         {
             let field = format!("{base}[{i}].config.workflow");
             // Rare path: read the file again for the position rather than keep every index.
-            let pos = std::fs::read_to_string(&wf.source)
-                .ok()
+            let pos = super::bundled::text_of(&wf.source)
+                .map(str::to_owned)
+                .or_else(|| std::fs::read_to_string(&wf.source).ok())
                 .and_then(|src| Positions::index(&src).find(&field));
             errors.push(LoadError {
                 file: wf.source.clone(),

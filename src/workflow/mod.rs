@@ -4,6 +4,7 @@
 //! [`LoadError`]s naming file, line, column and field), `positions` maps field paths back to
 //! positions in the source. A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
 
+mod bundled;
 mod def;
 mod load;
 mod positions;
@@ -12,10 +13,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use bundled::BUNDLED_PREFIX;
 pub use def::{
     ActionDef, ConcurrencyDef, Dur, MissedPolicy, Mode, RetryDef, TriggerDef, WorkflowDef,
 };
-pub use load::{LoadError, LoadReport, load_dirs, load_file, load_str};
+pub use load::{LoadError, LoadReport, Source, load_dirs, load_file, load_sources, load_str};
 pub use positions::{Pos, Positions};
 
 use crate::actions::ActionConfig;
