@@ -18,11 +18,11 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::{Engine, EngineEvent, RunControl, RunRequest, TriggerEvent, lock};
+use super::{Engine, EngineEvent, RunControl, RunRequest, TriggerEvent};
 use crate::actions::{self, ActionConfig, ActionCtx, ActionError, LoopConfig, WorkflowCallConfig};
 use crate::store::{ActionRecord, Op, RunStatus, now_ms};
 use crate::template::{Redactor, SecretsView, mj};
-use crate::workflow::{Graph, Node, RetryDef, Workflow};
+use crate::workflow::{Graph, MAX_RETRY_DELAY, Node, RetryDef, Workflow};
 
 /// What a new (or resumed) run starts from.
 pub(super) struct Start {
@@ -32,6 +32,8 @@ pub(super) struct Start {
     pub vars: Map<String, Value>,
     pub depth: u32,
     pub resume_from: Option<Resume>,
+    /// For a `workflow` child: the parent's run id and deadline, which bounds the child's.
+    pub parent_deadline: Option<(String, Instant)>,
 }
 
 /// Recorded progress of a run being resumed after a crash.
@@ -82,6 +84,9 @@ pub(super) struct Run {
     run_info: MjValue,
     control: Arc<RunControl>,
     deadline: Option<Instant>,
+    /// The deadline is the parent run's (earlier than this run's own): reaching it cancels
+    /// this run, as the parent is ending, rather than failing it.
+    deadline_of_parent: Option<String>,
     depth: u32,
     resume: Option<Resume>,
 }
@@ -100,7 +105,15 @@ impl Run {
             "workflow": start.workflow.id(),
             "trigger": start.trigger.kind,
         }));
-        let deadline = start.workflow.timeout().map(|t| Instant::now() + t);
+        let own = start
+            .workflow
+            .timeout()
+            .and_then(|t| Instant::now().checked_add(t));
+        let (deadline, deadline_of_parent) = match (own, start.parent_deadline) {
+            (Some(o), Some((parent, p))) if p < o => (Some(p), Some(parent)),
+            (None, Some((parent, p))) => (Some(p), Some(parent)),
+            (own, _) => (own, None),
+        };
         Run {
             trigger: mj(&start.trigger.data),
             engine,
@@ -121,6 +134,7 @@ impl Run {
             run_info,
             control,
             deadline,
+            deadline_of_parent,
             depth: start.depth,
             resume: start.resume_from,
         }
@@ -197,14 +211,22 @@ impl Run {
     }
 
     fn cancel_reason(&self) -> String {
-        lock(&self.control.cancel_reason)
-            .clone()
-            .unwrap_or_else(|| "cancelled".into())
+        self.control.reason()
     }
 
-    fn timeout_message(&self) -> String {
-        let t = self.wf.timeout().unwrap_or_default();
-        format!("the workflow timed out after {t:?} (its `timeout`)")
+    /// Why the run stops at its deadline: its own timeout fails it; its parent's cancels it.
+    fn deadline_stop(&self) -> Stop {
+        match &self.deadline_of_parent {
+            Some(parent) => Stop::Cancelled(format!(
+                "its parent run {parent} timed out (the parent's `timeout`)"
+            )),
+            None => {
+                let t = self.wf.timeout().unwrap_or_default();
+                Stop::Failed(format!(
+                    "the workflow timed out after {t:?} (its `timeout`)"
+                ))
+            }
+        }
     }
 
     /// The action boundary: stop if cancelled or late, wait here while paused.
@@ -213,7 +235,7 @@ impl Run {
             return Err(Stop::Cancelled(self.cancel_reason()));
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Stop::Failed(self.timeout_message()));
+            return Err(self.deadline_stop());
         }
         let mut paused = self.control.paused.subscribe();
         if !*paused.borrow_and_update() {
@@ -242,9 +264,12 @@ impl Run {
                 }
             }
         }
-        // Time spent paused does not count against the run's timeout.
-        if let Some(d) = self.deadline.as_mut() {
-            *d += since.elapsed();
+        // Time spent paused does not count against the run's own timeout (the parent's deadline,
+        // when it is the one that binds, does not move: the parent is not paused).
+        if self.deadline_of_parent.is_none()
+            && let Some(d) = self.deadline.as_mut()
+        {
+            *d = d.checked_add(since.elapsed()).unwrap_or(*d);
         }
         store.send(Op::Status {
             id: self.run_id.clone(),
@@ -381,7 +406,7 @@ impl Run {
                         let wait = node
                             .retry
                             .as_ref()
-                            .map(|r| backoff(r, attempt))
+                            .map(|r| retry_wait(r, attempt, e.retry_after()))
                             .unwrap_or_default();
                         tracing::info!(run = %self.run_id, action = %node.id, attempt, error = %msg, wait_ms = wait.as_millis() as u64, "action failed, retrying");
                         if let Err(stop) = self.pause_for(wait).await {
@@ -426,11 +451,10 @@ impl Run {
 
     /// Waits between retries; cancel and the run deadline cut the wait short.
     async fn pause_for(&self, wait: Duration) -> Result<(), Stop> {
-        let until = Instant::now() + wait;
         tokio::select! {
-            _ = tokio::time::sleep_until(until) => Ok(()),
+            _ = tokio::time::sleep(wait) => Ok(()),
             _ = self.control.cancel.cancelled() => Err(Stop::Cancelled(self.cancel_reason())),
-            _ = sleep_until_opt(self.deadline) => Err(Stop::Failed(self.timeout_message())),
+            _ = sleep_until_opt(self.deadline) => Err(self.deadline_stop()),
         }
     }
 
@@ -443,7 +467,8 @@ impl Run {
     ) -> Result<Value, AttemptErr> {
         let cancel = self.control.cancel.clone();
         let deadline = self.deadline;
-        let timeout_msg = self.timeout_message();
+        let deadline_stop = self.deadline_stop();
+        let control = self.control.clone();
         let per_action = node.timeout;
         let work = async {
             let fut = self.dispatch(node, path, locals);
@@ -457,10 +482,8 @@ impl Run {
         };
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => Err(AttemptErr::Stop(Stop::Cancelled(
-                lock(&self.control.cancel_reason).clone().unwrap_or_else(|| "cancelled".into()),
-            ))),
-            _ = sleep_until_opt(deadline) => Err(AttemptErr::Stop(Stop::Failed(timeout_msg))),
+            _ = cancel.cancelled() => Err(AttemptErr::Stop(Stop::Cancelled(control.reason()))),
+            _ = sleep_until_opt(deadline) => Err(AttemptErr::Stop(deadline_stop)),
             r = work => r,
         }
     }
@@ -476,6 +499,10 @@ impl Run {
                 ActionConfig::Loop(cfg) => self.run_loop(node, cfg, path, locals).await,
                 ActionConfig::Workflow(cfg) => self.call_workflow(cfg, locals).await,
                 cfg => {
+                    #[cfg(test)]
+                    if node.id == super::tests::PANICKING_ACTION {
+                        panic!("a deliberate panic in a test action");
+                    }
                     let scope = self.scope(locals);
                     let services = self.engine.services();
                     let ctx = ActionCtx {
@@ -592,18 +619,29 @@ impl Run {
             parent_run: Some(self.run_id.clone()),
             depth: self.depth + 1,
         };
+        let parent = super::Parent {
+            run_id: self.run_id.clone(),
+            control: self.control.clone(),
+            deadline: self.deadline,
+        };
         let handle = self
             .engine
-            .trigger(req)
+            .trigger_child(req, parent)
             .map_err(|e| AttemptErr::Action(ActionError::Failed(e.to_string())))?;
         let child = handle.id.clone();
-        let outcome = tokio::select! {
-            o = handle.wait() => o,
-            _ = self.control.cancel.cancelled() => {
-                let _ = self.engine.cancel(&child);
-                return Err(AttemptErr::Stop(Stop::Cancelled(self.cancel_reason())));
-            }
+        // The child's cancel token is derived from this run's, so cancelling this run (by hand,
+        // at shutdown or by a `restart` replacement) cancels it too; its deadline is at most this
+        // run's. This guard covers the rest: whenever this wait is dropped before the child ended
+        // (this action's own `timeout`, this run's deadline), the child is cancelled.
+        let mut guard = CancelChildOnDrop {
+            engine: self.engine.clone(),
+            child: child.clone(),
+            parent: self.run_id.clone(),
+            parent_cancel: self.control.cancel.clone(),
+            armed: true,
         };
+        let outcome = handle.wait().await;
+        guard.armed = false;
         self.spoken.extend(outcome.spoken.iter().cloned());
         if outcome.status != RunStatus::Succeeded {
             return Err(AttemptErr::Action(ActionError::Failed(format!(
@@ -622,6 +660,29 @@ impl Run {
     }
 }
 
+/// Cancels a child run when its parent stops waiting for it.
+struct CancelChildOnDrop {
+    engine: Engine,
+    child: String,
+    parent: String,
+    parent_cancel: tokio_util::sync::CancellationToken,
+    armed: bool,
+}
+
+impl Drop for CancelChildOnDrop {
+    fn drop(&mut self) {
+        // A cancelled parent has cancelled the child through its derived token already, and the
+        // child reports the parent's reason; only a parent out of time needs to say so here.
+        if self.armed && !self.parent_cancel.is_cancelled() {
+            let reason = format!(
+                "its parent run {} stopped waiting for it (a `timeout` ran out)",
+                self.parent
+            );
+            let _ = self.engine.cancel_with(&self.child, reason);
+        }
+    }
+}
+
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -629,19 +690,54 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// The wait before retry number `attempt + 1`: `delay * backoff^(attempt-1)`, capped, jittered.
+/// The wait before retry number `attempt + 1`: `delay * backoff^(attempt-1)`, capped at
+/// `max_delay`, jittered, and never more than [`MAX_RETRY_DELAY`]. Saturating throughout: no
+/// `RetryDef`, valid or not, overflows or makes NaN here.
 pub(crate) fn backoff(r: &RetryDef, attempt: u32) -> Duration {
-    let base = r.delay.0.as_secs_f64() * r.backoff.powi(attempt.saturating_sub(1) as i32);
-    let capped = match r.max_delay {
-        Some(max) => base.min(max.0.as_secs_f64()),
-        None => base,
-    };
-    let factor = if r.jitter > 0.0 {
-        1.0 + rand::rng().random_range(-r.jitter..=r.jitter)
+    let ceiling = MAX_RETRY_DELAY.as_secs_f64();
+    let cap = r
+        .max_delay
+        .map_or(ceiling, |m| m.0.as_secs_f64().min(ceiling));
+    let delay = r.delay.0.as_secs_f64();
+    let factor = if r.backoff.is_finite() && r.backoff > 1.0 {
+        // Past 1024 doublings any factor above 1 has long passed every cap.
+        r.backoff.powi(attempt.saturating_sub(1).min(1024) as i32)
     } else {
         1.0
     };
-    Duration::from_secs_f64((capped * factor).clamp(0.0, 86_400.0))
+    // `0 * inf` is NaN: a zero delay stays zero whatever the factor.
+    let grown = if delay == 0.0 { 0.0 } else { delay * factor };
+    let capped = if grown.is_finite() {
+        grown.min(cap)
+    } else {
+        cap
+    };
+    let jitter = if r.jitter.is_finite() {
+        r.jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let varied = if jitter > 0.0 {
+        capped * (1.0 + rand::rng().random_range(-jitter..=jitter))
+    } else {
+        capped
+    };
+    Duration::try_from_secs_f64(varied.clamp(0.0, ceiling)).unwrap_or(MAX_RETRY_DELAY)
+}
+
+/// The wait before the next try: the backoff, or longer when the server asked for it
+/// (`Retry-After`), but never more than `max_delay` (or [`MAX_RETRY_DELAY`]).
+pub(crate) fn retry_wait(r: &RetryDef, attempt: u32, asked: Option<Duration>) -> Duration {
+    let wait = backoff(r, attempt);
+    match asked {
+        Some(asked) if asked > wait => {
+            let cap = r
+                .max_delay
+                .map_or(MAX_RETRY_DELAY, |m| m.0.min(MAX_RETRY_DELAY));
+            asked.min(cap).max(wait)
+        }
+        _ => wait,
+    }
 }
 
 #[cfg(test)]
@@ -665,5 +761,70 @@ mod tests {
             let w = backoff(&j, 1).as_millis();
             assert!((50..=150).contains(&w), "{w}");
         }
+    }
+
+    #[test]
+    fn backoff_never_overflows_whatever_the_policy() {
+        // The file: `0 * 1e300^k` made NaN and `Duration::from_secs_f64` panicked.
+        let r = RetryDef {
+            attempts: 4,
+            delay: Dur(Duration::ZERO),
+            backoff: 1.0e300,
+            max_delay: None,
+            jitter: 0.0,
+        };
+        for attempt in [1, 2, 3, 4, u32::MAX] {
+            assert_eq!(backoff(&r, attempt), Duration::ZERO);
+        }
+        // A real delay grown past every bound is held at the ceiling, also with jitter,
+        // infinite or NaN factors, and attempt counts beyond `i32`.
+        let big = RetryDef {
+            delay: Dur(Duration::from_secs(1)),
+            jitter: 1.0,
+            ..r.clone()
+        };
+        for attempt in [3, 1000, u32::MAX / 2 + 7, u32::MAX] {
+            assert!(backoff(&big, attempt) <= MAX_RETRY_DELAY);
+        }
+        for factor in [f64::INFINITY, f64::NAN, -3.0] {
+            let odd = RetryDef {
+                backoff: factor,
+                jitter: f64::NAN,
+                ..big.clone()
+            };
+            assert_eq!(backoff(&odd, 9), Duration::from_secs(1), "{factor}");
+        }
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_wait_up_to_the_cap() {
+        let r = RetryDef {
+            attempts: 3,
+            delay: Dur(Duration::from_millis(10)),
+            backoff: 1.0,
+            max_delay: Some(Dur(Duration::from_secs(5))),
+            jitter: 0.0,
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(retry_wait(&r, 1, None), Duration::from_millis(10));
+        assert_eq!(retry_wait(&r, 1, Some(secs(2))), secs(2));
+        assert_eq!(
+            retry_wait(&r, 1, Some(secs(600))),
+            secs(5),
+            "max_delay caps it"
+        );
+        let uncapped = RetryDef {
+            max_delay: None,
+            ..r.clone()
+        };
+        assert_eq!(
+            retry_wait(&uncapped, 1, Some(secs(86_400))),
+            MAX_RETRY_DELAY
+        );
+        // A server asking for less than the backoff does not shorten it.
+        assert_eq!(
+            retry_wait(&r, 1, Some(Duration::ZERO)),
+            Duration::from_millis(10)
+        );
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 pub use metered::MeteredSpeaker;
 
 use crate::audio::{Vad, VadConfig};
-use crate::engine::{Engine, EngineEvent, RunRequest, TriggerEvent};
+use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
 use crate::stt::{SttError, Transcriber};
 use crate::workflow::TriggerDef;
@@ -310,21 +310,8 @@ impl VoiceLoop {
                 return;
             }
         };
-        let run_id = handle.id.clone();
-        let first_action = async {
-            loop {
-                match events.recv().await {
-                    Ok(EngineEvent::ActionStarted { run_id: r, .. }) if r == run_id => {
-                        return Some(Instant::now());
-                    }
-                    Ok(EngineEvent::RunFinished { run_id: r, .. }) if r == run_id => return None,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return None,
-                }
-            }
-        };
-        let started = first_action.await;
+        // Bounded by the run's end even when lag loses its events (the handle says when).
+        let started = crate::engine::first_action_started(&mut events, &handle).await;
         handled.timings.release_to_workflow_ms = started.map(|t| ms(t - released));
         let outcome = handle.wait().await;
         handled.run = Some(RunInfo {
