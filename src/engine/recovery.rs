@@ -102,16 +102,21 @@ fn boot_id() -> &'static str {
     })
 }
 
-/// Start time of process `pid`, in clock ticks since boot (`/proc/<pid>/stat` field 22).
+/// Start time of process `pid`, in clock ticks since boot (`/proc/<pid>/stat` field 22); `None`
+/// when there is no such process, or only its zombie (it has exited, its parent has not reaped it).
 fn start_time(pid: u32) -> Option<u64> {
     parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 fn parse_start_time(stat: &str) -> Option<u64> {
     // Field 2 (the command name) is in parentheses and may hold spaces or parentheses itself:
-    // count fields from after the last `)`, where field 3 starts.
+    // count fields from after the last `)`, where field 3 (the state) starts.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(22 - 4)?.parse().ok()
 }
 
 /// The owner string of this process for an engine `instance` id.
@@ -185,8 +190,17 @@ mod tests {
             "{pid}:00000000-0000-0000-0000-000000000000:{start}:x"
         )));
         child.kill().expect("kill");
+        // Dead but not yet reaped (a zombie), then gone: neither owns a run.
+        let owner = format!("{pid}:{boot}:{start}:x");
+        for _ in 0..1000 {
+            if !alive(&owner) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!alive(&owner), "a killed, unreaped process");
         child.wait().expect("reap");
-        assert!(!alive(&format!("{pid}:{boot}:{start}:x")));
+        assert!(!alive(&owner));
         assert_eq!(owner_pid(&current("i")), std::process::id().to_string());
     }
 
@@ -197,5 +211,7 @@ mod tests {
             "4242 (a) (b c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 12345 67";
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_start_time("4242 (truncated"), None);
+        let zombie = stat.replace(") S ", ") Z ");
+        assert_eq!(parse_start_time(&zombie), None, "a zombie runs nothing");
     }
 }
