@@ -15,6 +15,7 @@ mod events;
 mod executor;
 mod modes;
 mod recovery;
+mod retry;
 #[cfg(test)]
 mod tests;
 
