@@ -35,7 +35,8 @@ fn an_overflowing_retry_policy_is_a_load_error_naming_file_line_and_field() {
     assert_eq!(e.line, Some(7));
     let shown = e.to_string();
     assert!(
-        shown.starts_with("bounds.yaml:7:") && shown.contains("expected 1 (fixed delay) to 10"),
+        shown.starts_with("bounds.yaml:7:")
+            && shown.contains("1e300 is out of range: expected 1 (fixed delay) to 10"),
         "{shown}"
     );
 }

@@ -51,15 +51,18 @@ impl ByteLimit {
         let n: u64 = num
             .parse()
             .map_err(|_| format!("`{s}` is not a size: expected e.g. 4096, 512KiB or 10MiB"))?;
-        let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        let unit = unit.trim();
+        let scale: u64 = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "kb" => 1000,
             "kib" | "k" => 1024,
             "mb" => 1000 * 1000,
             "mib" | "m" => 1024 * 1024,
-            other => {
+            "gb" => 1000 * 1000 * 1000,
+            "gib" | "g" => 1024 * 1024 * 1024,
+            _ => {
                 return Err(format!(
-                    "unknown size unit `{other}` in `{s}`: expected B, KB, KiB, MB or MiB"
+                    "unknown size unit `{unit}` in `{s}`: expected B, KB, KiB, MB or MiB"
                 ));
             }
         };
@@ -198,6 +201,9 @@ mod tests {
         assert!(ByteLimit::parse("0").unwrap_err().contains("more than 0"));
         let err = ByteLimit::parse("1024MiB").unwrap_err();
         assert!(err.contains("256 MiB"), "{err}");
+        assert!(ByteLimit::parse("2GiB").unwrap_err().contains("256 MiB"));
+        let err = ByteLimit::parse("3 parsecs").unwrap_err();
+        assert!(err.contains("`parsecs`"), "{err}");
         assert!(ByteLimit::parse("99999999999999999999GiB").is_err());
         assert!(ByteLimit::parse("lots").is_err());
     }

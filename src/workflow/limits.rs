@@ -26,6 +26,15 @@ pub const MAX_VISITS: u32 = 100_000;
 /// Largest `max_steps` of a workflow.
 pub const MAX_STEPS: u32 = 1_000_000;
 
+/// A factor as a person wrote it: `1e300`, not three hundred digits.
+fn shown(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e6 {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// One problem: the field's path and what was expected.
 pub(super) type Problem = (String, String);
 
@@ -85,7 +94,7 @@ pub(super) fn check_action(at: &str, a: &ActionDef, config: Option<&ActionConfig
                 format!("{at}.retry.backoff"),
                 format!(
                     "{} is out of range: expected 1 (fixed delay) to {MAX_BACKOFF}",
-                    r.backoff
+                    shown(r.backoff)
                 ),
             ));
         }
