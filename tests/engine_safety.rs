@@ -395,6 +395,28 @@ async fn an_llm_answer_beyond_its_cap_fails() {
 }
 
 #[tokio::test]
+async fn an_llm_server_refusing_with_a_4xx_is_asked_once_whatever_its_body() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let addr = serve(Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            async { (StatusCode::UNAUTHORIZED, "<html>no key</html>") }
+        }),
+    ))
+    .await;
+    let t = engine_with(&[&format!(
+        "id: ask\ntriggers: [{{type: manual}}]\nactions:\n  - id: q\n    type: llm\n    config: {{prompt: hi, base_url: 'http://{addr}/v1'}}\n    retry: {{attempts: 3, delay: 1ms}}\n"
+    )]);
+    let out = t.run("ask").await;
+    assert_status(&out, RunStatus::Failed);
+    let e = out.error.as_deref().unwrap();
+    assert!(e.contains("HTTP 401") && e.contains("no key"), "{e}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn a_file_read_beyond_its_cap_fails() {
     let t = engine_with(&[
         "id: small_cap\ntriggers: [{type: manual}]\nactions:\n  - {id: r, type: file, config: {op: read, path: notes.txt, max_bytes: 1000}}\n",

@@ -119,15 +119,16 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
         r = read_response(resp, c.max_bytes, Over::Fail, &url) => r?,
         _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
     };
-    let answer: Value = serde_json::from_slice(&bytes).map_err(|e| ActionError::Http {
-        url: url.clone(),
-        reason: format!("answer is not JSON: {e}"),
-    })?;
+    let parsed = serde_json::from_slice::<Value>(&bytes);
     if !(200..300).contains(&status) {
-        let msg = answer["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| answer.to_string());
+        // A refusal is a status error (so a 4xx is not retried) whatever its body is made of.
+        let msg = match &parsed {
+            Ok(answer) => answer["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| answer.to_string()),
+            Err(_) => String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+        };
         return Err(ActionError::Status {
             url,
             status,
@@ -135,6 +136,10 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
             retry_after,
         });
     }
+    let answer = parsed.map_err(|e| ActionError::Http {
+        url: url.clone(),
+        reason: format!("answer is not JSON: {e}"),
+    })?;
     let text = answer["choices"][0]["message"]["content"]
         .as_str()
         .ok_or_else(|| ActionError::Llm(format!("no choices[0].message.content in {answer}")))?;
