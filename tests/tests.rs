@@ -6,6 +6,7 @@ mod agent;
 mod bundled;
 mod cli;
 mod engine;
+mod engine_safety;
 mod loader_props;
 mod schedule;
 mod trust;

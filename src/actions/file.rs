@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use super::body::{ByteLimit, read_file};
 use super::{ActionCtx, ActionError};
 use crate::template::Tmpl;
 
@@ -44,6 +45,9 @@ pub struct FileConfig {
     /// Name of an allow-listed root (`file_roots` in config.toml); default the first.
     #[serde(default)]
     pub root: Option<String>,
+    /// Cap on the size of a file `read` (default 10 MiB, at most 256 MiB).
+    #[serde(default)]
+    pub max_bytes: ByteLimit,
 }
 
 /// Resolves `rel` inside `root`, refusing anything that would leave it.
@@ -120,7 +124,7 @@ pub(super) async fn run(c: &FileConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
     let io = |e: std::io::Error| ActionError::Failed(format!("{}: {e}", path.display()));
     let out = match c.op {
         FileOp::Read => {
-            let text = tokio::fs::read_to_string(&path).await.map_err(io)?;
+            let text = read_file(&path, c.max_bytes, &rel).await?;
             json!({ "path": rel, "content": text, "bytes": text.len() })
         }
         FileOp::Write | FileOp::Append => {

@@ -1,13 +1,20 @@
 //! The `http` action: one request, JSON or text back, non-2xx an error unless allowed.
+//!
+//! The answer's body is read up to `max_bytes` (see `body`). A refused status is an
+//! [`ActionError::Status`] carrying the server's `Retry-After`, which retries honour; whether a
+//! status is worth retrying at all is [`ActionError::is_retryable`]'s call (429 and 5xx are).
 
 use std::collections::BTreeMap;
+
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::{ByteLimit, Over, decode_text, read_response};
 use super::{ActionCtx, ActionError};
 use crate::template::{TValue, Tmpl};
-use crate::workflow::Dur;
+use crate::workflow::{Dur, MAX_RETRY_DELAY};
 
 /// Config of `http`.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +49,9 @@ pub struct HttpConfig {
     /// How to read the answer: `auto` (JSON if it says so), `json` or `text`.
     #[serde(default)]
     pub response: ResponseKind,
+    /// Cap on the answer's body (default 10 MiB, at most 256 MiB); a longer one fails the action.
+    #[serde(default)]
+    pub max_bytes: ByteLimit,
 }
 
 fn default_method() -> String {
@@ -114,20 +124,17 @@ pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
         _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
     };
     let status = resp.status().as_u16();
-    let is_json_type = resp
+    let content_type = resp
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        .map(str::to_owned);
+    let is_json_type = content_type.as_deref().is_some_and(|v| v.contains("json"));
     let headers: serde_json::Map<String, Value> = resp
         .headers()
         .iter()
         .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.to_str().ok()?.to_owned()))))
         .collect();
-    let text = tokio::select! {
-        r = resp.text() => r.map_err(|e| fail(error_chain(&e)))?,
-        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
-    };
     let allowed = (200..300).contains(&status)
         || match &c.allow_status {
             AllowStatus::Any(any) => *any,
@@ -135,9 +142,28 @@ pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
             AllowStatus::None => false,
         };
     if !allowed {
-        let body: String = text.chars().take(300).collect();
-        return Err(ActionError::Status { url, status, body });
+        let retry_after = retry_after(resp.headers(), chrono::Utc::now());
+        // Only the start of a refused answer is shown: read no more than that.
+        let bytes = tokio::select! {
+            r = read_response(resp, ERROR_BODY_CAP, Over::Truncate, &url) => r?,
+            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+        };
+        let body: String = decode_text(&bytes, content_type.as_deref())
+            .chars()
+            .take(300)
+            .collect();
+        return Err(ActionError::Status {
+            url,
+            status,
+            body,
+            retry_after,
+        });
     }
+    let bytes = tokio::select! {
+        r = read_response(resp, c.max_bytes, Over::Fail, &url) => r?,
+        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+    };
+    let text = decode_text(&bytes, content_type.as_deref());
     let body = match c.response {
         ResponseKind::Text => Value::String(text),
         ResponseKind::Json => {
@@ -150,6 +176,32 @@ pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
     Ok(json!({ "status": status, "headers": headers, "body": body }))
 }
 
+/// How much of a refused answer is read, to show its start in the error.
+const ERROR_BODY_CAP: ByteLimit = ByteLimit(64 * 1024);
+
+/// The wait a `Retry-After` header asks for: delay-seconds or an HTTP-date (RFC 9110 10.2.3),
+/// at most [`MAX_RETRY_DELAY`]; `None` when absent or unreadable.
+pub(super) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let wait = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+            (at.with_timezone(&chrono::Utc) - now)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_DELAY))
+}
+
 /// reqwest's top error says little ("error sending request"); its sources say why.
 pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -160,4 +212,41 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(v: &str) -> reqwest::header::HeaderMap {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            retry_after(&headers("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2015 07:28:30 GMT"), now),
+            Some(Duration::from_secs(30))
+        );
+        // A date already past: try again now.
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2015 07:00:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after(&headers("99999999"), now),
+            Some(MAX_RETRY_DELAY)
+        );
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new(), now), None);
+    }
 }

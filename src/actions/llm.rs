@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::error_chain;
+use super::body::{ByteLimit, Over, read_response};
+use super::http::{error_chain, retry_after};
 use super::{ActionCtx, ActionError};
 use crate::template::{TValue, Tmpl};
 
@@ -58,6 +59,9 @@ pub struct LlmConfig {
     /// Cap on the answer's length.
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// Cap on the answer's size in bytes (default 10 MiB, at most 256 MiB).
+    #[serde(default)]
+    pub max_bytes: ByteLimit,
 }
 
 pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
@@ -110,21 +114,32 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
         _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
     };
     let status = resp.status().as_u16();
-    let answer: Value = resp.json().await.map_err(|e| ActionError::Http {
-        url: url.clone(),
-        reason: format!("answer is not JSON: {}", error_chain(&e)),
-    })?;
+    let retry_after = retry_after(resp.headers(), chrono::Utc::now());
+    let bytes = tokio::select! {
+        r = read_response(resp, c.max_bytes, Over::Fail, &url) => r?,
+        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+    };
+    let parsed = serde_json::from_slice::<Value>(&bytes);
     if !(200..300).contains(&status) {
-        let msg = answer["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| answer.to_string());
+        // A refusal is a status error (so a 4xx is not retried) whatever its body is made of.
+        let msg = match &parsed {
+            Ok(answer) => answer["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| answer.to_string()),
+            Err(_) => String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+        };
         return Err(ActionError::Status {
             url,
             status,
             body: msg,
+            retry_after,
         });
     }
+    let answer = parsed.map_err(|e| ActionError::Http {
+        url: url.clone(),
+        reason: format!("answer is not JSON: {e}"),
+    })?;
     let text = answer["choices"][0]["message"]["content"]
         .as_str()
         .ok_or_else(|| ActionError::Llm(format!("no choices[0].message.content in {answer}")))?;

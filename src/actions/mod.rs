@@ -10,6 +10,7 @@
 //! **Boundary**: actions see the run only through [`ActionCtx`]; they never touch the store.
 
 mod basic;
+mod body;
 mod file;
 mod http;
 mod llm;
@@ -32,6 +33,7 @@ pub use basic::{
     ConditionConfig, DelayConfig, LogConfig, NotifyConfig, SetConfig, SpeakConfig,
     WorkflowCallConfig,
 };
+pub use body::{ByteLimit, DEFAULT_MAX_BYTES, MAX_MAX_BYTES};
 pub use file::{FileConfig, FileOp, resolve_in_root};
 pub use http::HttpConfig;
 pub use llm::{LlmConfig, LlmDefaults};
@@ -213,6 +215,18 @@ pub enum ActionError {
         status: u16,
         /// The start of the answer's body.
         body: String,
+        /// How long the server asked to wait before trying again (`Retry-After`), if it did.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// An answer or a file is larger than the action's cap.
+    #[error(
+        "{what} is larger than the cap of {limit}: raise the action's `max_bytes` (at most 256 MiB) or ask for less"
+    )]
+    TooLarge {
+        /// What was being read.
+        what: String,
+        /// The cap, e.g. `10 MiB`.
+        limit: String,
     },
     /// A file operation was refused or failed.
     #[error("{0}")]
@@ -235,12 +249,25 @@ pub enum ActionError {
 }
 
 impl ActionError {
-    /// Whether trying again could help. Template and sandbox errors are deterministic.
+    /// Whether trying again could help. Template and sandbox errors are deterministic, and so is
+    /// an HTTP 4xx (the request itself is wrong) except 429 Too Many Requests; 5xx may pass.
     pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            ActionError::Template(_) | ActionError::File(_) | ActionError::Cancelled
-        )
+        match self {
+            ActionError::Status { status, .. } => *status == 429 || *status >= 500,
+            ActionError::Template(_)
+            | ActionError::File(_)
+            | ActionError::TooLarge { .. }
+            | ActionError::Cancelled => false,
+            _ => true,
+        }
+    }
+
+    /// How long the server asked to wait before the next try, if it said (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ActionError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 

@@ -231,24 +231,23 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         let store = engine.store().clone();
         let sched = scheduler.clone();
         tokio::spawn(async move {
-            while let Ok(e) = events.recv().await {
-                if let crate::engine::EngineEvent::RunFinished { .. } = e {
-                    let _ = store.flush().await;
-                    let recent = store
-                        .list_runs(None, 5)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|r| format!("{}: {}", r.workflow_id, r.status))
-                        .collect();
-                    d.update(TrayUpdate::Recent(recent));
-                    d.update(TrayUpdate::Next(sched.upcoming(1).first().map(|u| {
-                        format!(
-                            "{} at {}",
-                            u.name,
-                            u.at.with_timezone(&chrono::Local).format("%a %H:%M")
-                        )
-                    })));
-                }
+            // A run finished, or events were lost to lag: either way re-read the store.
+            while crate::engine::wait_run_finished(&mut events).await {
+                let _ = store.flush().await;
+                let recent = store
+                    .list_runs(None, 5)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| format!("{}: {}", r.workflow_id, r.status))
+                    .collect();
+                d.update(TrayUpdate::Recent(recent));
+                d.update(TrayUpdate::Next(sched.upcoming(1).first().map(|u| {
+                    format!(
+                        "{} at {}",
+                        u.name,
+                        u.at.with_timezone(&chrono::Local).format("%a %H:%M")
+                    )
+                })));
             }
         });
     }

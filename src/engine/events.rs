@@ -7,6 +7,7 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::RunHandle;
 use crate::store::RunStatus;
 
 /// Something that happened in the engine.
@@ -120,5 +121,94 @@ impl EventBus {
     /// A new subscription, seeing events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.tx.subscribe()
+    }
+}
+
+/// Waits until a run finishes, for subscribers that show run history (the tray's recent runs):
+/// returns `true` when a `RunFinished` arrived *or* events were lost to lag (a subscriber that
+/// fell behind cannot know whether a `RunFinished` was among them, so it should re-read the
+/// store either way), and `false` only when the bus is gone. One `Lagged` never ends the wait.
+pub async fn wait_run_finished(rx: &mut broadcast::Receiver<EngineEvent>) -> bool {
+    loop {
+        match rx.recv().await {
+            Ok(EngineEvent::RunFinished { .. }) => return true,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "event subscriber lagged; re-reading run history");
+                return true;
+            }
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+    }
+}
+
+/// Waits until the first action of the run behind `handle` starts, reading `events` (subscribed
+/// before the run was triggered) and returns when that was seen; `None` when the run ended first
+/// or the event was lost to lag. It never waits past the run's end: the run's own handle, not an
+/// event that lag may drop, says when that is.
+pub async fn first_action_started(
+    events: &mut broadcast::Receiver<EngineEvent>,
+    handle: &RunHandle,
+) -> Option<std::time::Instant> {
+    let end = handle.clone().wait();
+    tokio::pin!(end);
+    loop {
+        tokio::select! {
+            biased;
+            e = events.recv() => match e {
+                Ok(EngineEvent::ActionStarted { run_id, .. }) if run_id == handle.id => {
+                    return Some(std::time::Instant::now());
+                }
+                Ok(EngineEvent::RunFinished { run_id, .. }) if run_id == handle.id => return None,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+            _ = &mut end => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(i: usize) -> EngineEvent {
+        EngineEvent::ActionStarted {
+            run_id: format!("r{i}"),
+            action_id: "a".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_history_subscriber_resyncs_and_goes_on() {
+        let bus = EventBus::default();
+        let mut rx = bus.subscribe();
+        // A flood larger than the bus: the oldest events, a RunFinished among them, are lost.
+        bus.publish(EngineEvent::RunFinished {
+            run_id: "lost".into(),
+            workflow_id: "w".into(),
+            status: RunStatus::Succeeded,
+            error: None,
+        });
+        for i in 0..3000 {
+            bus.publish(started(i));
+        }
+        assert!(wait_run_finished(&mut rx).await, "lag means: re-read");
+        // And it keeps going afterwards, to the next run's end, until the bus is gone.
+        bus.publish(EngineEvent::RunFinished {
+            run_id: "next".into(),
+            workflow_id: "w".into(),
+            status: RunStatus::Failed,
+            error: None,
+        });
+        drop(bus);
+        let mut refreshes = 0;
+        while wait_run_finished(&mut rx).await {
+            refreshes += 1;
+        }
+        assert!(
+            refreshes >= 1,
+            "the run that finished after the lag was seen"
+        );
     }
 }

@@ -14,15 +14,15 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use minijinja::Value as MjValue;
-use rand::Rng;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::{Engine, EngineEvent, RunControl, RunRequest, TriggerEvent, lock};
+use super::retry::retry_wait;
+use super::{Engine, EngineEvent, RunControl, RunRequest, TriggerEvent};
 use crate::actions::{self, ActionConfig, ActionCtx, ActionError, LoopConfig, WorkflowCallConfig};
 use crate::store::{ActionRecord, Op, RunStatus, now_ms};
 use crate::template::{Redactor, SecretsView, mj};
-use crate::workflow::{Graph, Node, RetryDef, Workflow};
+use crate::workflow::{Graph, Node, Workflow};
 
 /// What a new (or resumed) run starts from.
 pub(super) struct Start {
@@ -32,6 +32,8 @@ pub(super) struct Start {
     pub vars: Map<String, Value>,
     pub depth: u32,
     pub resume_from: Option<Resume>,
+    /// For a `workflow` child: the parent's run id and deadline, which bounds the child's.
+    pub parent_deadline: Option<(String, Instant)>,
 }
 
 /// Recorded progress of a run being resumed after a crash.
@@ -82,6 +84,9 @@ pub(super) struct Run {
     run_info: MjValue,
     control: Arc<RunControl>,
     deadline: Option<Instant>,
+    /// The deadline is the parent run's (earlier than this run's own): reaching it cancels
+    /// this run, as the parent is ending, rather than failing it.
+    deadline_of_parent: Option<String>,
     depth: u32,
     resume: Option<Resume>,
 }
@@ -100,7 +105,15 @@ impl Run {
             "workflow": start.workflow.id(),
             "trigger": start.trigger.kind,
         }));
-        let deadline = start.workflow.timeout().map(|t| Instant::now() + t);
+        let own = start
+            .workflow
+            .timeout()
+            .and_then(|t| Instant::now().checked_add(t));
+        let (deadline, deadline_of_parent) = match (own, start.parent_deadline) {
+            (Some(o), Some((parent, p))) if p < o => (Some(p), Some(parent)),
+            (None, Some((parent, p))) => (Some(p), Some(parent)),
+            (own, _) => (own, None),
+        };
         Run {
             trigger: mj(&start.trigger.data),
             engine,
@@ -121,6 +134,7 @@ impl Run {
             run_info,
             control,
             deadline,
+            deadline_of_parent,
             depth: start.depth,
             resume: start.resume_from,
         }
@@ -197,14 +211,22 @@ impl Run {
     }
 
     fn cancel_reason(&self) -> String {
-        lock(&self.control.cancel_reason)
-            .clone()
-            .unwrap_or_else(|| "cancelled".into())
+        self.control.reason()
     }
 
-    fn timeout_message(&self) -> String {
-        let t = self.wf.timeout().unwrap_or_default();
-        format!("the workflow timed out after {t:?} (its `timeout`)")
+    /// Why the run stops at its deadline: its own timeout fails it; its parent's cancels it.
+    fn deadline_stop(&self) -> Stop {
+        match &self.deadline_of_parent {
+            Some(parent) => Stop::Cancelled(format!(
+                "its parent run {parent} timed out (the parent's `timeout`)"
+            )),
+            None => {
+                let t = self.wf.timeout().unwrap_or_default();
+                Stop::Failed(format!(
+                    "the workflow timed out after {t:?} (its `timeout`)"
+                ))
+            }
+        }
     }
 
     /// The action boundary: stop if cancelled or late, wait here while paused.
@@ -213,7 +235,7 @@ impl Run {
             return Err(Stop::Cancelled(self.cancel_reason()));
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Stop::Failed(self.timeout_message()));
+            return Err(self.deadline_stop());
         }
         let mut paused = self.control.paused.subscribe();
         if !*paused.borrow_and_update() {
@@ -242,9 +264,12 @@ impl Run {
                 }
             }
         }
-        // Time spent paused does not count against the run's timeout.
-        if let Some(d) = self.deadline.as_mut() {
-            *d += since.elapsed();
+        // Time spent paused does not count against the run's own timeout (the parent's deadline,
+        // when it is the one that binds, does not move: the parent is not paused).
+        if self.deadline_of_parent.is_none()
+            && let Some(d) = self.deadline.as_mut()
+        {
+            *d = d.checked_add(since.elapsed()).unwrap_or(*d);
         }
         store.send(Op::Status {
             id: self.run_id.clone(),
@@ -381,7 +406,7 @@ impl Run {
                         let wait = node
                             .retry
                             .as_ref()
-                            .map(|r| backoff(r, attempt))
+                            .map(|r| retry_wait(r, attempt, e.retry_after()))
                             .unwrap_or_default();
                         tracing::info!(run = %self.run_id, action = %node.id, attempt, error = %msg, wait_ms = wait.as_millis() as u64, "action failed, retrying");
                         if let Err(stop) = self.pause_for(wait).await {
@@ -426,11 +451,10 @@ impl Run {
 
     /// Waits between retries; cancel and the run deadline cut the wait short.
     async fn pause_for(&self, wait: Duration) -> Result<(), Stop> {
-        let until = Instant::now() + wait;
         tokio::select! {
-            _ = tokio::time::sleep_until(until) => Ok(()),
+            _ = tokio::time::sleep(wait) => Ok(()),
             _ = self.control.cancel.cancelled() => Err(Stop::Cancelled(self.cancel_reason())),
-            _ = sleep_until_opt(self.deadline) => Err(Stop::Failed(self.timeout_message())),
+            _ = sleep_until_opt(self.deadline) => Err(self.deadline_stop()),
         }
     }
 
@@ -443,7 +467,8 @@ impl Run {
     ) -> Result<Value, AttemptErr> {
         let cancel = self.control.cancel.clone();
         let deadline = self.deadline;
-        let timeout_msg = self.timeout_message();
+        let deadline_stop = self.deadline_stop();
+        let control = self.control.clone();
         let per_action = node.timeout;
         let work = async {
             let fut = self.dispatch(node, path, locals);
@@ -457,10 +482,8 @@ impl Run {
         };
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => Err(AttemptErr::Stop(Stop::Cancelled(
-                lock(&self.control.cancel_reason).clone().unwrap_or_else(|| "cancelled".into()),
-            ))),
-            _ = sleep_until_opt(deadline) => Err(AttemptErr::Stop(Stop::Failed(timeout_msg))),
+            _ = cancel.cancelled() => Err(AttemptErr::Stop(Stop::Cancelled(control.reason()))),
+            _ = sleep_until_opt(deadline) => Err(AttemptErr::Stop(deadline_stop)),
             r = work => r,
         }
     }
@@ -476,6 +499,10 @@ impl Run {
                 ActionConfig::Loop(cfg) => self.run_loop(node, cfg, path, locals).await,
                 ActionConfig::Workflow(cfg) => self.call_workflow(cfg, locals).await,
                 cfg => {
+                    #[cfg(test)]
+                    if node.id == super::tests::PANICKING_ACTION {
+                        panic!("a deliberate panic in a test action");
+                    }
                     let scope = self.scope(locals);
                     let services = self.engine.services();
                     let ctx = ActionCtx {
@@ -592,18 +619,29 @@ impl Run {
             parent_run: Some(self.run_id.clone()),
             depth: self.depth + 1,
         };
+        let parent = super::Parent {
+            run_id: self.run_id.clone(),
+            control: self.control.clone(),
+            deadline: self.deadline,
+        };
         let handle = self
             .engine
-            .trigger(req)
+            .trigger_child(req, parent)
             .map_err(|e| AttemptErr::Action(ActionError::Failed(e.to_string())))?;
         let child = handle.id.clone();
-        let outcome = tokio::select! {
-            o = handle.wait() => o,
-            _ = self.control.cancel.cancelled() => {
-                let _ = self.engine.cancel(&child);
-                return Err(AttemptErr::Stop(Stop::Cancelled(self.cancel_reason())));
-            }
+        // The child's cancel token is derived from this run's, so cancelling this run (by hand,
+        // at shutdown or by a `restart` replacement) cancels it too; its deadline is at most this
+        // run's. This guard covers the rest: whenever this wait is dropped before the child ended
+        // (this action's own `timeout`, this run's deadline), the child is cancelled.
+        let mut guard = CancelChildOnDrop {
+            engine: self.engine.clone(),
+            child: child.clone(),
+            parent: self.run_id.clone(),
+            parent_cancel: self.control.cancel.clone(),
+            armed: true,
         };
+        let outcome = handle.wait().await;
+        guard.armed = false;
         self.spoken.extend(outcome.spoken.iter().cloned());
         if outcome.status != RunStatus::Succeeded {
             return Err(AttemptErr::Action(ActionError::Failed(format!(
@@ -622,48 +660,32 @@ impl Run {
     }
 }
 
+/// Cancels a child run when its parent stops waiting for it.
+struct CancelChildOnDrop {
+    engine: Engine,
+    child: String,
+    parent: String,
+    parent_cancel: tokio_util::sync::CancellationToken,
+    armed: bool,
+}
+
+impl Drop for CancelChildOnDrop {
+    fn drop(&mut self) {
+        // A cancelled parent has cancelled the child through its derived token already, and the
+        // child reports the parent's reason; only a parent out of time needs to say so here.
+        if self.armed && !self.parent_cancel.is_cancelled() {
+            let reason = format!(
+                "its parent run {} stopped waiting for it (a `timeout` ran out)",
+                self.parent
+            );
+            let _ = self.engine.cancel_with(&self.child, reason);
+        }
+    }
+}
+
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The wait before retry number `attempt + 1`: `delay * backoff^(attempt-1)`, capped, jittered.
-pub(crate) fn backoff(r: &RetryDef, attempt: u32) -> Duration {
-    let base = r.delay.0.as_secs_f64() * r.backoff.powi(attempt.saturating_sub(1) as i32);
-    let capped = match r.max_delay {
-        Some(max) => base.min(max.0.as_secs_f64()),
-        None => base,
-    };
-    let factor = if r.jitter > 0.0 {
-        1.0 + rand::rng().random_range(-r.jitter..=r.jitter)
-    } else {
-        1.0
-    };
-    Duration::from_secs_f64((capped * factor).clamp(0.0, 86_400.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::workflow::Dur;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let r = RetryDef {
-            attempts: 5,
-            delay: Dur(Duration::from_millis(100)),
-            backoff: 2.0,
-            max_delay: Some(Dur(Duration::from_millis(300))),
-            jitter: 0.0,
-        };
-        let waits: Vec<u128> = (1..=4).map(|a| backoff(&r, a).as_millis()).collect();
-        assert_eq!(waits, vec![100, 200, 300, 300]);
-        let j = RetryDef { jitter: 0.5, ..r };
-        for _ in 0..50 {
-            let w = backoff(&j, 1).as_millis();
-            assert!((50..=150).contains(&w), "{w}");
-        }
     }
 }

@@ -14,6 +14,10 @@
 mod events;
 mod executor;
 mod modes;
+mod recovery;
+mod retry;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,11 +27,11 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use events::{EngineEvent, EventBus};
+pub use events::{EngineEvent, EventBus, first_action_started, wait_run_finished};
 pub use modes::Refusal;
 
 use crate::actions::Services;
-use crate::store::{Op, RunRecord, RunStatus, Store, now_ms};
+use crate::store::{Op, RunStatus, Store, now_ms};
 use crate::workflow::Workflow;
 
 /// Why the engine could not do what was asked.
@@ -159,6 +163,33 @@ struct RunControl {
     cancel: CancellationToken,
     paused: watch::Sender<bool>,
     cancel_reason: Mutex<Option<String>>,
+    /// The run that started this one (`workflow` action), whose cancellation cancels this one.
+    parent: Option<(String, Arc<RunControl>)>,
+}
+
+impl RunControl {
+    /// Why the run was cancelled: its own reason, else its parent's.
+    fn reason(&self) -> String {
+        if let Some(r) = lock(&self.cancel_reason).clone() {
+            return r;
+        }
+        match &self.parent {
+            Some((id, p)) if p.cancel.is_cancelled() => {
+                format!("its parent run {id} was cancelled: {}", p.reason())
+            }
+            _ => "cancelled".into(),
+        }
+    }
+}
+
+/// What a `workflow` child run inherits from its parent.
+struct Parent {
+    /// The parent's run id.
+    run_id: String,
+    /// The parent's control: the child's cancel token is derived from it.
+    control: Arc<RunControl>,
+    /// The parent's deadline, which bounds the child's.
+    deadline: Option<tokio::time::Instant>,
 }
 
 struct Inner {
@@ -196,7 +227,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Engine {
     /// An engine over `store` with `services`, running no workflow yet.
     pub fn new(store: Store, services: Services) -> Engine {
-        let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let owner = recovery::current(&uuid::Uuid::now_v7().simple().to_string());
         Engine {
             inner: Arc::new(Inner {
                 workflows: RwLock::new(Arc::new(BTreeMap::new())),
@@ -265,6 +296,20 @@ impl Engine {
 
     /// Starts a run (or queues it, per the workflow's mode) and returns at once.
     pub fn trigger(&self, req: RunRequest) -> Result<RunHandle, EngineError> {
+        self.trigger_inner(req, None)
+    }
+
+    /// Starts a run for a `workflow` action of run `parent`: cancelling the parent cancels it,
+    /// and the parent's deadline bounds it.
+    fn trigger_child(&self, req: RunRequest, parent: Parent) -> Result<RunHandle, EngineError> {
+        self.trigger_inner(req, Some(parent))
+    }
+
+    fn trigger_inner(
+        &self,
+        req: RunRequest,
+        parent: Option<Parent>,
+    ) -> Result<RunHandle, EngineError> {
         if self.is_closing() {
             return Err(EngineError::ShuttingDown);
         }
@@ -325,8 +370,12 @@ impl Engine {
             vars,
             depth: req.depth,
             resume_from: None,
+            parent_deadline: parent
+                .as_ref()
+                .and_then(|p| Some((p.run_id.clone(), p.deadline?))),
         };
-        Ok(self.spawn_run(start, waiting))
+        let parent = parent.map(|p| (p.run_id, p.control));
+        Ok(self.spawn_run(start, waiting, parent))
     }
 
     /// Triggers a run and waits for its end.
@@ -338,11 +387,17 @@ impl Engine {
         &self,
         start: executor::Start,
         waiting: Option<tokio::sync::oneshot::Receiver<()>>,
+        parent: Option<(String, Arc<RunControl>)>,
     ) -> RunHandle {
+        let cancel = match &parent {
+            Some((_, p)) => p.cancel.child_token(),
+            None => CancellationToken::new(),
+        };
         let control = Arc::new(RunControl {
-            cancel: CancellationToken::new(),
+            cancel,
             paused: watch::channel(false).0,
             cancel_reason: Mutex::new(None),
+            parent,
         });
         lock(&self.inner.active).insert(start.run_id.clone(), control.clone());
         let (done_tx, done_rx) = watch::channel(None);
@@ -352,9 +407,33 @@ impl Engine {
         };
         let engine = self.clone();
         tokio::spawn(async move {
+            use futures::FutureExt;
             let run_id = start.run_id.clone();
             let workflow_id = start.workflow.id().to_owned();
-            let outcome = engine.drive(start, waiting, &control).await;
+            // A panic anywhere in the run (a bug) must not leave its row `running`, its slot
+            // taken and its handle unresolved: it ends the run as `failed`, and the rest of this
+            // task still runs.
+            let driven = std::panic::AssertUnwindSafe(engine.drive(start, waiting, &control))
+                .catch_unwind()
+                .await;
+            let outcome = match driven {
+                Ok(outcome) => outcome,
+                Err(payload) => {
+                    let what = panic_message(payload.as_ref());
+                    tracing::error!(workflow = %workflow_id, run = %run_id, panic = %what, "run task panicked");
+                    engine.finish(
+                        &run_id,
+                        &workflow_id,
+                        RunStatus::Failed,
+                        Some(format!(
+                            "the run stopped on an internal error (it panicked: {what}); this is a bug in Atlas, please report it"
+                        )),
+                        None,
+                        Default::default(),
+                        Vec::new(),
+                    )
+                }
+            };
             lock(&engine.inner.active).remove(&run_id);
             if let Some(slots) = lock(&engine.inner.slots).get_mut(&workflow_id) {
                 slots.release(&run_id);
@@ -382,9 +461,10 @@ impl Engine {
                 _ = control.cancel.cancelled() => false,
             };
             if !started {
-                let reason = lock(&control.cancel_reason)
-                    .clone()
-                    .unwrap_or_else(|| "cancelled while queued".into());
+                let reason = match control.reason() {
+                    r if r == "cancelled" => "cancelled while queued".into(),
+                    r => r,
+                };
                 return self.finish(
                     &run_id,
                     &workflow_id,
@@ -522,92 +602,16 @@ impl Engine {
         }
         let _ = self.inner.store.flush().await;
     }
-
-    /// Deals with runs a dead process left unfinished: resumes those whose workflow says
-    /// `resume: true` (from their last completed action) and marks the others `interrupted`.
-    /// Runs owned by a live process are left alone. Returns (resumed, interrupted) run ids.
-    pub async fn recover(&self) -> Result<(Vec<RunHandle>, Vec<String>), EngineError> {
-        let mut resumed = Vec::new();
-        let mut interrupted = Vec::new();
-        for run in self.inner.store.unfinished_runs()? {
-            if run.owner == self.inner.owner || owner_alive(&run.owner) {
-                continue;
-            }
-            match self.workflow(&run.workflow_id) {
-                Some(wf) if wf.def.resume => resumed.push(self.resume_recorded(run, wf)?),
-                _ => {
-                    let pid = run.owner.split(':').next().unwrap_or("?").to_owned();
-                    self.finish(
-                        &run.id,
-                        &run.workflow_id,
-                        RunStatus::Interrupted,
-                        Some(format!(
-                            "the process running it (pid {pid}) stopped before the run ended"
-                        )),
-                        None,
-                        Default::default(),
-                        Vec::new(),
-                    );
-                    interrupted.push(run.id);
-                }
-            }
-        }
-        self.inner.store.flush().await?;
-        Ok((resumed, interrupted))
-    }
-
-    fn resume_recorded(&self, run: RunRecord, wf: Arc<Workflow>) -> Result<RunHandle, EngineError> {
-        let actions = self.inner.store.run_actions(&run.id)?;
-        let vars = match run.vars {
-            Some(Value::Object(m)) => m,
-            _ => Default::default(),
-        };
-        self.inner.store.send(Op::Status {
-            id: run.id.clone(),
-            status: RunStatus::Running,
-            at: now_ms(),
-            owner: Some(self.inner.owner.clone()),
-        });
-        lock(&self.inner.slots)
-            .entry(wf.id().to_owned())
-            .or_default()
-            .admit(
-                wf.id(),
-                &run.id,
-                crate::workflow::ConcurrencyDef {
-                    mode: crate::workflow::Mode::Parallel,
-                    max: u32::MAX,
-                },
-            )?;
-        let start = executor::Start {
-            run_id: run.id.clone(),
-            workflow: wf,
-            trigger: TriggerEvent {
-                kind: run.trigger,
-                data: run.trigger_data,
-            },
-            vars,
-            depth: 0,
-            resume_from: Some(executor::Resume {
-                cursor: run.cursor,
-                done: actions,
-            }),
-        };
-        Ok(self.spawn_run(start, None))
-    }
 }
 
-/// Whether the process named by an `owner` (`pid:instance`) still lives.
-fn owner_alive(owner: &str) -> bool {
-    let Some(pid) = owner.split(':').next().and_then(|p| p.parse::<i32>().ok()) else {
-        return false;
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "no message".to_owned()
     };
-    if pid == std::process::id() as i32 {
-        // Another engine instance of this very process: it was dropped, or it is alive in the
-        // same process. Only the former happens outside tests, so treat it as gone.
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks that the process exists; it sends nothing.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    text.chars().take(300).collect()
 }

@@ -129,7 +129,7 @@ pub struct RunRecord {
     pub vars: Option<Value>,
     /// Next top-level action to run, for resumption.
     pub cursor: Option<String>,
-    /// `pid:instance` of the process that runs it.
+    /// `pid:boot_id:start_time:instance` of the process that runs it (see `engine::recovery`).
     pub owner: String,
     /// The run that started this one (`workflow` action).
     pub parent_run: Option<String>,

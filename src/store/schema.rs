@@ -4,8 +4,9 @@
 //! - `runs`: one row per run. `status` is one of queued, running, paused, succeeded, failed,
 //!   cancelled, interrupted. `cursor` is the id of the next top-level action to run and `vars` the
 //!   run's variables after the last completed action: together they let a run resume after a crash.
-//!   `owner` is `pid:instance` of the process running it, so a second process never takes over a
-//!   live run. Times are Unix milliseconds.
+//!   `owner` is `pid:boot_id:start_time:instance` of the process running it (older rows:
+//!   `pid:instance`), so a second process never takes over a live run and a reused pid is not
+//!   taken for its owner. Times are Unix milliseconds.
 //! - `run_actions`: one row per executed action (a loop body's actions once per iteration),
 //!   numbered by `seq` within the run; `path` places body actions (`each[2].notify`).
 //! - `workflow_stats`: counters per workflow, updated in the same transaction as a run's end.

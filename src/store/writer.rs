@@ -26,7 +26,7 @@ pub enum Op {
         status: RunStatus,
         /// Initial variables.
         vars: Value,
-        /// `pid:instance` of the owner.
+        /// `pid:boot_id:start_time:instance` of the owner.
         owner: String,
         /// Parent run.
         parent_run: Option<String>,

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use metered::MeteredSpeaker;
 
 use crate::audio::{Vad, VadConfig};
-use crate::engine::{Engine, EngineEvent, RunRequest, TriggerEvent};
+use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
 use crate::stt::{SttError, Transcriber};
 use crate::workflow::TriggerDef;
@@ -326,22 +326,10 @@ impl VoiceLoop {
                 return;
             }
         };
+        // Bounded by the run's end even when lag loses its events (the handle says when).
         let run_id = handle.id.clone();
-        let first_action = async {
-            loop {
-                match events.recv().await {
-                    Ok(EngineEvent::ActionStarted { run_id: r, .. }) if r == run_id => {
-                        return Some(Instant::now());
-                    }
-                    Ok(EngineEvent::RunFinished { run_id: r, .. }) if r == run_id => return None,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return None,
-                }
-            }
-        };
         let started = tokio::select! {
-            started = first_action => started,
+            started = crate::engine::first_action_started(&mut events, &handle) => started,
             _ = said.superseded.cancelled() => None,
         };
         handled.timings.release_to_workflow_ms = started.map(|t| ms(t - released));

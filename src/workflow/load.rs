@@ -262,6 +262,9 @@ fn check(def: WorkflowDef, c: &mut Checker<'_>, file: &Path) -> Option<Workflow>
             TriggerDef::Manual {} => {}
         }
     }
+    for (field, message) in super::limits::check_workflow(&def) {
+        c.err(field, message);
+    }
     if def.concurrency.max == 0 && matches!(def.concurrency.mode, Mode::Parallel | Mode::Queued) {
         c.err("concurrency.max", "must be at least 1");
     }
@@ -383,25 +386,8 @@ fn build_graph(
         };
         let on_success = resolve(c, format!("{at}.on_success"), &a.on_success);
         let on_failure = resolve(c, format!("{at}.on_failure"), &a.on_failure);
-        if let Some(r) = &a.retry {
-            if r.attempts == 0 {
-                c.err(
-                    format!("{at}.retry.attempts"),
-                    "must be at least 1 (1 = no retry)",
-                );
-            }
-            if !(0.0..=1.0).contains(&r.jitter) {
-                c.err(
-                    format!("{at}.retry.jitter"),
-                    "must be between 0 and 1 (a fraction of the delay)",
-                );
-            }
-            if !(r.backoff.is_finite() && r.backoff >= 1.0) {
-                c.err(
-                    format!("{at}.retry.backoff"),
-                    "must be 1 (fixed delay) or more",
-                );
-            }
+        for (field, message) in super::limits::check_action(&at, a, config.as_ref()) {
+            c.err(field, message);
         }
         let Some(config) = config else { continue };
         let branches = match &config {

@@ -1,11 +1,12 @@
 //! Workflow definitions: the YAML format, its validation, and the checked form the engine runs.
 //!
-//! `def` holds the serde shapes, `load` reads files and directories into [`Workflow`]s (or precise
-//! [`LoadError`]s naming file, line, column and field), `positions` maps field paths back to
-//! positions in the source. A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
+//! `def` holds the serde shapes, `limits` bounds its numbers, `load` reads files and directories
+//! into [`Workflow`]s (or precise [`LoadError`]s naming file, line, column and field), `positions`
+//! maps field paths back to positions in the source. A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
 
 mod bundled;
 mod def;
+mod limits;
 mod load;
 mod positions;
 
@@ -17,6 +18,7 @@ pub use bundled::BUNDLED_PREFIX;
 pub use def::{
     ActionDef, ConcurrencyDef, Dur, MissedPolicy, Mode, RetryDef, TriggerDef, WorkflowDef,
 };
+pub use limits::{MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_DELAY, MAX_STEPS, MAX_TIMEOUT, MAX_VISITS};
 pub use load::{LoadError, LoadReport, Source, load_dirs, load_file, load_sources, load_str};
 pub use positions::{Pos, Positions};
 
