@@ -37,3 +37,6 @@ pub mod triggers;
 pub mod tts;
 pub mod voice;
 pub mod workflow;
+
+#[cfg(test)]
+mod test_skip;

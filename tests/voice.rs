@@ -11,10 +11,11 @@ use axum::Router;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::test_skip::{Need, require_programs, skip};
 use crate::util::{atlas_bin, serve};
 
-/// The real whisper model, or `None` (with the reason printed) when it is absent. With
-/// `ATLAS_REQUIRE_MODEL=1` (the test script sets it) an absent model fails the test.
+/// The real whisper model, or `None` when it is absent: the test is then skipped (recorded, see
+/// `test_skip`), or fails under `ATLAS_REQUIRE_MODEL=1` (the test script sets it).
 pub fn model() -> Option<PathBuf> {
     let path = std::env::var_os("ATLAS_TEST_MODEL")
         .map(PathBuf::from)
@@ -25,15 +26,12 @@ pub fn model() -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    if std::env::var("ATLAS_REQUIRE_MODEL").as_deref() == Ok("1") {
-        panic!(
-            "whisper test model {} is missing: run scripts/test-model.sh",
+    skip(
+        Need::Model,
+        &format!(
+            "no whisper model at {} (run scripts/test-model.sh)",
             path.display()
-        );
-    }
-    eprintln!(
-        "skipping: no whisper model at {} (run scripts/test-model.sh)",
-        path.display()
+        ),
     );
     None
 }
@@ -330,15 +328,15 @@ pub struct Pulse {
 
 impl Pulse {
     pub fn start() -> Option<Pulse> {
-        if Command::new("pulseaudio")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            if std::env::var("ATLAS_REQUIRE_DESKTOP").as_deref() == Ok("1") {
-                panic!("pulseaudio is not installed");
-            }
-            eprintln!("skipping: pulseaudio is not installed");
+        if !require_programs(
+            Need::Desktop,
+            &[
+                ("pulseaudio", "pulseaudio"),
+                ("pactl", "pulseaudio-utils"),
+                ("paplay", "pulseaudio-utils"),
+                ("parec", "pulseaudio-utils"),
+            ],
+        ) {
             return None;
         }
         let runtime = tempfile::tempdir().unwrap();
@@ -439,13 +437,13 @@ fn model_import_converts_a_faster_whisper_model_and_it_becomes_active() {
     let Some(model) = model() else { return };
     let ct2 = model.parent().unwrap().join("faster-whisper-tiny.en");
     if !ct2.join("model.bin").exists() {
-        assert_ne!(
-            std::env::var("ATLAS_REQUIRE_MODEL").as_deref(),
-            Ok("1"),
-            "{} missing",
-            ct2.display()
+        skip(
+            Need::Model,
+            &format!(
+                "{} is missing (run scripts/test-model.sh)",
+                ct2.display()
+            ),
         );
-        eprintln!("skipping: {} is missing", ct2.display());
         return;
     }
     let v = Voice::new(model);

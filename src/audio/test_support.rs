@@ -8,21 +8,13 @@ use std::process::Command;
 use rand::{Rng, SeedableRng};
 
 use super::{SAMPLE_RATE, read_wav_16k_mono};
-
-/// Whether a program is on PATH.
-pub(crate) fn have(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null 2>&1"))
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use crate::test_skip::{Need, require_programs};
 
 /// Speaks `text` with espeak-ng into `dir/name.wav` (22,050 Hz mono) and returns the path, or
-/// `None` (with the reason printed) when espeak-ng is not installed.
+/// `None` when espeak-ng is not installed: the test is then skipped (see [`crate::test_skip`]),
+/// a failure under `ATLAS_REQUIRE_DESKTOP=1`.
 pub(crate) fn espeak_wav(dir: &Path, name: &str, text: &str, args: &[&str]) -> Option<PathBuf> {
-    if !have("espeak-ng") {
-        eprintln!("skipping: espeak-ng is not installed (apt-get install espeak-ng)");
+    if !require_programs(Need::Desktop, &[("espeak-ng", "espeak-ng")]) {
         return None;
     }
     let path = dir.join(format!("{name}.wav"));
@@ -104,12 +96,17 @@ pub(crate) struct PulseServer {
 }
 
 impl PulseServer {
-    /// Starts the server; `None` (reason printed) only when the `pulseaudio` binary is absent.
+    /// Starts the server; `None` when PulseAudio, its tools or the ALSA plugin cpal reaches it
+    /// through are absent: the test is then skipped (a failure under `ATLAS_REQUIRE_DESKTOP=1`).
     pub(crate) fn start() -> Option<Self> {
-        if !have("pulseaudio") {
-            eprintln!(
-                "skipping: the pulseaudio binary is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
-            );
+        if !require_programs(
+            Need::Desktop,
+            &[
+                ("pulseaudio", "pulseaudio"),
+                ("pactl", "pulseaudio-utils"),
+                ("paplay", "pulseaudio-utils"),
+            ],
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().expect("runtime dir");

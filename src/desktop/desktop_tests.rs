@@ -4,8 +4,8 @@
 //! GTK and global-hotkey read `DISPLAY` from the process environment, which must not be changed
 //! while other tests run, so each outer test starts an X server and re-runs this test binary for
 //! an ignored inner test with `DISPLAY` (and a private runtime directory, no session bus) in the
-//! child's environment. Tests skip when Xvfb, trayer or xdotool are missing, and fail instead
-//! when `ATLAS_REQUIRE_DESKTOP=1`. Set `ATLAS_DESKTOP_SHOT=path.png` to keep the tray screenshot.
+//! child's environment. Tests are skipped (and recorded as such, see [`crate::test_skip`]) when
+//! Xvfb, trayer or xdotool are missing, and fail instead when `ATLAS_REQUIRE_DESKTOP=1`. Set `ATLAS_DESKTOP_SHOT=path.png` to keep the tray screenshot.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,34 +22,18 @@ const CHILD_ENV: &str = "ATLAS_TEST_DESKTOP_CHILD";
 /// Serialises picking display numbers among this process's tests.
 static DISPLAY_PICK: Mutex<()> = Mutex::new(());
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null 2>&1"))
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether the desktop tools are installed; prints why not, and panics when they are required.
+/// Whether the desktop tools are installed; otherwise the test is skipped (see
+/// [`crate::test_skip`]), a failure under `ATLAS_REQUIRE_DESKTOP=1`.
 fn tools_present(tray: bool) -> bool {
-    let mut needed = vec!["Xvfb", "xdotool"];
+    let mut needed = vec![("Xvfb", "xvfb"), ("xdotool", "xdotool")];
     if tray {
-        needed.extend(["trayer", "xwd", "convert"]);
+        needed.extend([
+            ("trayer", "trayer"),
+            ("xwd", "x11-apps"),
+            ("convert", "imagemagick"),
+        ]);
     }
-    let missing: Vec<_> = needed.into_iter().filter(|p| !have(p)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "desktop test tools missing: {missing:?} (apt-get install xvfb xdotool trayer x11-apps \
-         imagemagick)"
-    );
-    assert!(
-        std::env::var("ATLAS_REQUIRE_DESKTOP").as_deref() != Ok("1"),
-        "{msg}"
-    );
-    eprintln!("skipping: {msg}");
-    false
+    crate::test_skip::require_programs(crate::test_skip::Need::Desktop, &needed)
 }
 
 /// A private Xvfb (and optionally trayer) that is killed on drop.

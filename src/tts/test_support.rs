@@ -1,8 +1,9 @@
 //! Test helpers for the speech module: a private PulseAudio server with a null sink, so tests can
 //! play audio on a machine without a sound card and record what came out of its monitor.
 //!
-//! Tests skip (with a reason on stderr) when a needed program is missing, and fail instead when
-//! `ATLAS_REQUIRE_DESKTOP=1` is set, as CI does on a prepared machine.
+//! Tests are skipped (and recorded as such, see [`crate::test_skip`]) when a needed program is
+//! missing, and fail instead when `ATLAS_REQUIRE_DESKTOP=1` is set, as CI does on a prepared
+//! machine.
 
 use std::io::Read;
 use std::path::Path;
@@ -18,19 +19,10 @@ pub(crate) fn rms(samples: &[f32]) -> f32 {
     (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
 }
 
-/// True when `program` is on `PATH`. When it is not, prints why the test is skipped, or panics
-/// when `ATLAS_REQUIRE_DESKTOP=1`.
+/// True when `program` is on `PATH`; otherwise the test is skipped (a failure under
+/// `ATLAS_REQUIRE_DESKTOP=1`).
 pub(crate) fn require(program: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
-    if !found {
-        assert!(
-            std::env::var("ATLAS_REQUIRE_DESKTOP").as_deref() != Ok("1"),
-            "{program} is required (ATLAS_REQUIRE_DESKTOP=1) but missing: apt-get install {package}"
-        );
-        eprintln!("skipping: {program} is not installed (apt-get install {package})");
-    }
-    found
+    crate::test_skip::require_programs(crate::test_skip::Need::Desktop, &[(program, package)])
 }
 
 /// True when espeak-ng can be run (see [`require`]).
