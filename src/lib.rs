@@ -39,4 +39,8 @@ pub mod voice;
 pub mod workflow;
 
 #[cfg(test)]
+mod test_display;
+#[cfg(test)]
+mod test_pulse;
+#[cfg(test)]
 mod test_skip;

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     #[ignore = "run by the skip tests below, in a child process"]
     fn a_test_whose_prerequisite_is_missing() {
-        skip(Need::Desktop, "frobnicator is not installed (apt-get install frob)");
+        skip(
+            Need::Desktop,
+            "frobnicator is not installed (apt-get install frob)",
+        );
     }
 
     #[test]
@@ -152,7 +155,10 @@ mod tests {
     #[test]
     fn a_required_prerequisite_that_is_missing_fails_the_test() {
         let (passed, stderr, log) = child(&inner_name(), &[("ATLAS_REQUIRE_DESKTOP", "1")]);
-        assert!(!passed, "the test passed although its prerequisite was required");
+        assert!(
+            !passed,
+            "the test passed although its prerequisite was required"
+        );
         assert!(
             stderr.contains("apt-get install frob") && stderr.contains("ATLAS_REQUIRE_DESKTOP"),
             "{stderr}"

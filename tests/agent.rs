@@ -9,90 +9,10 @@ use std::time::Duration;
 use atlas::store::Store;
 use serde_json::Value;
 
+use crate::test_display::Xvfb;
 use crate::test_skip::{Need, require_programs};
 use crate::util::atlas_bin;
 use crate::voice::{Pulse, espeak, model};
-
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Option<Xvfb> {
-        if !require_programs(
-            Need::Desktop,
-            &[
-                ("Xvfb", "xvfb"),
-                ("xdpyinfo", "x11-utils"),
-                ("xdotool", "xdotool"),
-            ],
-        ) {
-            return None;
-        }
-        // Tests run in parallel: one at a time picks a display number and starts its server.
-        static PICK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _pick = PICK.lock().unwrap_or_else(|e| e.into_inner());
-        for n in 70..90 {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            {
-                continue;
-            }
-            let display = format!(":{n}");
-            let child = Command::new("Xvfb")
-                .args([
-                    display.as_str(),
-                    "-screen",
-                    "0",
-                    "1280x800x24",
-                    "-nolisten",
-                    "tcp",
-                    "-noreset",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
-            let mut x = Xvfb { child, display };
-            // Wait until the server answers steadily (it can drop connections in its first moments).
-            let mut ok = 0;
-            for _ in 0..100 {
-                if matches!(x.child.try_wait(), Ok(Some(_))) {
-                    // Lost the display to another server: try the next number.
-                    break;
-                }
-                if x.cmd("xdpyinfo")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-                {
-                    ok += 1;
-                    if ok >= 5 {
-                        return Some(x);
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-        // Xvfb is installed but would not start: a broken machine, not a missing prerequisite.
-        panic!("no X display in :70..:89 could be started with Xvfb");
-    }
-    fn cmd(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env("DISPLAY", &self.display);
-        c
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        // SAFETY: SIGTERM to our own child so it removes its lock files.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
 
 struct Daemon {
     child: Child,
@@ -234,9 +154,9 @@ impl Rig {
 
     /// The daemon on this rig's display and sound server, speaking with espeak-ng.
     fn daemon(&self, extra: &[(&str, &str)]) -> Daemon {
-        let runtime = self.pulse.runtime.path().to_str().unwrap().to_owned();
+        let runtime = self.pulse.runtime_dir().to_str().unwrap().to_owned();
         let mut env = vec![
-            ("DISPLAY", self.x.display.as_str()),
+            ("DISPLAY", self.x.display()),
             ("XDG_RUNTIME_DIR", runtime.as_str()),
             ("ATLAS_SPEECH", "espeak"),
         ];
@@ -302,7 +222,7 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     assert!(text.contains("the volume is"), "the speaker said: {text:?}");
 
     // One daemon per user.
-    let runtime = pulse.runtime.path().to_str().unwrap();
+    let runtime = pulse.runtime_dir().to_str().unwrap();
     let second = daemon(dir.path(), model, &[("XDG_RUNTIME_DIR", runtime)]);
     let out = second.wait();
     assert!(!out.status.success());
@@ -522,7 +442,7 @@ async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_qu
         dir.path(),
         &model,
         &[
-            ("DISPLAY", &x.display),
+            ("DISPLAY", x.display()),
             ("XDG_RUNTIME_DIR", runtime.path().to_str().unwrap()),
             ("ATLAS_SPEECH", "none"),
         ],
@@ -664,7 +584,11 @@ impl Drop for Notifications {
 async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notifies() {
     if !require_programs(
         Need::Desktop,
-        &[("dbus-daemon", "dbus"), ("dunst", "dunst"), ("dunstctl", "dunst")],
+        &[
+            ("dbus-daemon", "dbus"),
+            ("dunst", "dunst"),
+            ("dunstctl", "dunst"),
+        ],
     ) {
         return;
     }

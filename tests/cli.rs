@@ -131,13 +131,16 @@ fn validate_lists_every_problem_and_exits_non_zero() {
 #[test]
 fn validate_and_loading_warn_that_webhook_triggers_are_not_active() {
     let h = Home::new();
-    h.write("hook.yaml", "id: hook
+    h.write(
+        "hook.yaml",
+        "id: hook
 triggers:
   - {type: manual}
   - {type: webhook, path: /hooks/deploy}
 actions:
   - {id: x, type: log, config: {message: x}}
-");
+",
+    );
     // A warning, not a failure: the workflow is valid and runs manually.
     let o = h.run(&["workflow", "validate"]);
     assert!(o.status.success(), "{o:?}");

@@ -242,8 +242,9 @@ fn webhook_and_event_triggers_load_with_a_warning_naming_file_and_line() {
         "{warnings:#?}"
     );
     assert!(
-        warnings[1]
-            .starts_with("hooked.yaml:6:11: `triggers[2].type`: event triggers are not active yet:"),
+        warnings[1].starts_with(
+            "hooked.yaml:6:11: `triggers[2].type`: event triggers are not active yet:"
+        ),
         "{warnings:#?}"
     );
     // Other triggers warn about nothing, and a folder's report gathers the warnings.

@@ -4,14 +4,14 @@
 //! and the model commands.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::test_skip::{Need, require_programs, skip};
+use crate::test_skip::{Need, skip};
 use crate::util::{atlas_bin, serve};
 
 /// The real whisper model, or `None` when it is absent: the test is then skipped (recorded, see
@@ -320,87 +320,8 @@ fn transcribe_reports_text_and_timings() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("atlas model download base.en"));
 }
 
-/// A private PulseAudio server with a null sink whose monitor is the default microphone.
-pub struct Pulse {
-    child: Child,
-    pub runtime: tempfile::TempDir,
-}
-
-impl Pulse {
-    pub fn start() -> Option<Pulse> {
-        if !require_programs(
-            Need::Desktop,
-            &[
-                ("pulseaudio", "pulseaudio"),
-                ("pactl", "pulseaudio-utils"),
-                ("paplay", "pulseaudio-utils"),
-                ("parec", "pulseaudio-utils"),
-            ],
-        ) {
-            return None;
-        }
-        let runtime = tempfile::tempdir().unwrap();
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-                "--use-pid-file=no",
-            ])
-            .args([
-                "-L",
-                "module-native-protocol-unix auth-anonymous=1",
-                "-L",
-                "module-null-sink sink_name=vsink rate=48000",
-            ])
-            .env("XDG_RUNTIME_DIR", runtime.path())
-            .env("HOME", runtime.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let p = Pulse { child, runtime };
-        for _ in 0..100 {
-            if p.cmd("pactl")
-                .arg("info")
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(
-            p.cmd("pactl")
-                .args(["set-default-sink", "vsink"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        assert!(
-            p.cmd("pactl")
-                .args(["set-default-source", "vsink.monitor"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        Some(p)
-    }
-    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(program);
-        c.env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env("HOME", self.runtime.path());
-        c
-    }
-}
-
-impl Drop for Pulse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The shared PulseAudio harness: a null sink whose monitor is the default microphone.
+pub use crate::test_pulse::PulseServer as Pulse;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_microphone_path_hears_an_utterance_played_into_a_virtual_microphone() {
@@ -412,7 +333,7 @@ async fn the_microphone_path_hears_an_utterance_played_into_a_virtual_microphone
     espeak("Set the volume to medium.", "en-us", 150, &wav);
     let mut listen = v.cmd();
     listen
-        .env("XDG_RUNTIME_DIR", pulse.runtime.path())
+        .env("XDG_RUNTIME_DIR", pulse.runtime_dir())
         .args(["listen", "--mic", "--seconds", "7", "--json", "--speak-to"])
         .arg(v.path("mic-reply.wav"))
         .stdout(Stdio::piped())
@@ -439,10 +360,7 @@ fn model_import_converts_a_faster_whisper_model_and_it_becomes_active() {
     if !ct2.join("model.bin").exists() {
         skip(
             Need::Model,
-            &format!(
-                "{} is missing (run scripts/test-model.sh)",
-                ct2.display()
-            ),
+            &format!("{} is missing (run scripts/test-model.sh)", ct2.display()),
         );
         return;
     }

@@ -79,8 +79,7 @@ pub fn list(global: &Global, as_json: bool) -> anyhow::Result<()> {
 
 /// `atlas workflow validate [PATH...]`: every problem, non-zero exit if any.
 pub fn validate(global: &Global, paths: &[PathBuf], as_json: bool) -> anyhow::Result<bool> {
-    let (files, errors, warnings): (usize, Vec<LoadError>, Vec<LoadError>) = if paths.is_empty()
-    {
+    let (files, errors, warnings): (usize, Vec<LoadError>, Vec<LoadError>) = if paths.is_empty() {
         let app = build(global, Arc::new(RecordingSpeaker::default()))?;
         (app.report.files, app.report.errors, app.report.warnings)
     } else {

@@ -33,7 +33,7 @@ fn records_speech_played_into_a_virtual_microphone() {
     let inner = format!("{module}::virtual_microphone_session");
     let exe = std::env::current_exe().unwrap();
     let out = server
-        .command(exe.to_str().unwrap())
+        .cmd(exe.to_str().unwrap())
         .args([
             inner.as_str(),
             "--exact",

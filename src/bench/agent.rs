@@ -227,7 +227,11 @@ fn schedule_lateness(engine: &Engine) -> anyhow::Result<Vec<f64>> {
         else {
             continue;
         };
-        let first = store.run_actions(&run.id)?.iter().map(|a| a.started_at).min();
+        let first = store
+            .run_actions(&run.id)?
+            .iter()
+            .map(|a| a.started_at)
+            .min();
         if let Some(started) = first {
             late.push((started - due.timestamp_millis()) as f64);
         }

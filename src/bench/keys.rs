@@ -80,3 +80,70 @@ impl Keyboard {
         Ok(at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::desktop::{Desktop, DesktopConfig, DesktopEvent};
+    use crate::test_display::Xvfb;
+
+    /// Set in the child, so the inner test runs only when started by the outer one.
+    const CHILD_ENV: &str = "ATLAS_TEST_KEYS_CHILD";
+
+    // global-hotkey and the keyboard read DISPLAY from the environment, which must not change
+    // while other tests run: the outer test re-runs this binary for the inner one on Xvfb.
+    #[test]
+    fn an_xtest_press_and_release_reach_the_global_hotkey() {
+        let Some(x) = Xvfb::start() else { return };
+        let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+        let inner = format!("{module}::xtest_session");
+        let out = x
+            .cmd(std::env::current_exe().expect("test binary"))
+            .args([inner.as_str(), "--exact", "--ignored", "--nocapture"])
+            .env(CHILD_ENV, "1")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .expect("run the inner test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the inner test did not run:\n{stdout}"
+        );
+    }
+
+    #[test]
+    #[ignore = "run by an_xtest_press_and_release_reach_the_global_hotkey under Xvfb"]
+    fn xtest_session() {
+        assert_eq!(
+            std::env::var(CHILD_ENV).as_deref(),
+            Ok("1"),
+            "run the outer test"
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cfg = DesktopConfig {
+            hotkey: HOTKEY.into(),
+            tray: false,
+        };
+        let desktop = Desktop::start(&cfg, tx).expect("desktop on Xvfb");
+        assert!(desktop.hotkey_active(), "{:?}", desktop.hotkey_problem());
+        let keys = Keyboard::connect().expect("XTest on Xvfb");
+        let next = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<DesktopEvent>| {
+            for _ in 0..1000 {
+                if let Ok(e) = rx.try_recv() {
+                    return Some(e);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        };
+        keys.press().expect("press");
+        assert_eq!(next(&mut rx), Some(DesktopEvent::HotkeyPressed));
+        keys.release().expect("release");
+        assert_eq!(next(&mut rx), Some(DesktopEvent::HotkeyReleased));
+        desktop.shutdown();
+    }
+}

@@ -206,8 +206,16 @@ fn number_slot_rejects_words_that_are_not_numbers() {
         .iter()
         .find(|c| c.workflow_id == "timer")
         .unwrap_or_else(|| panic!("the timer phrase was not scored\n{}", outcome.explain()));
-    assert!(!timer.slots.contains_key("minutes"), "{}", outcome.explain());
-    assert!(timer.why.contains("slot 'minutes' missing"), "{}", timer.why);
+    assert!(
+        !timer.slots.contains_key("minutes"),
+        "{}",
+        outcome.explain()
+    );
+    assert!(
+        timer.why.contains("slot 'minutes' missing"),
+        "{}",
+        timer.why
+    );
     assert!(timer.score < 1.0);
 }
 
@@ -270,7 +278,11 @@ fn list_slot_rejects_unrelated_value() {
         .find(|c| c.workflow_id == "volume")
         .unwrap_or_else(|| panic!("the volume phrase was not scored\n{}", outcome.explain()));
     assert!(!volume.slots.contains_key("level"), "{}", outcome.explain());
-    assert!(volume.why.contains("slot 'level' missing"), "{}", volume.why);
+    assert!(
+        volume.why.contains("slot 'level' missing"),
+        "{}",
+        volume.why
+    );
 }
 
 #[test]

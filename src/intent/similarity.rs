@@ -151,14 +151,23 @@ mod tests {
 
     #[test]
     fn near_misses_cost_less_than_unrelated_words_and_equal_words_nothing() {
-        assert_eq!(substitution_cost(word_similarity("weather", "weather")), 0.0);
+        assert_eq!(
+            substitution_cost(word_similarity("weather", "weather")),
+            0.0
+        );
         assert_eq!(substitution_cost(word_similarity("weather", "banana")), 1.0);
-        for (a, b) in [("medium", "medum"), ("slack", "slak"), ("briefing", "breathing")] {
+        for (a, b) in [
+            ("medium", "medum"),
+            ("slack", "slak"),
+            ("briefing", "breathing"),
+        ] {
             let cost = substitution_cost(word_similarity(a, b));
             assert!(cost > 0.0 && cost < 1.0, "{a} / {b}: {cost}");
         }
         // The cost never rises as the words get more alike.
-        let costs: Vec<f32> = (0..=100).map(|i| substitution_cost(i as f32 / 100.0)).collect();
+        let costs: Vec<f32> = (0..=100)
+            .map(|i| substitution_cost(i as f32 / 100.0))
+            .collect();
         assert!(costs.windows(2).all(|w| w[1] <= w[0]), "{costs:?}");
     }
 }
