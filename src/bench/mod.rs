@@ -6,6 +6,9 @@
 //! - `action_overhead_p50_us`: per action of a 50-action workflow of no-op `set` actions.
 //! - `runs_per_sec`: 3-action workflows, every run and action written to SQLite, flushed.
 //! - `rss_mb`: resident memory of an engine with the bundled workflows loaded, idle.
+//!
+//! A figure with nothing measured is `null` (`runs_per_sec` with `--runs 0`), never 0; a
+//! latency sample that should exist and is empty is an error.
 
 use std::sync::Arc;
 use std::time::Instant;
