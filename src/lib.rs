@@ -37,3 +37,10 @@ pub mod triggers;
 pub mod tts;
 pub mod voice;
 pub mod workflow;
+
+#[cfg(test)]
+mod test_display;
+#[cfg(test)]
+mod test_pulse;
+#[cfg(test)]
+mod test_skip;

@@ -129,6 +129,42 @@ fn validate_lists_every_problem_and_exits_non_zero() {
     );
 }
 
+#[test]
+fn validate_and_loading_warn_that_webhook_triggers_are_not_active() {
+    let h = Home::new();
+    h.write(
+        "hook.yaml",
+        "id: hook
+triggers:
+  - {type: manual}
+  - {type: webhook, path: /hooks/deploy}
+actions:
+  - {id: x, type: log, config: {message: x}}
+",
+    );
+    // A warning, not a failure: the workflow is valid and runs manually.
+    let o = h.run(&["workflow", "validate"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = stdout(&o);
+    assert!(
+        text.contains("warning: ")
+            && text.contains("hook.yaml:4:")
+            && text.contains("webhook triggers are not active yet"),
+        "{text}"
+    );
+    let o = h.run(&["workflow", "validate", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["warnings"][0]["line"], 4, "{v}");
+    assert_eq!(v["warnings"][0]["field"], "triggers[1].type", "{v}");
+    // Loading them elsewhere says so on stderr.
+    let o = h.run(&["workflow", "list"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("webhook triggers are not active yet"),
+        "{o:?}"
+    );
+}
+
 /// A server whose first request to /hang never answers and later ones answer at once.
 async fn hang_once() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));

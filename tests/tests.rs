@@ -1,6 +1,13 @@
 //! Integration tests, built as one binary: shared helpers in `util`, one module per area.
 
 mod util;
+// Shared with the unit tests: the skip rule, the X server and the sound server harnesses.
+#[path = "../src/test_display.rs"]
+mod test_display;
+#[path = "../src/test_pulse.rs"]
+mod test_pulse;
+#[path = "../src/test_skip.rs"]
+mod test_skip;
 
 mod agent;
 mod bundled;

@@ -225,3 +225,44 @@ fn a_misspelt_notification_urgency_is_a_load_error() {
         "{msg}"
     );
 }
+
+#[test]
+fn webhook_and_event_triggers_load_with_a_warning_naming_file_and_line() {
+    let wf = load_str(
+        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /hooks/deploy\n  - type: event\n    event: run.failed\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        Path::new("hooked.yaml"),
+    )
+    .expect("loads");
+    let warnings: Vec<String> = wf.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "hooked.yaml:4:11: `triggers[1].type`: webhook triggers are not active yet:"
+        ),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1].starts_with(
+            "hooked.yaml:6:11: `triggers[2].type`: event triggers are not active yet:"
+        ),
+        "{warnings:#?}"
+    );
+    // Other triggers warn about nothing, and a folder's report gathers the warnings.
+    let plain = load_str(
+        "id: plain\ntriggers: [{type: manual}, {type: schedule, cron: '0 7 * * *'}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        Path::new("plain.yaml"),
+    )
+    .expect("loads");
+    assert!(plain.warnings.is_empty(), "{:?}", plain.warnings);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hook.yaml"),
+        "id: hook\ntriggers: [{type: webhook, path: /x}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+    )
+    .unwrap();
+    let report = load_dirs(&[dir.path().to_path_buf()]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.workflows.len(), 1);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].to_string().contains("hook.yaml:2:"));
+}

@@ -4,17 +4,18 @@
 //! and the model commands.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::test_skip::{Need, skip};
 use crate::util::{atlas_bin, serve};
 
-/// The real whisper model, or `None` (with the reason printed) when it is absent. With
-/// `ATLAS_REQUIRE_MODEL=1` (the test script sets it) an absent model fails the test.
+/// The real whisper model, or `None` when it is absent: the test is then skipped (recorded, see
+/// `test_skip`), or fails under `ATLAS_REQUIRE_MODEL=1` (the test script sets it).
 pub fn model() -> Option<PathBuf> {
     let path = std::env::var_os("ATLAS_TEST_MODEL")
         .map(PathBuf::from)
@@ -25,15 +26,12 @@ pub fn model() -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    if std::env::var("ATLAS_REQUIRE_MODEL").as_deref() == Ok("1") {
-        panic!(
-            "whisper test model {} is missing: run scripts/test-model.sh",
+    skip(
+        Need::Model,
+        &format!(
+            "no whisper model at {} (run scripts/test-model.sh)",
             path.display()
-        );
-    }
-    eprintln!(
-        "skipping: no whisper model at {} (run scripts/test-model.sh)",
-        path.display()
+        ),
     );
     None
 }
@@ -333,87 +331,8 @@ fn transcribe_reports_text_and_timings() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("atlas model download base.en"));
 }
 
-/// A private PulseAudio server with a null sink whose monitor is the default microphone.
-pub struct Pulse {
-    child: Child,
-    pub runtime: tempfile::TempDir,
-}
-
-impl Pulse {
-    pub fn start() -> Option<Pulse> {
-        if Command::new("pulseaudio")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            if std::env::var("ATLAS_REQUIRE_DESKTOP").as_deref() == Ok("1") {
-                panic!("pulseaudio is not installed");
-            }
-            eprintln!("skipping: pulseaudio is not installed");
-            return None;
-        }
-        let runtime = tempfile::tempdir().unwrap();
-        let child = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-                "--use-pid-file=no",
-            ])
-            .args([
-                "-L",
-                "module-native-protocol-unix auth-anonymous=1",
-                "-L",
-                "module-null-sink sink_name=vsink rate=48000",
-            ])
-            .env("XDG_RUNTIME_DIR", runtime.path())
-            .env("HOME", runtime.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let p = Pulse { child, runtime };
-        for _ in 0..100 {
-            if p.cmd("pactl")
-                .arg("info")
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(
-            p.cmd("pactl")
-                .args(["set-default-sink", "vsink"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        assert!(
-            p.cmd("pactl")
-                .args(["set-default-source", "vsink.monitor"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        Some(p)
-    }
-    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(program);
-        c.env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env("HOME", self.runtime.path());
-        c
-    }
-}
-
-impl Drop for Pulse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The shared PulseAudio harness: a null sink whose monitor is the default microphone.
+pub use crate::test_pulse::PulseServer as Pulse;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_microphone_path_hears_an_utterance_played_into_a_virtual_microphone() {
@@ -425,7 +344,7 @@ async fn the_microphone_path_hears_an_utterance_played_into_a_virtual_microphone
     espeak("Set the volume to medium.", "en-us", 150, &wav);
     let mut listen = v.cmd();
     listen
-        .env("XDG_RUNTIME_DIR", pulse.runtime.path())
+        .env("XDG_RUNTIME_DIR", pulse.runtime_dir())
         .args(["listen", "--mic", "--seconds", "7", "--json", "--speak-to"])
         .arg(v.path("mic-reply.wav"))
         .stdout(Stdio::piped())
@@ -450,13 +369,10 @@ fn model_import_converts_a_faster_whisper_model_and_it_becomes_active() {
     let Some(model) = model() else { return };
     let ct2 = model.parent().unwrap().join("faster-whisper-tiny.en");
     if !ct2.join("model.bin").exists() {
-        assert_ne!(
-            std::env::var("ATLAS_REQUIRE_MODEL").as_deref(),
-            Ok("1"),
-            "{} missing",
-            ct2.display()
+        skip(
+            Need::Model,
+            &format!("{} is missing (run scripts/test-model.sh)", ct2.display()),
         );
-        eprintln!("skipping: {} is missing", ct2.display());
         return;
     }
     let v = Voice::new(model);

@@ -104,8 +104,11 @@ pub fn services(
     })
 }
 
-/// Prints load errors to stderr, one per line.
+/// Prints load warnings and errors to stderr, one per line.
 pub fn warn_load_errors(report: &LoadReport) {
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     for e in &report.errors {
         eprintln!("warning: {e}");
     }

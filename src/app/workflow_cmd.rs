@@ -79,31 +79,40 @@ pub fn list(global: &Global, as_json: bool) -> anyhow::Result<()> {
 
 /// `atlas workflow validate [PATH...]`: every problem, non-zero exit if any.
 pub fn validate(global: &Global, paths: &[PathBuf], as_json: bool) -> anyhow::Result<bool> {
-    let (files, errors): (usize, Vec<LoadError>) = if paths.is_empty() {
+    let (files, errors, warnings): (usize, Vec<LoadError>, Vec<LoadError>) = if paths.is_empty() {
         let app = build(global, Arc::new(RecordingSpeaker::default()))?;
-        (app.report.files, app.report.errors)
+        (app.report.files, app.report.errors, app.report.warnings)
     } else {
         let mut files = 0;
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         for p in paths {
             if p.is_dir() {
                 let r = load_dirs(std::slice::from_ref(p));
                 files += r.files;
                 errors.extend(r.errors);
+                warnings.extend(r.warnings);
             } else {
                 files += 1;
-                if let Err(e) = load_file(p) {
-                    errors.extend(e);
+                match load_file(p) {
+                    Ok(wf) => warnings.extend(wf.warnings),
+                    Err(e) => errors.extend(e),
                 }
             }
         }
-        (files, errors)
+        (files, errors, warnings)
     };
     if as_json {
-        print_json(&json!({ "files": files, "ok": errors.is_empty(), "errors": errors }));
+        print_json(
+            &json!({ "files": files, "ok": errors.is_empty(), "errors": errors, "warnings": warnings }),
+        );
     } else {
         for e in &errors {
             println!("error: {e}");
+        }
+        // Warnings do not fail validation: the workflow loads, but part of it does nothing yet.
+        for w in &warnings {
+            println!("warning: {w}");
         }
         if errors.is_empty() {
             println!("{files} workflow file(s) OK");

@@ -195,6 +195,18 @@ struct Opened {
     channels: u16,
 }
 
+/// See [`Recorder::first_sample_probe`]; `atlas bench agent` measures a key press with it.
+#[derive(Clone)]
+pub struct FirstSampleProbe(Arc<Shared>);
+
+impl FirstSampleProbe {
+    /// When the current recording (or, after it stopped, the last one) got its first sample;
+    /// `None` before any sample of it arrived.
+    pub fn first_sample_at(&self) -> Option<Instant> {
+        self.0.buf.lock().ok()?.first_at
+    }
+}
+
 /// A push-to-talk microphone recorder. See the module docs for threading and buffering.
 pub struct Recorder {
     commands: Option<mpsc::Sender<Command>>,
@@ -371,7 +383,8 @@ impl Recorder {
             (
                 std::mem::take(&mut buf.samples),
                 buf.truncated,
-                buf.first_at.take(),
+                // Kept (start() clears it) for the probe to read after the recording.
+                buf.first_at,
                 buf.error.take(),
             )
         };
@@ -398,6 +411,12 @@ impl Recorder {
             truncated,
             first_sample_after: first_at.map(|t| t.saturating_duration_since(started)),
         })
+    }
+
+    /// A handle that tells, from any thread, when the current (or last) recording received its
+    /// first sample, while the recorder itself is owned elsewhere (the agent).
+    pub fn first_sample_probe(&self) -> FirstSampleProbe {
+        FirstSampleProbe(Arc::clone(&self.shared))
     }
 
     /// Records for a fixed time (`atlas listen --mic --seconds N`). Blocks for `duration`.

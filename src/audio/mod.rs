@@ -22,7 +22,9 @@ pub(crate) mod test_support;
 
 use std::path::PathBuf;
 
-pub use capture::{CaptureConfig, InputDeviceInfo, Recorder, Recording, list_input_devices};
+pub use capture::{
+    CaptureConfig, FirstSampleProbe, InputDeviceInfo, Recorder, Recording, list_input_devices,
+};
 pub use resample::{downmix, resample_mono, to_16k_mono};
 pub use vad::{SpeechReport, Vad, VadConfig};
 pub use wav::{WavAudio, read_wav, read_wav_16k_mono, write_wav_f32, write_wav_i16};

@@ -1,6 +1,6 @@
 //! Test helpers shared by the `audio` and `stt` unit tests: real speech from espeak-ng, noise
-//! generators, and a private PulseAudio server with a null sink that serves as a virtual
-//! microphone (its monitor source) on a headless machine.
+//! generators, and (from [`crate::test_pulse`]) a private PulseAudio server with a null sink that
+//! serves as a virtual microphone (its monitor source) on a headless machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,21 +8,13 @@ use std::process::Command;
 use rand::{Rng, SeedableRng};
 
 use super::{SAMPLE_RATE, read_wav_16k_mono};
-
-/// Whether a program is on PATH.
-pub(crate) fn have(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null 2>&1"))
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use crate::test_skip::{Need, require_programs};
 
 /// Speaks `text` with espeak-ng into `dir/name.wav` (22,050 Hz mono) and returns the path, or
-/// `None` (with the reason printed) when espeak-ng is not installed.
+/// `None` when espeak-ng is not installed: the test is then skipped (see [`crate::test_skip`]),
+/// a failure under `ATLAS_REQUIRE_DESKTOP=1`.
 pub(crate) fn espeak_wav(dir: &Path, name: &str, text: &str, args: &[&str]) -> Option<PathBuf> {
-    if !have("espeak-ng") {
-        eprintln!("skipping: espeak-ng is not installed (apt-get install espeak-ng)");
+    if !require_programs(Need::Desktop, &[("espeak-ng", "espeak-ng")]) {
         return None;
     }
     let path = dir.join(format!("{name}.wav"));
@@ -96,76 +88,5 @@ pub(crate) fn mix(signal: &[f32], noise: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// A private PulseAudio server (own `XDG_RUNTIME_DIR`) with a null sink `vsink` at 48 kHz whose
-/// monitor is the default source: what is played to it can be recorded as a microphone.
-/// Dropping it kills that server (by its own pid file) and removes the directory.
-pub(crate) struct PulseServer {
-    dir: tempfile::TempDir,
-}
-
-impl PulseServer {
-    /// Starts the server; `None` (reason printed) only when the `pulseaudio` binary is absent.
-    pub(crate) fn start() -> Option<Self> {
-        if !have("pulseaudio") {
-            eprintln!(
-                "skipping: the pulseaudio binary is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
-            );
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("runtime dir");
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .expect("chmod runtime dir");
-        let server = Self { dir };
-        let status = server
-            .command("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=yes",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-                "-L",
-                "module-native-protocol-unix auth-anonymous=1",
-                "-L",
-                "module-null-sink sink_name=vsink rate=48000",
-            ])
-            .status()
-            .expect("run pulseaudio");
-        assert!(status.success(), "pulseaudio did not start");
-        for args in [
-            ["set-default-sink", "vsink"],
-            ["set-default-source", "vsink.monitor"],
-        ] {
-            let status = server.command("pactl").args(args).status().expect("pactl");
-            assert!(status.success(), "pactl {args:?} failed");
-        }
-        Some(server)
-    }
-
-    /// The runtime directory clients must see as `XDG_RUNTIME_DIR`.
-    pub(crate) fn runtime_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A command that talks to this server.
-    pub(crate) fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("XDG_RUNTIME_DIR", self.dir.path())
-            .env("PULSE_SERVER", self.server_address());
-        cmd
-    }
-
-    /// `unix:<dir>/pulse/native`, the server's socket.
-    pub(crate) fn server_address(&self) -> String {
-        format!("unix:{}/pulse/native", self.dir.path().display())
-    }
-}
-
-impl Drop for PulseServer {
-    fn drop(&mut self) {
-        // `--kill` reads this server's pid file under our XDG_RUNTIME_DIR: it ends only ours.
-        let _ = self.command("pulseaudio").arg("--kill").status();
-    }
-}
+/// The shared PulseAudio harness (see [`crate::test_pulse`]).
+pub(crate) use crate::test_pulse::PulseServer;

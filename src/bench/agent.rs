@@ -1,61 +1,53 @@
 //! `atlas bench agent`: the resident agent's figures.
 //!
-//! - `press_to_recording_ms`: from `Recorder::start` (what a key press calls) to the first
-//!   captured sample, on the warm input stream of the default device (median of 10 presses).
-//! - `release_to_first_audio_p50_ms`: the agent's release path on a 2 s utterance: the instant of
-//!   the release, `Recorder::stop` on a real 2 s recording (resampling included), then the voice
-//!   loop (gate, whisper, match, run) until the first reply sample is ready for the daemon's own
-//!   speaker chain (config's speech backend behind the hold gate and the meter). The recording
-//!   itself holds what the device heard, so the utterance is espeak-ng's (as if it had been said).
-//! - `schedule_lateness_p99_ms`: a schedule firing every second for 20 s; how late each run
-//!   started after its due time.
+//! The voice figures go through the daemon's own pieces: the agent task (`agent::run`) with the
+//! global hotkey on `$DISPLAY`, the warm default microphone, the chimes, and the daemon's speaker
+//! chain (config's speech backend behind the hold gate and the meter). Keys are pressed for real
+//! with XTest (`keys`), and the utterance (espeak-ng) is played on the default output while the
+//! key is held, so the microphone must hear the output (as under `scripts/bench.sh`: a PulseAudio
+//! null sink whose monitor is the default source).
+//!
+//! - `press_to_recording_p50_ms`: from the XTest key press through the X server, global-hotkey's
+//!   thread and the agent (`Recorder::start`) to the first sample recorded.
+//! - `release_to_first_audio_p50_ms`: from the XTest key release through the agent's release
+//!   path (recorder stop, chime, gate, whisper, match, run) to the first reply sample.
+//! - `schedule_lateness_p50_ms`/`_p99_ms`: a schedule firing every second for 20 s; when each
+//!   run's first action started, minus its due time.
 //! - `daemon_idle_rss_mb`: resident memory of a real `atlas daemon` in this environment (with
 //!   the tray, hotkey and warm microphone when there is a display and a sound server; headless
 //!   otherwise), model unloaded, 5 s after start; `daemon_headless` says which.
+//!
+//! Anything not measured is `null`, and `agent_path_problem` says why (no display, no
+//! microphone, the hotkey taken, ...).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde_json::json;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{at_least, percentile, print_figures, round1};
-use crate::agent::GatedSpeaker;
+use super::keys::{HOTKEY, Keyboard};
+use super::{figure, print_figures, round1};
+use crate::agent::{self, AgentConfig, GatedSpeaker, Msg, Parts, PttMode, Stage};
 use crate::app::{Global, build, resolve_model};
-use crate::audio::Recorder;
+use crate::desktop::{Desktop, DesktopConfig, DesktopEvent};
+use crate::engine::Engine;
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::Scheduler;
-use crate::tts::{Speaker, WavFileSpeaker};
+use crate::tts::{AudioPlayer, Speaker, WavFileSpeaker};
 use crate::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
 
-/// The default input device with a warm stream, as the daemon opens it.
-fn recorder() -> Option<Recorder> {
-    let cfg = crate::audio::CaptureConfig {
-        device: None,
-        max_seconds: 10,
-        keep_warm: true,
-    };
-    let rec = Recorder::open(&cfg)
-        .map_err(|e| eprintln!("no microphone: {e}"))
-        .ok()?;
-    // Let the warm stream deliver before measuring, as in the daemon.
-    rec.wait_for_audio(Duration::from_secs(5));
-    Some(rec)
-}
+/// Presses measured after one warm-up press.
+const PRESSES: usize = 5;
 
-fn press_to_recording(rec: &mut Recorder) -> Option<f64> {
-    let mut times = Vec::new();
-    for _ in 0..10 {
-        rec.start().ok()?;
-        std::thread::sleep(Duration::from_millis(300));
-        let r = rec.stop().ok()?;
-        if let Some(d) = r.first_sample_after {
-            times.push(d.as_secs_f64() * 1000.0);
-        }
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    (!times.is_empty()).then(|| percentile(&times, 0.5))
+/// What presses and releases through the agent measured.
+#[derive(Default)]
+struct AgentPath {
+    press_ms: Vec<f64>,
+    first_audio_ms: Vec<f64>,
 }
 
 fn daemon_rss(global: &Global, dir: &Path) -> Option<f64> {
@@ -86,6 +78,167 @@ fn daemon_rss(global: &Global, dir: &Path) -> Option<f64> {
     rss
 }
 
+/// Waits (bounded) for the agent to publish `want`.
+async fn stage(stages: &mut mpsc::UnboundedReceiver<Stage>, want: Stage) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(s) = stages.recv().await {
+            if s == want {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("the agent task ended")
+    })
+    .await
+    .with_context(|| format!("the agent did not reach {want:?} within 60 s"))?
+}
+
+/// Waits (bounded) until the recording that began after `pressed` has its first sample.
+async fn first_sample(probe: &crate::audio::FirstSampleProbe, pressed: Instant) -> Option<f64> {
+    let deadline = pressed + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(t) = probe.first_sample_at().filter(|t| *t >= pressed) {
+            return Some((t - pressed).as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
+/// Presses and releases the hotkey for real, `PRESSES + 1` times, on an agent set up as the
+/// daemon sets it up; the utterance in `wav` is played while the key is down.
+async fn through_the_agent(
+    engine: Engine,
+    voice: Arc<VoiceLoop>,
+    metered: Arc<MeteredSpeaker>,
+    gated: Arc<GatedSpeaker>,
+    wav: &Path,
+) -> anyhow::Result<AgentPath> {
+    if let Some(reason) = crate::desktop::display_problem() {
+        anyhow::bail!("no display ({reason}): no key to press");
+    }
+    let keyboard = Keyboard::connect()?;
+    let capture = crate::audio::CaptureConfig {
+        device: None,
+        max_seconds: 10,
+        keep_warm: true,
+    };
+    let recorder = tokio::task::spawn_blocking(move || {
+        let rec = crate::audio::Recorder::open(&capture)?;
+        // The daemon opens its warm stream well before the first press; so does the bench.
+        let live = rec.wait_for_audio(Duration::from_secs(5));
+        Ok::<_, crate::audio::AudioError>((rec, live))
+    })
+    .await?;
+    let (recorder, live) = recorder.context("no microphone")?;
+    anyhow::ensure!(live, "the microphone delivered no audio in 5 s");
+    let probe = recorder.first_sample_probe();
+    let chimes = tokio::task::spawn_blocking(AudioPlayer::open_default).await?;
+    let mouth = tokio::task::spawn_blocking(AudioPlayer::open_default)
+        .await?
+        .context("no audio output to play the utterance on")?;
+
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+    let (dtx, mut drx) = mpsc::unbounded_channel::<DesktopEvent>();
+    let desktop = Desktop::start(
+        &DesktopConfig {
+            hotkey: HOTKEY.into(),
+            tray: false,
+        },
+        dtx,
+    )?;
+    if let Some(problem) = desktop.hotkey_problem() {
+        anyhow::bail!("push-to-talk is off: {problem}");
+    }
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = drx.recv().await {
+                if tx.send(Msg::Desktop(e)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let (stage_tx, mut stages) = mpsc::unbounded_channel();
+    let parts = Parts {
+        engine,
+        voice: Some(voice),
+        recorder: Some(recorder),
+        speaker: gated,
+        player: chimes.ok(),
+        tray: None,
+        on_stage: Box::new(move |s| {
+            let _ = stage_tx.send(s);
+        }),
+        workflows_dir: std::env::temp_dir(),
+        max_recording: Duration::from_secs(10),
+    };
+    let cfg = AgentConfig {
+        hotkey: HOTKEY.into(),
+        mode: PttMode::Hold,
+        tray: false,
+        chimes: true,
+        ..AgentConfig::default()
+    };
+    let task = tokio::spawn(agent::run(cfg, parts, tx.clone(), rx));
+    stage(&mut stages, Stage::Idle).await?;
+
+    let mut path = AgentPath::default();
+    let measured = async {
+        for i in 0..=PRESSES {
+            metered.reset();
+            let pressed = keyboard.press()?;
+            let press_ms = first_sample(&probe, pressed).await;
+            stage(&mut stages, Stage::Listening).await?;
+            let mut playback = mouth.play_wav_file(wav)?;
+            playback.finished().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            while stages.try_recv().is_ok() {}
+            let released = keyboard.release()?;
+            stage(&mut stages, Stage::Idle).await?;
+            // The first press pays for warming the speech backend up; the daemon has done that.
+            if i == 0 {
+                continue;
+            }
+            path.press_ms.extend(press_ms);
+            if let Some(first) = metered.first_audio().filter(|t| *t >= released) {
+                path.first_audio_ms
+                    .push((first - released).as_secs_f64() * 1000.0);
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = tx.send(Msg::Desktop(DesktopEvent::Quit));
+    let _ = task.await;
+    desktop.shutdown();
+    measured?;
+    Ok(path)
+}
+
+/// Milliseconds from each `tick` run's due time to its first action's start.
+fn schedule_lateness(engine: &Engine) -> anyhow::Result<Vec<f64>> {
+    let store = engine.store();
+    let mut late = Vec::new();
+    for run in store.list_runs(Some("tick"), 100)? {
+        let Some(due) = run.trigger_data["scheduled_for"]
+            .as_str()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        else {
+            continue;
+        };
+        let first = store
+            .run_actions(&run.id)?
+            .iter()
+            .map(|a| a.started_at)
+            .min();
+        if let Some(started) = first {
+            late.push((started - due.timestamp_millis()) as f64);
+        }
+    }
+    Ok(late)
+}
+
 /// Runs the agent benchmark and prints its figures.
 pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -93,12 +246,6 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     let model = resolve_model(model, &config, &paths)?;
     let model_name = model.display().to_string();
-    let (mut rec, press) = tokio::task::spawn_blocking(|| {
-        let mut rec = recorder();
-        let press = rec.as_mut().and_then(press_to_recording);
-        (rec, press)
-    })
-    .await?;
 
     // The daemon's speaker chain; a WAV file when the machine has no speech output.
     let speech_cfg = config.speech.clone();
@@ -129,46 +276,32 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
     app.engine.set_workflows(workflows);
     let mut stt = SttConfig::new(model);
     stt.audio_ctx_floor = config.voice.audio_ctx_floor;
-    let voice = VoiceLoop::new(
+    let voice = Arc::new(VoiceLoop::new(
         app.engine.clone(),
         Transcriber::new(stt),
-        metered,
+        metered.clone(),
         VoiceConfig::default(),
-    )?;
+    )?);
     voice.transcriber().preload().await?;
     let wav_in = tmp.path().join("in.wav");
     let ok = std::process::Command::new("espeak-ng")
         .args(["-s", "160", "-w"])
         .arg(&wav_in)
         .arg("What's the weather like today?")
-        .status()?;
+        .status()
+        .context("espeak-ng is needed for the agent benchmark: apt-get install espeak-ng")?;
     anyhow::ensure!(ok.success(), "espeak-ng failed");
-    let clip = crate::audio::read_wav_16k_mono(&wav_in)?;
-    let clip = at_least(clip, 2.0);
-    let mut first_audio = Vec::new();
-    let mut stop_ms = Vec::new();
-    for i in 0..6 {
-        // Hold the key for 2 s, release: stop the recorder, hand the utterance to the loop.
-        if let Some(r) = rec.as_mut() {
-            r.start()?;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        let released = Instant::now();
-        if let Some(r) = rec.as_mut() {
-            r.stop()?;
-            stop_ms.push(released.elapsed().as_secs_f64() * 1000.0);
-        }
-        let h = voice.handle(clip.clone(), released).await?;
-        // The first one pays for warming the speech backend up; the daemon has done that.
-        if i > 0
-            && let Some(ms) = h.timings.release_to_first_audio_ms
-        {
-            first_audio.push(ms);
-        }
-    }
-    drop(rec);
-    first_audio.sort_by(|a, b| a.total_cmp(b));
-    stop_ms.sort_by(|a, b| a.total_cmp(b));
+
+    let (path, problem) =
+        match through_the_agent(app.engine.clone(), voice, metered, gated, &wav_in).await {
+            Ok(p) => (p, None),
+            Err(e) => {
+                eprintln!("the agent's key path was not measured: {e:#}");
+                (AgentPath::default(), Some(format!("{e:#}")))
+            }
+        };
+    app.engine.store().flush().await?;
+    let heard = app.engine.store().list_runs(Some("weather"), 100)?.len();
 
     // Schedule lateness: every second for 20 s.
     let stop = CancellationToken::new();
@@ -177,34 +310,22 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
     stop.cancel();
     let _ = task.await;
     app.engine.store().flush().await?;
-    let mut lateness: Vec<f64> = app
-        .engine
-        .store()
-        .list_runs(Some("tick"), 100)?
-        .iter()
-        .filter_map(|r| {
-            let due =
-                chrono::DateTime::parse_from_rfc3339(r.trigger_data["scheduled_for"].as_str()?)
-                    .ok()?;
-            let fired = r.trigger_data["fired_at_ms"].as_i64()?;
-            Some((fired - due.timestamp_millis()) as f64)
-        })
-        .collect();
-    lateness.sort_by(|a, b| a.total_cmp(b));
+    let lateness = schedule_lateness(&app.engine)?;
 
     let rss = tokio::task::spawn_blocking({
         let (g, d) = (global.clone(), tmp.path().to_path_buf());
         move || daemon_rss(&g, &d)
     })
     .await?;
-    let opt = |v: &[f64], q| (!v.is_empty()).then(|| round1(percentile(v, q)));
     let out = json!({
-        "press_to_recording_ms": press.map(round1),
-        "release_to_first_audio_p50_ms": opt(&first_audio, 0.5),
-        "recorder_stop_p50_ms": opt(&stop_ms, 0.5),
+        "press_to_recording_p50_ms": figure(&path.press_ms, 0.5),
+        "release_to_first_audio_p50_ms": figure(&path.first_audio_ms, 0.5),
+        "presses": path.press_ms.len(),
+        "utterances_matched": heard,
+        "agent_path_problem": problem,
         "speaker": speaker_name,
-        "schedule_lateness_p50_ms": opt(&lateness, 0.5),
-        "schedule_lateness_p99_ms": opt(&lateness, 0.99),
+        "schedule_lateness_p50_ms": figure(&lateness, 0.5),
+        "schedule_lateness_p99_ms": figure(&lateness, 0.99),
         "scheduled_runs": lateness.len(),
         "daemon_idle_rss_mb": rss.map(round1),
         "daemon_headless": crate::desktop::display_problem().is_some(),

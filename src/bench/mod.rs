@@ -6,6 +6,9 @@
 //! - `action_overhead_p50_us`: per action of a 50-action workflow of no-op `set` actions.
 //! - `runs_per_sec`: 3-action workflows, every run and action written to SQLite, flushed.
 //! - `rss_mb`: resident memory of an engine with the bundled workflows loaded, idle.
+//!
+//! A figure with nothing measured is `null` (`runs_per_sec` with `--runs 0`), never 0; a
+//! latency sample that should exist and is empty is an error.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,16 +20,32 @@ use crate::engine::RunRequest;
 use crate::tts::RecordingSpeaker;
 use crate::workflow::load_str;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0 to 1, nearest rank) of `samples`, in any order; `None` for an empty
+/// sample: nothing measured is not a measurement of zero.
+pub(crate) fn percentile(samples: &[f64], p: f64) -> Option<f64> {
+    let mut sorted: Vec<f64> = samples.iter().copied().filter(|x| !x.is_nan()).collect();
     if sorted.is_empty() {
-        return 0.0;
+        return None;
     }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((sorted.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+    Some(sorted[idx.min(sorted.len() - 1)])
 }
 
-/// Resident set size of this process in MiB (Linux; 0 elsewhere).
-pub fn rss_mb() -> f64 {
+/// A percentile as a JSON figure, rounded to 0.1: `null` when nothing was measured.
+pub(crate) fn figure(samples: &[f64], p: f64) -> serde_json::Value {
+    json!(percentile(samples, p).map(round1))
+}
+
+/// A percentile that must exist: an empty sample is an error naming what was not measured.
+fn required(samples: &[f64], p: f64, what: &str) -> anyhow::Result<f64> {
+    percentile(samples, p)
+        .map(round1)
+        .ok_or_else(|| anyhow::anyhow!("{what}: nothing was measured"))
+}
+
+/// Resident set size of this process in MiB (Linux; `None` where it cannot be read).
+pub fn rss_mb() -> Option<f64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -34,8 +53,7 @@ pub fn rss_mb() -> f64 {
                 .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+        .map(|kb| round1(kb / 1024.0))
 }
 
 const NOOP: &str = "id: bench_one\ntriggers: [{type: manual}]\nconcurrency: {mode: parallel, max: 100000}\nactions:\n  - {id: a, type: set, config: {values: {}}}\n";
@@ -95,7 +113,6 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
         handle.wait().await;
     }
     drop(events);
-    starts.sort_by(|a, b| a.total_cmp(b));
 
     // Per-action overhead: a 50-action run, minus a 1-action run, per action.
     let mut per_action = Vec::new();
@@ -108,7 +125,6 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
         let short = t1.elapsed().as_secs_f64();
         per_action.push(((long - short) / 49.0).max(0.0) * 1e6);
     }
-    per_action.sort_by(|a, b| a.total_cmp(b));
     engine.store().flush().await?;
 
     // Throughput: many 3-action runs in flight, all persisted.
@@ -126,14 +142,15 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
         h.wait().await;
     }
     engine.store().flush().await?;
-    let runs_per_sec = runs as f64 / t0.elapsed().as_secs_f64();
+    // No runs asked for: no throughput measured (not zero runs a second).
+    let runs_per_sec = (runs > 0).then(|| (runs as f64 / t0.elapsed().as_secs_f64()).round());
 
     let figures = json!({
-        "start_p50_us": round1(percentile(&starts, 0.5)),
-        "start_p99_us": round1(percentile(&starts, 0.99)),
-        "action_overhead_p50_us": round1(percentile(&per_action, 0.5)),
-        "runs_per_sec": runs_per_sec.round(),
-        "rss_mb": round1(rss),
+        "start_p50_us": required(&starts, 0.5, "start latency")?,
+        "start_p99_us": required(&starts, 0.99, "start latency")?,
+        "action_overhead_p50_us": required(&per_action, 0.5, "per-action overhead")?,
+        "runs_per_sec": runs_per_sec,
+        "rss_mb": rss,
         "runs": runs,
     });
     print_figures(&figures, as_json)
@@ -169,6 +186,35 @@ fn round1(x: f64) -> f64 {
 }
 
 mod agent;
+mod keys;
 mod voice;
 pub use agent::agent;
 pub use voice::voice;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_sample_has_no_percentile() {
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[f64::NAN], 0.5), None);
+        assert_eq!(figure(&[], 0.99), serde_json::Value::Null);
+        let err = required(&[], 0.5, "start latency").unwrap_err();
+        assert_eq!(err.to_string(), "start latency: nothing was measured");
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_of_the_sorted_sample() {
+        assert_eq!(percentile(&[7.0], 0.0), Some(7.0));
+        assert_eq!(percentile(&[7.0], 0.99), Some(7.0));
+        // Unsorted input; 0.0 is a real measurement, not "nothing".
+        let xs = [5.0, 1.0, 4.0, 0.0, 3.0, 2.0, 10.0, 8.0, 9.0, 7.0, 6.0];
+        assert_eq!(percentile(&xs, 0.0), Some(0.0));
+        assert_eq!(percentile(&xs, 0.5), Some(5.0));
+        assert_eq!(percentile(&xs, 0.99), Some(10.0));
+        assert_eq!(percentile(&xs, 1.0), Some(10.0));
+        assert_eq!(figure(&[0.04, 0.26], 1.0), json!(0.3));
+        assert_eq!(required(&xs, 0.5, "x").unwrap(), 5.0);
+    }
+}

@@ -7,6 +7,10 @@
 //! - `release_to_first_audio_p50_ms`: end of audio to the first reply sample rendered and ready
 //!   for the speaker (espeak-ng rendering, through the same speak action the agent uses).
 //! - `rss_idle_mb` (model unloaded) and `rss_active_mb` (model loaded, after decoding).
+//!
+//! A figure with nothing measured is `null`, never 0: an utterance that matched no workflow has
+//! no `release_to_workflow_p50_ms` (and its first audio is the "not understood" reply's, which
+//! `matched: false` says).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{at_least, percentile, print_figures, round1, rss_mb};
+use super::{at_least, figure, print_figures, round1, rss_mb};
 use crate::app::{Global, build, resolve_model};
 use crate::stt::{SttConfig, Transcriber};
 use crate::tts::{Speaker, WavFileSpeaker};
@@ -111,18 +115,22 @@ pub async fn voice(
                 to_audio.push(ms);
             }
         }
-        for v in [&mut stt, &mut to_wf, &mut to_audio] {
-            v.sort_by(|a, b| a.total_cmp(b));
-        }
         let (transcript, workflow) = matched.unwrap_or_default();
+        if workflow.is_none() {
+            eprintln!(
+                "the {label} utterance matched no workflow (heard {transcript:?}): it has no \
+                 release-to-workflow figure, and its first audio is the not-understood reply"
+            );
+        }
         figures.insert(
             label.into(),
             json!({
                 "transcript": transcript,
                 "workflow": workflow,
-                "stt_p50_ms": round1(percentile(&stt, 0.5)),
-                "release_to_workflow_p50_ms": round1(percentile(&to_wf, 0.5)),
-                "release_to_first_audio_p50_ms": round1(percentile(&to_audio, 0.5)),
+                "matched": workflow.is_some(),
+                "stt_p50_ms": figure(&stt, 0.5),
+                "release_to_workflow_p50_ms": figure(&to_wf, 0.5),
+                "release_to_first_audio_p50_ms": figure(&to_audio, 0.5),
             }),
         );
     }
@@ -133,21 +141,20 @@ pub async fn voice(
         std::hint::black_box(voice.match_text("what's the weather like today"));
         match_times.push(t0.elapsed().as_secs_f64() * 1e6);
     }
-    match_times.sort_by(|a, b| a.total_cmp(b));
     transcriber.unload();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let rss_unloaded = rss_mb();
     let out = json!({
         "model": model,
         "model_load_ms": round1(load.as_secs_f64() * 1000.0),
-        "match_us": round1(percentile(&match_times, 0.5)),
+        "match_us": figure(&match_times, 0.5),
         "utterances": figures,
         "stt_p50_ms": figures["2s"]["stt_p50_ms"],
         "release_to_workflow_p50_ms": figures["2s"]["release_to_workflow_p50_ms"],
         "release_to_first_audio_p50_ms": figures["2s"]["release_to_first_audio_p50_ms"],
-        "rss_idle_mb": round1(rss_idle),
-        "rss_active_mb": round1(rss_active),
-        "rss_after_unload_mb": round1(rss_unloaded),
+        "rss_idle_mb": rss_idle,
+        "rss_active_mb": rss_active,
+        "rss_after_unload_mb": rss_unloaded,
         "reps": reps,
     });
     print_figures(&out, as_json)

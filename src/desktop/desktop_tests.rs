@@ -4,86 +4,59 @@
 //! GTK and global-hotkey read `DISPLAY` from the process environment, which must not be changed
 //! while other tests run, so each outer test starts an X server and re-runs this test binary for
 //! an ignored inner test with `DISPLAY` (and a private runtime directory, no session bus) in the
-//! child's environment. Tests skip when Xvfb, trayer or xdotool are missing, and fail instead
-//! when `ATLAS_REQUIRE_DESKTOP=1`. Set `ATLAS_DESKTOP_SHOT=path.png` to keep the tray screenshot.
+//! child's environment. Tests are skipped (and recorded as such, see [`crate::test_skip`]) when
+//! Xvfb, trayer or xdotool are missing, and fail instead when `ATLAS_REQUIRE_DESKTOP=1`. Set `ATLAS_DESKTOP_SHOT=path.png` to keep the tray screenshot.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use super::*;
+use crate::test_display::{Xvfb, terminate, wait_for};
 
 /// Set to "1" in the children, so inner tests run only when started by an outer test.
 const CHILD_ENV: &str = "ATLAS_TEST_DESKTOP_CHILD";
-/// Serialises picking display numbers among this process's tests.
-static DISPLAY_PICK: Mutex<()> = Mutex::new(());
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null 2>&1"))
-        .status()
-        .is_ok_and(|s| s.success())
+/// Whether the desktop tools beyond Xvfb and xdotool (which [`Xvfb::start`] checks) are
+/// installed; otherwise the test is skipped (see [`crate::test_skip`]), a failure under
+/// `ATLAS_REQUIRE_DESKTOP=1`.
+fn tray_tools_present() -> bool {
+    crate::test_skip::require_programs(
+        crate::test_skip::Need::Desktop,
+        &[
+            ("trayer", "trayer"),
+            ("xwd", "x11-apps"),
+            ("convert", "imagemagick"),
+        ],
+    )
 }
 
-/// Whether the desktop tools are installed; prints why not, and panics when they are required.
-fn tools_present(tray: bool) -> bool {
-    let mut needed = vec!["Xvfb", "xdotool"];
-    if tray {
-        needed.extend(["trayer", "xwd", "convert"]);
-    }
-    let missing: Vec<_> = needed.into_iter().filter(|p| !have(p)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "desktop test tools missing: {missing:?} (apt-get install xvfb xdotool trayer x11-apps \
-         imagemagick)"
-    );
-    assert!(
-        std::env::var("ATLAS_REQUIRE_DESKTOP").as_deref() != Ok("1"),
-        "{msg}"
-    );
-    eprintln!("skipping: {msg}");
-    false
-}
-
-/// A private Xvfb (and optionally trayer) that is killed on drop.
+/// The shared private Xvfb (and optionally trayer, stopped first on drop).
 struct XServer {
-    display: String,
-    xvfb: Child,
     trayer: Option<Child>,
-    dir: tempfile::TempDir,
+    x: Xvfb,
 }
 
 impl XServer {
-    /// Starts Xvfb on the first free display in 90..=99, and trayer when `tray`.
+    /// Starts Xvfb on a free display, and trayer when `tray`.
     fn start(tray: bool) -> Option<XServer> {
-        if !tools_present(tray) {
+        if tray && !tray_tools_present() {
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = {
-            let _pick = DISPLAY_PICK.lock().unwrap_or_else(|e| e.into_inner());
-            (90..=99).find_map(|n| Self::try_display(n, &dir))
-        }
-        .map(|(display, xvfb)| XServer {
-            display,
-            xvfb,
+        let mut server = XServer {
             trayer: None,
-            dir,
-        })
-        .expect("no free X display in :90..:99");
+            x: Xvfb::start()?,
+        };
         if tray {
-            let trayer = Command::new("trayer")
+            let trayer = server
+                .x
+                .cmd("trayer")
                 .args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
                 .args(["--width", "200", "--heighttype", "pixel", "--height", "40"])
                 .args(["--SetDockType", "true", "--transparent", "false"])
-                .env("DISPLAY", &server.display)
                 .env("NO_AT_BRIDGE", "1")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -91,86 +64,32 @@ impl XServer {
                 .unwrap();
             server.trayer = Some(trayer);
             let up = wait_for(Duration::from_secs(10), || {
-                !server.xdotool(&["search", "--class", "trayer"]).is_empty()
+                !server
+                    .x
+                    .xdotool(&["search", "--class", "trayer"])
+                    .is_empty()
             });
             assert!(up, "trayer did not show its window");
         }
         Some(server)
     }
 
-    fn try_display(n: u32, dir: &tempfile::TempDir) -> Option<(String, Child)> {
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        let display = format!(":{n}");
-        // A live server answers; a stale lock or socket left by a killed one Xvfb clears itself.
-        if x11rb::connect(Some(&display)).is_ok() {
-            return None;
-        }
-        let log = std::fs::File::create(dir.path().join(format!("xvfb{n}.log"))).ok()?;
-        let mut xvfb = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                // Without it Xvfb resets whenever its last client disconnects, and a connection
-                // made during a reset is dropped: the flakiness seen when tests probe the server.
-                "-noreset",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        // Ready once connections succeed for a second: in its first moments Xvfb was seen
-        // to accept connections and then drop later ones ("connection reset by peer").
-        let mut good = 0;
-        let up = wait_for(Duration::from_secs(10), || {
-            if matches!(xvfb.try_wait(), Ok(Some(_))) {
-                return true;
-            }
-            let ok = socket.exists() && x11rb::connect(Some(&display)).is_ok();
-            good = if ok { good + 1 } else { 0 };
-            good >= 20
-        });
-        if up && matches!(xvfb.try_wait(), Ok(None)) {
-            Some((display, xvfb))
-        } else {
-            terminate(&mut xvfb);
-            None
-        }
-    }
-
-    /// Runs xdotool on this display and returns its output lines.
-    fn xdotool(&self, args: &[&str]) -> Vec<String> {
-        let out = Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
     /// This test binary, set up to run the ignored test `inner` on this display.
     fn child(&self, inner: &str) -> Command {
         let name = inner_test_name(inner);
-        let runtime = self.dir.path().join("run");
+        let runtime = self.x.dir().join("run");
         std::fs::create_dir_all(&runtime).unwrap();
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        let mut cmd = self.x.cmd(std::env::current_exe().unwrap());
         cmd.args([name.as_str(), "--exact", "--ignored", "--nocapture"])
             .args(["--test-threads=1"])
             .env(CHILD_ENV, "1")
-            .env("DISPLAY", &self.display)
             .env_remove("WAYLAND_DISPLAY")
             .env("NO_AT_BRIDGE", "1")
             // No session bus: AppIndicator falls back to an XEmbed icon and GTK starts no
             // stray dbus-daemon.
             .env(
                 "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={}", self.dir.path().join("no-bus").display()),
+                format!("unix:path={}", self.x.dir().join("no-bus").display()),
             )
             .env("XDG_RUNTIME_DIR", &runtime);
         cmd
@@ -179,36 +98,10 @@ impl XServer {
 
 impl Drop for XServer {
     fn drop(&mut self) {
-        for child in self.trayer.iter_mut().chain([&mut self.xvfb]) {
-            terminate(child);
+        if let Some(trayer) = self.trayer.as_mut() {
+            terminate(trayer);
         }
     }
-}
-
-/// Stops a child with SIGTERM, so that Xvfb removes its lock file and socket, then reaps it.
-fn terminate(child: &mut Child) {
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let ended = term.is_ok_and(|s| s.success())
-        && wait_for(Duration::from_secs(5), || {
-            matches!(child.try_wait(), Ok(Some(_)))
-        });
-    if !ended {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
-
-fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if ready() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ready()
 }
 
 /// An inner test's name the way the test harness spells it (relative to the crate root).

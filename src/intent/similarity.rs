@@ -150,50 +150,24 @@ mod tests {
     }
 
     #[test]
-    fn print_table() {
+    fn near_misses_cost_less_than_unrelated_words_and_equal_words_nothing() {
+        assert_eq!(
+            substitution_cost(word_similarity("weather", "weather")),
+            0.0
+        );
+        assert_eq!(substitution_cost(word_similarity("weather", "banana")), 1.0);
         for (a, b) in [
-            ("briefing", "breathing"),
-            ("weather", "whether"),
-            ("lights", "light"),
-            ("on", "off"),
-            ("of", "off"),
-            ("in", "on"),
-            ("play", "pray"),
-            ("stop", "shop"),
-            ("stop", "top"),
-            ("what", "want"),
-            ("timer", "time"),
             ("medium", "medum"),
-            ("high", "hi"),
-            ("low", "lo"),
-            ("music", "magic"),
-            ("news", "newsroom"),
             ("slack", "slak"),
-            ("todo", "today"),
-            ("joke", "choke"),
-            ("open", "often"),
-            ("morning", "mourning"),
-            ("calendar", "colander"),
-            ("email", "emails"),
-            ("kitchen", "chicken"),
-            ("atlas", "outlast"),
-            ("play", "display"),
-            ("remind", "remember"),
-            ("is", "its"),
-            ("hello", "yellow"),
-            ("hello", "hollow"),
-            ("briefing", "brief"),
-            ("start", "stop"),
-            ("pause", "pose"),
-            ("next", "text"),
+            ("briefing", "breathing"),
         ] {
-            let s = word_similarity(a, b);
-            println!(
-                "{a:>10} {b:>10} sim {s:.2} lev {:.2} jw {:.2} cost {:.2}",
-                strsim::normalized_levenshtein(a, b),
-                strsim::jaro_winkler(a, b),
-                substitution_cost(s)
-            );
+            let cost = substitution_cost(word_similarity(a, b));
+            assert!(cost > 0.0 && cost < 1.0, "{a} / {b}: {cost}");
         }
+        // The cost never rises as the words get more alike.
+        let costs: Vec<f32> = (0..=100)
+            .map(|i| substitution_cost(i as f32 / 100.0))
+            .collect();
+        assert!(costs.windows(2).all(|w| w[1] <= w[0]), "{costs:?}");
     }
 }

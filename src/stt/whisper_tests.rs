@@ -1,14 +1,15 @@
 //! Transcriber tests with the real tiny.en model and real espeak-ng speech.
 //!
 //! The model is found through `ATLAS_TEST_MODEL` (default `$HOME/.cache/atlas-test/ggml-tiny.en.bin`).
-//! When it is absent these tests skip with a printed reason, unless `ATLAS_REQUIRE_MODEL=1`, in
-//! which case they fail and say where the model was looked for.
+//! When it is absent these tests are skipped and recorded as such (see [`crate::test_skip`]),
+//! unless `ATLAS_REQUIRE_MODEL=1`, in which case they fail and say where the model was looked for.
 
 use std::time::Duration;
 
 use super::*;
 use crate::audio::test_support::{espeak_16k, hum, padded, silence};
 use crate::audio::{Vad, VadConfig};
+use crate::test_skip::{Need, skip};
 
 const WEATHER: &str = "what is the weather like today";
 const LONG: &str = "remind me to call the dentist tomorrow morning at nine and then send the \
@@ -29,10 +30,7 @@ fn test_model() -> Option<PathBuf> {
          the shared notes whisper-models.md)",
         path.display()
     );
-    if std::env::var("ATLAS_REQUIRE_MODEL").is_ok_and(|v| v == "1") {
-        panic!("{why}; ATLAS_REQUIRE_MODEL=1 makes this a failure");
-    }
-    eprintln!("skipping: {why}");
+    skip(Need::Model, &why);
     None
 }
 

@@ -1,14 +1,13 @@
 //! Test helpers for the speech module: a private PulseAudio server with a null sink, so tests can
 //! play audio on a machine without a sound card and record what came out of its monitor.
 //!
-//! Tests skip (with a reason on stderr) when a needed program is missing, and fail instead when
-//! `ATLAS_REQUIRE_DESKTOP=1` is set, as CI does on a prepared machine.
+//! Tests are skipped (and recorded as such, see [`crate::test_skip`]) when a needed program is
+//! missing, and fail instead when `ATLAS_REQUIRE_DESKTOP=1` is set, as CI does on a prepared
+//! machine.
 
-use std::io::Read;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+
+pub(crate) use crate::test_pulse::{PulseServer, Recording};
 
 /// Serialises tests that use the process-wide sound server settings and the shared monitor.
 static AUDIO_LOCK: Mutex<()> = Mutex::new(());
@@ -18,19 +17,10 @@ pub(crate) fn rms(samples: &[f32]) -> f32 {
     (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
 }
 
-/// True when `program` is on `PATH`. When it is not, prints why the test is skipped, or panics
-/// when `ATLAS_REQUIRE_DESKTOP=1`.
+/// True when `program` is on `PATH`; otherwise the test is skipped (a failure under
+/// `ATLAS_REQUIRE_DESKTOP=1`).
 pub(crate) fn require(program: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
-    if !found {
-        assert!(
-            std::env::var("ATLAS_REQUIRE_DESKTOP").as_deref() != Ok("1"),
-            "{program} is required (ATLAS_REQUIRE_DESKTOP=1) but missing: apt-get install {package}"
-        );
-        eprintln!("skipping: {program} is not installed (apt-get install {package})");
-    }
-    found
+    crate::test_skip::require_programs(crate::test_skip::Need::Desktop, &[(program, package)])
 }
 
 /// True when espeak-ng can be run (see [`require`]).
@@ -38,13 +28,12 @@ pub(crate) fn espeak_present() -> bool {
     require("espeak-ng", "espeak-ng")
 }
 
-/// A PulseAudio server in its own runtime directory with a null sink `vsink` as default output.
-/// While it lives, this process's `XDG_RUNTIME_DIR` points at it and other audio tests wait.
+/// The shared PulseAudio server (see [`crate::test_pulse`]) made this process's sound server:
+/// while it lives, this process's `XDG_RUNTIME_DIR` points at it and other audio tests wait.
 pub(crate) struct VirtualSpeaker {
-    dir: tempfile::TempDir,
-    server: Child,
     /// Variables to put back on drop, oldest first.
     previous: Vec<(String, Option<std::ffi::OsString>)>,
+    server: PulseServer,
     _lock: MutexGuard<'static, ()>,
 }
 
@@ -74,43 +63,14 @@ fn restore_var(key: &str, previous: Option<std::ffi::OsString>) {
 impl VirtualSpeaker {
     /// Starts the server, or returns `None` when PulseAudio or its tools are not installed.
     pub(crate) fn start() -> Option<Self> {
-        if !(require("pulseaudio", "pulseaudio")
-            && require("pactl", "pulseaudio-utils")
-            && require("parec", "pulseaudio-utils"))
-        {
-            return None;
-        }
         let lock = AUDIO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::tempdir().expect("temp runtime dir");
-        make_private(dir.path());
-        // Run in the foreground as our child, so the test can end it however it finishes.
-        let server = Command::new("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-            ])
-            .args(["-L", "module-native-protocol-unix auth-anonymous=1"])
-            .args(["-L", "module-null-sink sink_name=vsink rate=48000"])
-            .env("XDG_RUNTIME_DIR", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start pulseaudio");
+        let server = PulseServer::start()?;
         let mut vs = Self {
-            dir,
-            server,
             previous: Vec::new(),
+            server,
             _lock: lock,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !vs.pactl(&["info"]) {
-            assert!(Instant::now() < deadline, "pulseaudio did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(vs.pactl(&["set-default-sink", "vsink"]), "set default sink");
-        let runtime_dir = vs.dir.path().to_string_lossy().into_owned();
+        let runtime_dir = vs.server.runtime_dir().to_string_lossy().into_owned();
         vs.set_var("XDG_RUNTIME_DIR", &runtime_dir);
         // libspeechd works out its default socket from the runtime dir only once per process
         // (GLib caches the dir), so name this test's speech-dispatcher socket explicitly.
@@ -130,81 +90,18 @@ impl VirtualSpeaker {
         unsafe { std::env::set_var(key, value) };
     }
 
-    /// Runs pactl against this server; true on success.
-    fn pactl(&self, args: &[&str]) -> bool {
-        Command::new("pactl")
-            .args(args)
-            .env("XDG_RUNTIME_DIR", self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
     /// Starts recording the sink's monitor (16 kHz mono).
     pub(crate) fn record(&self) -> Recording {
-        let mut child = Command::new("parec")
-            .args(["-d", "vsink.monitor", "--raw", "--format=s16le"])
-            .args(["--channels=1", "--rate=16000"])
-            .env("XDG_RUNTIME_DIR", self.dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start parec");
-        let mut stdout = child.stdout.take().expect("parec stdout");
-        let reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stdout.read_to_end(&mut bytes);
-            bytes
-        });
-        Recording { child, reader }
+        self.server.record()
     }
-}
-
-/// Gives `dir` the owner-only permissions PulseAudio expects of a runtime directory.
-fn make_private(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
 }
 
 impl Drop for VirtualSpeaker {
     fn drop(&mut self) {
-        // A speech-dispatcher auto-started in this runtime dir would outlive the test by its
-        // idle timeout; end it now.
-        let pid_file = self
-            .dir
-            .path()
-            .join("speech-dispatcher/pid/speech-dispatcher.pid");
-        if let Ok(pid) = std::fs::read_to_string(pid_file) {
-            let _ = Command::new("kill")
-                .arg(pid.trim())
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        // The server (and a speech-dispatcher it started) ends when the field drops, after this.
         while let Some((key, value)) = self.previous.pop() {
             restore_var(&key, value);
         }
-    }
-}
-
-/// A running `parec` capture.
-pub(crate) struct Recording {
-    child: Child,
-    reader: std::thread::JoinHandle<Vec<u8>>,
-}
-
-impl Recording {
-    /// Stops the capture and returns its samples.
-    pub(crate) fn finish(mut self) -> Vec<f32> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let bytes = self.reader.join().unwrap_or_default();
-        bytes
-            .chunks_exact(2)
-            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
-            .collect()
     }
 }
 

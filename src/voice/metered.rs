@@ -30,6 +30,11 @@ impl MeteredSpeaker {
         *self.first.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// The instant of the first audio since the last reset.
+    pub fn first_audio(&self) -> Option<Instant> {
+        *self.first.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Milliseconds from `since` to the first audio after the last reset.
     pub fn first_audio_since(&self, since: Instant) -> Option<f64> {
         let first = (*self.first.lock().unwrap_or_else(|e| e.into_inner()))?;

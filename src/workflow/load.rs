@@ -57,6 +57,8 @@ pub struct LoadReport {
     pub workflows: Vec<Arc<Workflow>>,
     /// Every problem found.
     pub errors: Vec<LoadError>,
+    /// What loaded but will not work as written (see [`Workflow::warnings`]).
+    pub warnings: Vec<LoadError>,
     /// Files read.
     pub files: usize,
 }
@@ -73,20 +75,40 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn err(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        let field = field.into();
-        let message = message.into();
+        let problem = self.at(field.into(), message.into());
+        self.errors.push(problem);
+    }
+
+    /// A problem at `field`'s position in the file.
+    fn at(&self, field: String, message: String) -> LoadError {
         let pos = if message.starts_with("unknown field") {
             self.positions.find_key(&field)
         } else {
             self.positions.find(&field)
         };
-        self.errors.push(LoadError {
+        LoadError {
             file: self.file.to_path_buf(),
             line: pos.map(|p| p.line),
             column: pos.map(|p| p.column),
             field,
             message,
-        });
+        }
+    }
+}
+
+/// Why a trigger kind that parses does not start runs yet, or `None` when it does.
+fn inactive(t: &TriggerDef) -> Option<&'static str> {
+    match t {
+        TriggerDef::Webhook { .. } => Some(
+            "webhook triggers are not active yet: no HTTP server listens for them until the \
+             control plane lands; start this workflow another way (a manual, voice or schedule \
+             trigger)",
+        ),
+        TriggerDef::Event { .. } => Some(
+            "event triggers are not active yet: nothing fires them until the control plane \
+             lands; start this workflow another way (a manual, voice or schedule trigger)",
+        ),
+        _ => None,
     }
 }
 
@@ -191,8 +213,12 @@ fn check(def: WorkflowDef, c: &mut Checker<'_>, file: &Path) -> Option<Workflow>
         );
     }
     let mut schedules = Vec::new();
+    let mut warnings = Vec::new();
     for (i, t) in def.triggers.iter().enumerate() {
         let field = format!("triggers[{i}]");
+        if let Some(why) = inactive(t) {
+            warnings.push(c.at(format!("{field}.type"), why.to_owned()));
+        }
         match t {
             TriggerDef::Schedule {
                 cron,
@@ -295,6 +321,7 @@ fn check(def: WorkflowDef, c: &mut Checker<'_>, file: &Path) -> Option<Workflow>
         source: file.to_path_buf(),
         graph,
         schedules,
+        warnings,
     })
 }
 
@@ -610,6 +637,11 @@ pub fn load_sources(sources: &[Source]) -> LoadReport {
         check_calls(&wf.graph, &by_id, wf, "actions", &mut report.errors);
     }
     report.workflows = by_id.into_values().map(|(_, w)| w).collect();
+    report.warnings = report
+        .workflows
+        .iter()
+        .flat_map(|w| w.warnings.iter().cloned())
+        .collect();
     report
 }
 

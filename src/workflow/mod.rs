@@ -35,6 +35,9 @@ pub struct Workflow {
     pub graph: Graph,
     /// Parsed schedule triggers (cron and zone), in the order of `def.triggers`.
     pub schedules: Vec<Schedule>,
+    /// What is valid but will not work as written, e.g. a webhook trigger, which nothing fires
+    /// yet; shown by `atlas workflow validate` and when the workflows load.
+    pub warnings: Vec<LoadError>,
 }
 
 impl Workflow {
