@@ -8,5 +8,6 @@ mod cli;
 mod engine;
 mod loader_props;
 mod schedule;
+mod secrets;
 mod validation;
 mod voice;

@@ -135,7 +135,8 @@ pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
             AllowStatus::None => false,
         };
     if !allowed {
-        let body: String = text.chars().take(300).collect();
+        // Masked before it is cut: a cut through a secret would leave its start unmasked.
+        let body: String = ctx.redactor.text(&text).chars().take(300).collect();
         return Err(ActionError::Status { url, status, body });
     }
     let body = match c.response {

@@ -13,6 +13,7 @@ use super::{Global, ShutdownSignal, build, instance, resolve_model, warn_load_er
 use crate::agent::{self, GatedSpeaker, Msg, Parts, Stage};
 use crate::config::{self, Config};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
+use crate::store::Store;
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::Scheduler;
 use crate::tts::Speaker;
@@ -26,8 +27,9 @@ struct Facts {
     problems: Vec<String>,
 }
 
-fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler) -> Value {
+fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler, store: &Store) -> Value {
     json!({
+        "history": store.health(),
         "pid": std::process::id(),
         "state": stage,
         "model": facts.model,
@@ -95,6 +97,11 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let scheduler = Scheduler::new(engine.clone(), true);
     tokio::spawn(scheduler.clone().run(shutdown.clone()));
+    tokio::spawn(super::history::keep_history(
+        engine.store().clone(),
+        config.history,
+        shutdown.clone(),
+    ));
 
     let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     let headless = desktop::display_problem();
@@ -201,18 +208,19 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     });
     let stage_now = Arc::new(std::sync::Mutex::new(Stage::Idle));
     let write_status = {
-        let (data_dir, facts, stage_now, scheduler) = (
+        let (data_dir, facts, stage_now, scheduler, store) = (
             paths.data_dir.clone(),
             facts.clone(),
             stage_now.clone(),
             scheduler.clone(),
+            engine.store().clone(),
         );
         move |stage: Option<Stage>| {
             let mut now = stage_now.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = stage {
                 *now = s;
             }
-            instance::write_status(&data_dir, &status_json(*now, &facts, &scheduler));
+            instance::write_status(&data_dir, &status_json(*now, &facts, &scheduler, &store));
         }
     };
     write_status(None);
@@ -291,7 +299,7 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone())})
+                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone()), "history": file.as_ref().filter(|_| pid.is_some()).map(|f| f["history"].clone())})
             )?
         );
         return Ok(true);
@@ -315,6 +323,11 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
     }
     for p in problems.as_array().into_iter().flatten() {
         println!("{}", p.as_str().unwrap_or_default());
+    }
+    if let Some(h) = file.as_ref().filter(|_| pid.is_some()).map(|f| &f["history"])
+        && let Ok(h) = serde_json::from_value::<crate::store::StoreHealth>(h.clone())
+    {
+        println!("history: {}", h.summary());
     }
     println!("model: {}", model.as_str().unwrap_or("none installed"));
     if let Some(list) = next.as_array() {

@@ -27,6 +27,7 @@ pub use events::{EngineEvent, EventBus};
 pub use modes::Refusal;
 
 use crate::actions::Services;
+use crate::redact::Redactor;
 use crate::store::{Op, RunRecord, RunStatus, Store, now_ms};
 use crate::workflow::Workflow;
 
@@ -154,6 +155,8 @@ impl RunHandle {
 #[derive(Debug)]
 struct RunControl {
     cancel: CancellationToken,
+    /// The run's redactor, found here by the child runs it starts.
+    redactor: Arc<Redactor>,
     paused: watch::Sender<bool>,
     cancel_reason: Mutex<Option<String>>,
 }
@@ -296,6 +299,13 @@ impl Engine {
         } else {
             RunStatus::Running
         };
+        // A child run shares its parent's redactor: its variables may hold the parent's secrets,
+        // and its outputs flow back into the parent.
+        let redactor = req
+            .parent_run
+            .as_ref()
+            .and_then(|p| lock(&self.inner.active).get(p).map(|c| c.redactor.clone()))
+            .unwrap_or_default();
         self.inner.store.send(Op::CreateRun {
             id: run_id.clone(),
             workflow_id: wf.id().to_owned(),
@@ -303,7 +313,7 @@ impl Engine {
             trigger: req.trigger.kind.clone(),
             trigger_data: req.trigger.data.clone(),
             status,
-            vars: Value::Object(vars.clone()),
+            vars: redactor.json(&Value::Object(vars.clone())),
             owner: self.inner.owner.clone(),
             parent_run: req.parent_run.clone(),
             cursor: Some(wf.graph.nodes[wf.graph.entry].id.clone()),
@@ -316,6 +326,7 @@ impl Engine {
             vars,
             depth: req.depth,
             resume_from: None,
+            redactor,
         };
         Ok(self.spawn_run(start, waiting))
     }
@@ -332,6 +343,7 @@ impl Engine {
     ) -> RunHandle {
         let control = Arc::new(RunControl {
             cancel: CancellationToken::new(),
+            redactor: start.redactor.clone(),
             paused: watch::channel(false).0,
             cancel_reason: Mutex::new(None),
         });
@@ -533,7 +545,11 @@ impl Engine {
                 }
             }
         }
-        self.inner.store.flush().await?;
+        // A database that cannot take writes now must not keep the daemon from starting: the
+        // writes are kept and retried, and the store's health says what is wrong.
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::error!(error = %e, "recovered runs are not recorded yet");
+        }
         Ok((resumed, interrupted))
     }
 
@@ -573,6 +589,7 @@ impl Engine {
                 cursor: run.cursor,
                 done: actions,
             }),
+            redactor: Arc::default(),
         };
         Ok(self.spawn_run(start, None))
     }
