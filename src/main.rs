@@ -405,7 +405,10 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             // Errors are built from redacted parts; this is the last guard before the terminal.
-            eprintln!("error: {}", atlas::redact::process().text(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                atlas::redact::process().text(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

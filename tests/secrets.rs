@@ -50,15 +50,20 @@ fn router(seen: Arc<Mutex<Vec<String>>>) -> Router {
         )
         .route(
             "/v1/chat/completions",
-            post(move |h: HeaderMap, axum::Json(body): axum::Json<Value>| async move {
-                s3.lock().unwrap().push(auth(&h));
-                let prompt = body["messages"][0]["content"].as_str().unwrap_or("").to_owned();
-                axum::Json(json!({
-                    "model": "fake",
-                    "choices": [{ "message": { "role": "assistant",
-                        "content": format!("you said {prompt} with {}", auth(&h)) } }],
-                }))
-            }),
+            post(
+                move |h: HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+                    s3.lock().unwrap().push(auth(&h));
+                    let prompt = body["messages"][0]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    axum::Json(json!({
+                        "model": "fake",
+                        "choices": [{ "message": { "role": "assistant",
+                            "content": format!("you said {prompt} with {}", auth(&h)) } }],
+                    }))
+                },
+            ),
         )
         .route(
             "/bad/v1/chat/completions",
@@ -66,7 +71,9 @@ fn router(seen: Arc<Mutex<Vec<String>>>) -> Router {
                 s4.lock().unwrap().push(auth(&h));
                 (
                     StatusCode::UNAUTHORIZED,
-                    axum::Json(json!({ "error": { "message": format!("invalid key {}", auth(&h)) } })),
+                    axum::Json(
+                        json!({ "error": { "message": format!("invalid key {}", auth(&h)) } }),
+                    ),
                 )
             }),
         )
@@ -208,26 +215,56 @@ fn a_secret_used_by_every_action_kind_reaches_no_record_no_log_and_no_output() {
     };
 
     let base_var = format!("base={base}");
-    let run_json = atlas(&["workflow", "run", "leak", "--silent", "--json", "--var", &base_var]);
+    let run_json = atlas(&[
+        "workflow", "run", "leak", "--silent", "--json", "--var", &base_var,
+    ]);
     let run_text = atlas(&["workflow", "run", "leak", "--silent", "--var", &base_var]);
-    let v: Value = serde_json::from_slice(&run_json.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {run_json:?}"));
+    let v: Value =
+        serde_json::from_slice(&run_json.stdout).unwrap_or_else(|e| panic!("{e}: {run_json:?}"));
     // The run went all the way, to the last action's refusal.
     assert_eq!(v["status"], "failed", "{v:#}");
-    assert!(v["error"].as_str().unwrap().contains("action `last` failed: HTTP 401"), "{v:#}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("action `last` failed: HTTP 401"),
+        "{v:#}"
+    );
     // The secret really went out (to the servers and the speaker), and came back masked.
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.iter().filter(|a| *a == &format!("Bearer {SECRET}")).count() >= 5, "{seen:?}");
+    assert!(
+        seen.iter()
+            .filter(|a| *a == &format!("Bearer {SECRET}"))
+            .count()
+            >= 5,
+        "{seen:?}"
+    );
     assert_eq!(v["outputs"]["echo"]["body"]["auth"], "Bearer ***", "{v:#}");
     assert_eq!(v["outputs"]["echo"]["body"]["query"], "key=***", "{v:#}");
-    assert_eq!(v["outputs"]["ask"]["text"], "you said repeat *** with Bearer ***");
-    assert_eq!(v["spoken"], json!(["the token is ***", "child says ***"]), "{v:#}");
-    assert_eq!(v["outputs"]["child"]["outputs"]["mine"]["again"], "***", "{v:#}");
-    assert_eq!(std::fs::read_to_string(data.join("files/tok.txt")).unwrap(), SECRET);
+    assert_eq!(
+        v["outputs"]["ask"]["text"],
+        "you said repeat *** with Bearer ***"
+    );
+    assert_eq!(
+        v["spoken"],
+        json!(["the token is ***", "child says ***"]),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["outputs"]["child"]["outputs"]["mine"]["again"], "***",
+        "{v:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("files/tok.txt")).unwrap(),
+        SECRET
+    );
     let text = String::from_utf8_lossy(&run_text.stdout);
     assert!(text.contains("said: the token is ***"), "{text}");
     let logs = String::from_utf8_lossy(&run_text.stderr);
-    assert!(logs.contains("the token is ***") && logs.contains("child got ***"), "{logs}");
+    assert!(
+        logs.contains("the token is ***") && logs.contains("child got ***"),
+        "{logs}"
+    );
 
     let run_id = v["run_id"].as_str().unwrap().to_owned();
     let child_id = v["outputs"]["child"]["run_id"].as_str().unwrap().to_owned();

@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::secrets::SecretStore;
 use crate::redact::Redactor;
+use crate::secrets::SecretStore;
 use crate::template::RenderError;
 use crate::tts::Speaker;
 use crate::workflow::ActionDef;

@@ -324,7 +324,10 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
     for p in problems.as_array().into_iter().flatten() {
         println!("{}", p.as_str().unwrap_or_default());
     }
-    if let Some(h) = file.as_ref().filter(|_| pid.is_some()).map(|f| &f["history"])
+    if let Some(h) = file
+        .as_ref()
+        .filter(|_| pid.is_some())
+        .map(|f| &f["history"])
         && let Ok(h) = serde_json::from_value::<crate::store::StoreHealth>(h.clone())
     {
         println!("history: {}", h.summary());

@@ -58,7 +58,13 @@ pub async fn keep_history(store: Store, config: HistoryConfig, stop: Cancellatio
         }
         match store.prune(config.rule(now_ms())).await {
             Ok(p) if p.runs > 0 => {
-                tracing::info!(runs = p.runs, actions = p.actions, keep_days = config.keep_days, keep_runs = config.keep_runs, "old run history removed")
+                tracing::info!(
+                    runs = p.runs,
+                    actions = p.actions,
+                    keep_days = config.keep_days,
+                    keep_runs = config.keep_runs,
+                    "old run history removed"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "run history retention failed"),

@@ -61,7 +61,9 @@ pub enum StoreError {
         kept: usize,
     },
     /// Writes the database refused for themselves; they were dropped.
-    #[error("{count} run history write(s) were refused by the database and dropped, first: {first}")]
+    #[error(
+        "{count} run history write(s) were refused by the database and dropped, first: {first}"
+    )]
     Refused {
         /// How many.
         count: usize,

@@ -91,14 +91,14 @@ async fn a_full_disk_fails_the_flush_and_loses_nothing_once_space_is_freed() {
     schema::migrate(&mut wconn).unwrap();
     // Space the test frees later: a filler row, then a database that may not grow.
     wconn
-        .execute_batch("CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(400000));")
+        .execute_batch(
+            "CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(400000));",
+        )
         .unwrap();
     let pages: i64 = wconn
         .pragma_query_value(None, "page_count", |r| r.get(0))
         .unwrap();
-    wconn
-        .pragma_update(None, "max_page_count", pages)
-        .unwrap();
+    wconn.pragma_update(None, "max_page_count", pages).unwrap();
     let reader = open_conn(&path).unwrap();
     let store = Store::start(wconn, reader, &path, quick());
 
@@ -216,7 +216,13 @@ async fn prune_deletes_old_finished_runs_and_their_actions_only() {
         })
         .await
         .unwrap();
-    assert_eq!(old, Pruned { runs: 2, actions: 4 });
+    assert_eq!(
+        old,
+        Pruned {
+            runs: 2,
+            actions: 4
+        }
+    );
     let over = store
         .prune(Retention {
             before_ms: None,
@@ -225,7 +231,13 @@ async fn prune_deletes_old_finished_runs_and_their_actions_only() {
         .await
         .unwrap();
     // Newest two are r4 and r3; r2 goes; r5 is running and stays whatever its age.
-    assert_eq!(over, Pruned { runs: 1, actions: 2 });
+    assert_eq!(
+        over,
+        Pruned {
+            runs: 1,
+            actions: 2
+        }
+    );
     let mut ids: Vec<String> = store
         .list_runs(None, 10)
         .unwrap()
@@ -235,5 +247,9 @@ async fn prune_deletes_old_finished_runs_and_their_actions_only() {
     ids.sort();
     assert_eq!(ids, ["r3", "r4", "r5"]);
     assert_eq!(store.run_actions("r5").unwrap().len(), 1);
-    assert_eq!(store.stats().unwrap()[0].runs, 5, "counters are not history");
+    assert_eq!(
+        store.stats().unwrap()[0].runs,
+        5,
+        "counters are not history"
+    );
 }

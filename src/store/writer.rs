@@ -201,7 +201,10 @@ struct Writer {
 #[derive(Default)]
 struct Owed {
     flushes: Vec<tokio::sync::oneshot::Sender<Result<(), StoreError>>>,
-    prunes: Vec<(Retention, tokio::sync::oneshot::Sender<Result<Pruned, StoreError>>)>,
+    prunes: Vec<(
+        Retention,
+        tokio::sync::oneshot::Sender<Result<Pruned, StoreError>>,
+    )>,
 }
 
 impl Writer {
@@ -223,7 +226,10 @@ impl Writer {
                         // Every handle is gone: one last try, then the writes are lost.
                         self.attempt(owed);
                         if !self.pending.is_empty() {
-                            tracing::error!(writes = self.pending.len(), "run database writer stopped with writes it could not commit");
+                            tracing::error!(
+                                writes = self.pending.len(),
+                                "run database writer stopped with writes it could not commit"
+                            );
                         }
                         return;
                     }
@@ -260,7 +266,12 @@ impl Writer {
                 let mut h = self.health();
                 h.lost_writes += 1;
                 if h.lost_writes == 1 || h.lost_writes.is_power_of_two() {
-                    tracing::error!(lost = h.lost_writes, kept = self.pending.len(), op = op.describe(), "run history: too many writes waiting for the database; dropping new ones");
+                    tracing::error!(
+                        lost = h.lost_writes,
+                        kept = self.pending.len(),
+                        op = op.describe(),
+                        "run history: too many writes waiting for the database; dropping new ones"
+                    );
                 }
             }
             op => self.pending.push(op),
@@ -280,7 +291,10 @@ impl Writer {
                 {
                     let mut h = self.health();
                     if recovered {
-                        tracing::warn!(error = h.error.as_deref().unwrap_or(""), "run history writes work again; the writes kept meanwhile are committed");
+                        tracing::warn!(
+                            error = h.error.as_deref().unwrap_or(""),
+                            "run history writes work again; the writes kept meanwhile are committed"
+                        );
                     }
                     h.ok = true;
                     h.error = None;
@@ -354,7 +368,8 @@ impl Writer {
         loop {
             match self.commit() {
                 Err(e) if is_transient(&e) && tries < self.opts.busy_retries => {
-                    let wait = Duration::from_millis(10u64 << tries.min(6)).min(Duration::from_secs(1));
+                    let wait =
+                        Duration::from_millis(10u64 << tries.min(6)).min(Duration::from_secs(1));
                     tracing::debug!(error = %e, tries, wait_ms = wait.as_millis() as u64, "run database busy; trying again");
                     std::thread::sleep(wait);
                     tries += 1;
