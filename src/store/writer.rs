@@ -481,9 +481,9 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 workflow_id,
                 version,
                 trigger,
-                json_text(&trigger_data),
+                json_text(trigger_data),
                 status.as_str(),
-                json_text(&vars),
+                json_text(vars),
                 owner,
                 parent_run,
                 at,
@@ -504,7 +504,7 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
         }
         Op::Progress { id, cursor, vars } => {
             tx.prepare_cached("UPDATE runs SET cursor = ?2, vars = ?3 WHERE id = ?1")?
-                .execute(params![id, cursor, json_text(&vars)])?;
+                .execute(params![id, cursor, json_text(vars)])?;
         }
         Op::Finish {
             id,
@@ -552,7 +552,7 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
         } => {
             let (output, truncated) = match output {
                 Some(v) => {
-                    let (t, cut) = capped(&v);
+                    let (t, cut) = capped(v);
                     (Some(t), cut)
                 }
                 None => (None, false),
