@@ -341,3 +341,103 @@ actions:
         }
     }
 }
+
+#[test]
+fn the_daemons_log_files_and_status_never_carry_a_secret() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = rt.block_on(serve(router(seen.clone())));
+    let home = tempfile::tempdir().unwrap();
+    let wf = home.path().join("wf");
+    let data = home.path().join("data");
+    std::fs::create_dir_all(&wf).unwrap();
+    // Fires every second; its failure is logged (and notified) with the echoed secret masked.
+    std::fs::write(
+        wf.join("tick.yaml"),
+        r#"
+id: tick
+triggers: [{type: schedule, cron: "* * * * * *", missed: skip}]
+actions:
+  - {id: note, type: log, config: {message: "daemon sees {{ secrets.token }}", level: warn}}
+  - {id: call, type: http, config: {url: "ADDR/fail", headers: {Authorization: "Bearer {{ secrets.token }}"}}}
+"#
+        .replace("ADDR", &format!("http://{addr}")),
+    )
+    .unwrap();
+    let atlas = || {
+        let mut c = Command::new(atlas_bin());
+        c.env("ATLAS_DATA_DIR", &data)
+            .env("ATLAS_CONFIG", home.path().join("config.toml"))
+            .env("ATLAS_BUNDLED_WORKFLOWS", home.path().join("no-bundled"))
+            .env("ATLAS_SECRET_TOKEN", SECRET)
+            .env("ATLAS_SPEECH", "none")
+            .env("ATLAS_LOG", "debug")
+            .env_remove("DISPLAY")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .arg("--workflows")
+            .arg(&wf)
+            .stdin(Stdio::null());
+        c
+    };
+    // To files, not pipes: a debug log fills a pipe nobody reads and would stall the daemon.
+    let (out_path, err_path) = (home.path().join("out.txt"), home.path().join("err.txt"));
+    let mut daemon = atlas()
+        .arg("daemon")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Up to 60 s for a scheduled run to fail (a debug build on a loaded machine starts slowly).
+    let db = data.join("atlas.db");
+    let mut failed = false;
+    for _ in 0..600 {
+        failed = db.exists()
+            && atlas::store::Store::open(&db)
+                .ok()
+                .and_then(|s| s.list_runs(Some("tick"), 5).ok())
+                .is_some_and(|runs| {
+                    runs.iter()
+                        .any(|r| r.status == atlas::store::RunStatus::Failed)
+                });
+        if failed {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = atlas().args(["status", "--json"]).output().unwrap();
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let _ = daemon.wait();
+    let (stdout, stderr) = (
+        std::fs::read(&out_path).unwrap(),
+        std::fs::read(&err_path).unwrap(),
+    );
+    assert!(
+        failed,
+        "no scheduled run failed: {}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert!(!seen.lock().unwrap().is_empty());
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+    assert_eq!(v["history"]["ok"], true, "{status:?}");
+    assert_clean("the daemon's stdout", &stdout);
+    assert_clean("the daemon's stderr", &stderr);
+    assert_clean("atlas status", &status.stdout);
+    let mut files = Vec::new();
+    files_under(&data, &mut files);
+    let logs: Vec<_> = files
+        .iter()
+        .filter(|f| f.to_string_lossy().contains("atlas.log"))
+        .collect();
+    assert!(!logs.is_empty(), "{files:?}");
+    let mut all_logs = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert_clean(&f.display().to_string(), &bytes);
+        if logs.contains(&f) {
+            all_logs.extend(bytes);
+        }
+    }
+    let text = String::from_utf8_lossy(&all_logs);
+    assert!(text.contains("daemon sees ***"), "{text}");
+}
