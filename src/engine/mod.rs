@@ -513,7 +513,9 @@ impl Engine {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let _ = self.inner.store.flush().await;
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::error!(error = %e, "run history not fully written at shutdown");
+        }
     }
 
     /// Deals with runs a dead process left unfinished: resumes those whose workflow says
