@@ -68,6 +68,40 @@ pub struct Config {
     pub agent: crate::agent::AgentConfig,
     /// Where `atlas model download` fetches whisper.cpp models from.
     pub model_base_url: Option<String>,
+    /// How much run history to keep.
+    pub history: HistoryConfig,
+}
+
+/// `[history]` in config.toml: which finished runs the daemon deletes (at start and hourly) and
+/// `atlas workflow prune` deletes by default. A run goes when either bound says so; 0 turns a
+/// bound off. Running, queued and paused runs are never deleted.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Delete finished runs older than this many days (default 90).
+    pub keep_days: u32,
+    /// Keep at most this many runs, newest first (default 10,000).
+    pub keep_runs: u64,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            keep_days: 90,
+            keep_runs: 10_000,
+        }
+    }
+}
+
+impl HistoryConfig {
+    /// The retention rule as of `now_ms` (Unix ms).
+    pub fn rule(&self, now_ms: i64) -> crate::store::Retention {
+        crate::store::Retention {
+            before_ms: (self.keep_days > 0)
+                .then(|| now_ms - i64::from(self.keep_days) * 86_400_000),
+            keep: (self.keep_runs > 0).then_some(self.keep_runs),
+        }
+    }
 }
 
 /// Where everything lives, resolved.

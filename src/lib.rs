@@ -7,7 +7,7 @@
 //! - [`engine`]: admits runs under their run mode, executes graphs, publishes events.
 //! - [`actions`]: the closed registry of action kinds.
 //! - [`store`]: durable run history in SQLite (one writer thread, WAL).
-//! - [`secrets`]: the secret store interface.
+//! - [`secrets`]: the secret store interface; [`redact`]: masking what a run read from it.
 //! - [`tts`]: the speaker interface and its backends (espeak-ng, speech-dispatcher, WAV files).
 //! - [`audio`]: microphone capture, WAV input, resampling, the speech gate.
 //! - [`stt`]: local transcription with whisper.
@@ -29,6 +29,7 @@ pub mod desktop;
 pub mod engine;
 pub mod intent;
 pub mod model;
+pub mod redact;
 pub mod secrets;
 pub mod store;
 pub mod stt;

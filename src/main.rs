@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use atlas::app::{self, Global};
+use atlas::redact::RedactingLogs;
 
 #[derive(Parser)]
 #[command(
@@ -191,6 +192,18 @@ enum WorkflowCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Delete old finished runs; without options, by `[history]` in config.toml.
+    Prune {
+        /// Delete finished runs older than this (e.g. 30d, 12h).
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Keep at most this many runs, newest first.
+        #[arg(long)]
+        keep: Option<u64>,
+        /// Machine-readable output: {"runs", "actions"} removed.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,7 +241,8 @@ enum BenchCmd {
 }
 
 /// Logs to stderr; the daemon also writes them to `<data dir>/logs/atlas.log.YYYY-MM-DD` (daily
-/// files). The returned guard flushes the file on drop.
+/// files). Both pass through [`RedactingLogs`], so no secret a run read reaches a log line. The
+/// returned guard flushes the file on drop.
 fn init_tracing(
     daemon: bool,
     global: &Global,
@@ -240,7 +254,7 @@ fn init_tracing(
     let filter =
         || EnvFilter::try_from_env("ATLAS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingLogs(std::io::stderr))
         .with_filter(filter());
     let logs = daemon
         .then(|| atlas::config::load(global.config.as_deref(), global.data_dir.as_deref()).ok())
@@ -253,7 +267,7 @@ fn init_tracing(
                 tracing_appender::non_blocking(tracing_appender::rolling::daily(dir, "atlas.log"));
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
-                .with_writer(writer)
+                .with_writer(RedactingLogs(writer))
                 .with_filter(filter());
             (Some(layer), Some(guard))
         }
@@ -331,6 +345,13 @@ fn main() -> ExitCode {
                 WorkflowCmd::ShowRun { run_id, json } => {
                     app::show_run(&global, &run_id, json).map(|_| true)
                 }
+                WorkflowCmd::Prune {
+                    older_than,
+                    keep,
+                    json,
+                } => app::prune(&global, older_than.as_deref(), keep, json)
+                    .await
+                    .map(|_| true),
             },
             Command::Bench(BenchCmd::Engine { json, runs }) => {
                 atlas::bench::engine(&global, runs, json)
@@ -399,7 +420,11 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors are built from redacted parts; this is the last guard before the terminal.
+            eprintln!(
+                "error: {}",
+                atlas::redact::process().text(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -9,12 +9,14 @@
 //! way to evaluate code in a workflow.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Object, Value as MjValue};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+
+pub use crate::redact::Redactor;
 
 /// A template that failed to render or evaluate.
 #[derive(Debug, thiserror::Error)]
@@ -298,58 +300,6 @@ impl Serialize for Expr {
     }
 }
 
-/// Values that must never be stored or logged: every secret a run has read.
-#[derive(Debug, Default)]
-pub struct Redactor {
-    secrets: Mutex<Vec<String>>,
-}
-
-impl Redactor {
-    /// Remembers a secret value so that it is masked from now on.
-    pub fn add(&self, secret: &str) {
-        if secret.len() >= 4 {
-            let mut s = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
-            if !s.iter().any(|x| x == secret) {
-                s.push(secret.to_owned());
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.secrets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-    }
-
-    /// Masks every known secret in `text`.
-    pub fn text(&self, text: &str) -> String {
-        let secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = text.to_owned();
-        for s in secrets.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
-            }
-        }
-        out
-    }
-
-    /// Masks every known secret inside a JSON value.
-    pub fn json(&self, v: &Value) -> Value {
-        if self.is_empty() {
-            return v.clone();
-        }
-        match v {
-            Value::String(s) => Value::String(self.text(s)),
-            Value::Array(a) => Value::Array(a.iter().map(|i| self.json(i)).collect()),
-            Value::Object(m) => {
-                Value::Object(m.iter().map(|(k, i)| (k.clone(), self.json(i))).collect())
-            }
-            other => other.clone(),
-        }
-    }
-}
-
 /// Where templates find `secrets.NAME`: looks the name up in the secret store on first use and
 /// registers the value with the run's [`Redactor`].
 #[derive(Debug)]
@@ -413,15 +363,5 @@ mod tests {
         assert!(t.render(&ctx()).is_err());
         let e: Expr = serde_json::from_value(json!("{{ vars.nope }}")).unwrap();
         assert!(!e.is_true(&ctx()).unwrap());
-    }
-
-    #[test]
-    fn redactor_masks_secrets_everywhere() {
-        let r = Redactor::default();
-        r.add("hunter22");
-        assert_eq!(
-            r.json(&json!({"k": ["a hunter22 b"]})),
-            json!({"k": ["a *** b"]})
-        );
     }
 }

@@ -438,3 +438,34 @@ fn service_install_writes_an_autostart_entry_without_a_systemd_user_session() {
     assert!(!entry.exists());
     assert!(stdout(&out).contains(&format!("removed {}", entry.display())));
 }
+
+#[test]
+fn prune_removes_old_runs_by_its_options_or_by_the_history_config() {
+    let h = Home::new();
+    h.write("tick.yaml", "id: tick\ntriggers: [{type: manual}]\nactions:\n  - {id: a, type: log, config: {message: a}}\n  - {id: b, type: log, config: {message: b}}\n");
+    for _ in 0..4 {
+        let o = h.run(&["workflow", "run", "tick", "--silent"]);
+        assert!(o.status.success(), "{o:?}");
+    }
+    let o = h.run(&["workflow", "prune", "--older-than", "30d"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o).trim(), "removed 0 run(s) and 0 action record(s)");
+    let o = h.run(&["workflow", "prune", "--keep", "3", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"runs": 1, "actions": 2}));
+    // Without options, `[history]` in config.toml decides.
+    std::fs::write(
+        h.dir.path().join("config.toml"),
+        "[history]\nkeep_days = 0\nkeep_runs = 1\n",
+    )
+    .unwrap();
+    let o = h.run(&["workflow", "prune"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        "removed 2 run(s) and 4 action record(s)",
+        "{o:?}"
+    );
+    let runs = h.store().list_runs(None, 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(h.store().stats().unwrap()[0].runs, 4, "counters are kept");
+}

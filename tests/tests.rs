@@ -16,6 +16,7 @@ mod engine;
 mod engine_safety;
 mod loader_props;
 mod schedule;
+mod secrets;
 mod trust;
 mod validation;
 mod voice;

@@ -86,10 +86,12 @@ pub struct LogConfig {
 
 pub(super) fn log(c: &LogConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
     let message = c.message.render(ctx.scope)?;
+    // The output is redacted by the engine with everything else; the log line is written here.
+    let logged = ctx.redactor.text(&message);
     match c.level {
-        Level::Info => tracing::info!(target: "atlas::workflow", %message, "log action"),
-        Level::Warn => tracing::warn!(target: "atlas::workflow", %message, "log action"),
-        Level::Error => tracing::error!(target: "atlas::workflow", %message, "log action"),
+        Level::Info => tracing::info!(target: "atlas::workflow", message = %logged, "log action"),
+        Level::Warn => tracing::warn!(target: "atlas::workflow", message = %logged, "log action"),
+        Level::Error => tracing::error!(target: "atlas::workflow", message = %logged, "log action"),
     }
     Ok(json!({ "message": message }))
 }

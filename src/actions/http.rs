@@ -148,10 +148,9 @@ pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
             r = read_response(resp, ERROR_BODY_CAP, Over::Truncate, &url) => r?,
             _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
         };
-        let body: String = decode_text(&bytes, content_type.as_deref())
-            .chars()
-            .take(300)
-            .collect();
+        // Masked before it is cut: a cut through a secret would leave its start unmasked.
+        let text = decode_text(&bytes, content_type.as_deref());
+        let body: String = ctx.redactor.text(&text).chars().take(300).collect();
         return Err(ActionError::Status {
             url,
             status,

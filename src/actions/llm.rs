@@ -77,9 +77,7 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
     let key = match (&c.api_key, &defaults.api_key_secret) {
         (Some(t), _) => Some(t.render(ctx.scope)?),
         (None, Some(name)) => ctx
-            .services
-            .secrets
-            .get(name)
+            .secret(name)
             .map_err(|e| ActionError::Llm(e.to_string()))?,
         (None, None) => None,
     };
@@ -107,6 +105,8 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
     let url = format!("{}/chat/completions", base.trim_end_matches('/'));
     let mut req = ctx.services.http.post(&url).json(&body);
     if let Some(k) = key {
+        // An API key is a secret wherever it came from (a literal in the file too).
+        ctx.redactor.add(&k);
         req = req.bearer_auth(k);
     }
     let resp = tokio::select! {

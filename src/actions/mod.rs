@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::redact::Redactor;
 use crate::secrets::SecretStore;
 use crate::template::RenderError;
 use crate::tts::Speaker;
@@ -162,7 +163,8 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Where `speak` goes.
     pub speaker: Arc<dyn Speaker>,
-    /// Where `{{ secrets.X }}` comes from.
+    /// Where `{{ secrets.X }}` comes from. Actions read it through [`ActionCtx::secret`], which
+    /// registers what it reads with the run's redactor.
     pub secrets: Arc<dyn SecretStore>,
     /// Roots the `file` action may touch, by name; the first is the default.
     pub file_roots: Vec<(String, PathBuf)>,
@@ -190,6 +192,21 @@ pub struct ActionCtx<'a> {
     pub services: &'a Services,
     /// Fires when the run is cancelled or times out.
     pub cancel: &'a CancellationToken,
+    /// The run's redactor: every secret an action reads is registered here before it is used.
+    pub redactor: &'a Redactor,
+}
+
+impl ActionCtx<'_> {
+    /// Reads secret `name` from the secret store, registering its value with the run's redactor
+    /// first. Actions read secrets only through this (or `{{ secrets.NAME }}`), never from
+    /// [`Services::secrets`] directly.
+    pub fn secret(&self, name: &str) -> Result<Option<String>, crate::secrets::SecretError> {
+        let value = self.services.secrets.get(name)?;
+        if let Some(v) = &value {
+            self.redactor.add(v);
+        }
+        Ok(value)
+    }
 }
 
 /// Why an action failed.

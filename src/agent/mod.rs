@@ -303,7 +303,7 @@ impl Agent {
                 let current = utterance == self.utterance;
                 match *result {
                     Ok(h) => {
-                        tracing::info!(utterance, current, transcript = %h.transcript, workflow = ?h.workflow, reply = ?h.reply, reason = ?h.reason, timings = ?h.timings, "utterance handled");
+                        tracing::info!(utterance, current, transcript = %h.transcript, workflow = ?h.workflow, reply = ?h.reply.as_deref().map(|r| crate::redact::process().text(r)), reason = ?h.reason, timings = ?h.timings, "utterance handled");
                         if current {
                             self.error = false;
                         }

@@ -13,6 +13,7 @@ use super::{Global, ShutdownSignal, build, instance, resolve_model, warn_load_er
 use crate::agent::{self, GatedSpeaker, Msg, Parts, Stage};
 use crate::config::{self, Config};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
+use crate::store::Store;
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::Scheduler;
 use crate::tts::{AutoSpeaker, Speaker};
@@ -29,9 +30,16 @@ struct Facts {
     starting: bool,
 }
 
-fn status_json(stage: Stage, facts: &Facts, scheduler: &Scheduler, speech: &AutoSpeaker) -> Value {
+fn status_json(
+    stage: Stage,
+    facts: &Facts,
+    scheduler: &Scheduler,
+    speech: &AutoSpeaker,
+    store: &Store,
+) -> Value {
     let speech = speech.report();
     json!({
+        "history": store.health(),
         "pid": std::process::id(),
         "state": if facts.starting { json!("starting") } else { json!(stage) },
         "model": facts.model,
@@ -67,6 +75,11 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let scheduler = Scheduler::new(engine.clone(), true);
     tokio::spawn(scheduler.clone().run(shutdown.clone()));
+    tokio::spawn(super::history::keep_history(
+        engine.store().clone(),
+        config.history,
+        shutdown.clone(),
+    ));
 
     // The status file: written now, rewritten at every stage change and every few seconds so
     // that the speech choice and the next scheduled runs it lists stay current.
@@ -76,12 +89,13 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
     }));
     let stage_now = Arc::new(std::sync::Mutex::new(Stage::Idle));
     let write_status = {
-        let (data_dir, facts, stage_now, scheduler, auto) = (
+        let (data_dir, facts, stage_now, scheduler, auto, store) = (
             paths.data_dir.clone(),
             facts.clone(),
             stage_now.clone(),
             scheduler.clone(),
             auto.clone(),
+            engine.store().clone(),
         );
         move |stage: Option<Stage>| {
             let mut now = stage_now.lock().unwrap_or_else(|e| e.into_inner());
@@ -89,7 +103,10 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
                 *now = s;
             }
             let facts = facts.lock().unwrap_or_else(|e| e.into_inner());
-            instance::write_status(&data_dir, &status_json(*now, &facts, &scheduler, &auto));
+            instance::write_status(
+                &data_dir,
+                &status_json(*now, &facts, &scheduler, &auto, &store),
+            );
         }
     };
     write_status(None);
@@ -330,7 +347,7 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "speech": speech, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone())})
+                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "speech": speech, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone()), "history": file.as_ref().filter(|_| pid.is_some()).map(|f| f["history"].clone())})
             )?
         );
         return Ok(true);
@@ -354,6 +371,14 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
     }
     for p in problems.as_array().into_iter().flatten() {
         println!("{}", p.as_str().unwrap_or_default());
+    }
+    if let Some(h) = file
+        .as_ref()
+        .filter(|_| pid.is_some())
+        .map(|f| &f["history"])
+        && let Ok(h) = serde_json::from_value::<crate::store::StoreHealth>(h.clone())
+    {
+        println!("history: {}", h.summary());
     }
     println!("model: {}", model.as_str().unwrap_or("none installed"));
     if let Some(speech) = speech.as_str() {

@@ -4,6 +4,7 @@
 //! typed errors, and this is where they become messages and exit codes (`anyhow` lives here only).
 
 mod daemon;
+mod history;
 pub mod instance;
 pub mod service;
 mod voice_cmd;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 pub use daemon::{daemon, status};
+pub use history::prune;
 pub use voice_cmd::{
     Input, ListenOpts, listen, model_download, model_import, model_list, model_probe,
     resolve_model, say, transcribe,

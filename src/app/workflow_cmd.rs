@@ -170,7 +170,8 @@ pub async fn run_workflow(
     }
     let started = std::time::Instant::now();
     let outcome = app.engine.run(req).await?;
-    app.engine.store().flush().await?;
+    // Reported after the outcome: the run happened even if its history could not be written.
+    let recorded = app.engine.store().flush().await;
     let ok = outcome.status == RunStatus::Succeeded;
     // Only a run that spoke knows which backend it spoke with; others never waited for one.
     let speech = auto
@@ -206,6 +207,7 @@ pub async fn run_workflow(
             eprintln!("details: atlas workflow show-run {}", outcome.run_id);
         }
     }
+    recorded.with_context(|| format!("run {} is not in the run history", outcome.run_id))?;
     Ok(ok)
 }
 

@@ -34,6 +34,8 @@ pub(super) struct Start {
     pub resume_from: Option<Resume>,
     /// For a `workflow` child: the parent's run id and deadline, which bounds the child's.
     pub parent_deadline: Option<(String, Instant)>,
+    /// The run's redactor (a child run shares its parent's).
+    pub redactor: Arc<Redactor>,
 }
 
 /// Recorded progress of a run being resumed after a crash.
@@ -94,7 +96,7 @@ pub(super) struct Run {
 impl Run {
     pub(super) fn new(engine: Engine, start: Start, control: Arc<RunControl>) -> Run {
         let services = engine.services();
-        let redactor = Arc::new(Redactor::default());
+        let redactor = start.redactor.clone();
         let secrets = MjValue::from_object(SecretsView {
             store: services.secrets.clone(),
             redactor: redactor.clone(),
@@ -171,7 +173,7 @@ impl Run {
             error.map(|e| r.text(&e)),
             self.last.as_ref().map(|v| r.json(v)),
             outputs,
-            self.spoken,
+            self.spoken.iter().map(|s| r.text(s)).collect(),
         )
     }
 
@@ -355,7 +357,7 @@ impl Run {
                     self.engine.store().send(Op::Progress {
                         id: self.run_id.clone(),
                         cursor: cursor.map(|i| g.nodes[i].id.clone()),
-                        vars: Value::Object(self.vars.clone()),
+                        vars: self.redactor.json(&Value::Object(self.vars.clone())),
                     });
                 }
             }
@@ -509,6 +511,7 @@ impl Run {
                         scope: &scope,
                         services,
                         cancel: &self.control.cancel,
+                        redactor: &self.redactor,
                     };
                     actions::execute(cfg, &ctx)
                         .await

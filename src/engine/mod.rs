@@ -31,6 +31,7 @@ pub use events::{EngineEvent, EventBus, first_action_started, wait_run_finished}
 pub use modes::Refusal;
 
 use crate::actions::Services;
+use crate::redact::Redactor;
 use crate::store::{Op, RunStatus, Store, now_ms};
 use crate::workflow::Workflow;
 
@@ -161,6 +162,8 @@ impl RunHandle {
 #[derive(Debug)]
 struct RunControl {
     cancel: CancellationToken,
+    /// The run's redactor, found here by the child runs it starts.
+    redactor: Arc<Redactor>,
     paused: watch::Sender<bool>,
     cancel_reason: Mutex<Option<String>>,
     /// The run that started this one (`workflow` action), whose cancellation cancels this one.
@@ -350,6 +353,16 @@ impl Engine {
         } else {
             RunStatus::Running
         };
+        // A child run shares its parent's redactor: its variables may hold the parent's secrets,
+        // and its outputs flow back into the parent.
+        let redactor = match &parent {
+            Some(p) => p.control.redactor.clone(),
+            None => req
+                .parent_run
+                .as_ref()
+                .and_then(|p| lock(&self.inner.active).get(p).map(|c| c.redactor.clone()))
+                .unwrap_or_default(),
+        };
         self.inner.store.send(Op::CreateRun {
             id: run_id.clone(),
             workflow_id: wf.id().to_owned(),
@@ -357,7 +370,7 @@ impl Engine {
             trigger: req.trigger.kind.clone(),
             trigger_data: req.trigger.data.clone(),
             status,
-            vars: Value::Object(vars.clone()),
+            vars: redactor.json(&Value::Object(vars.clone())),
             owner: self.inner.owner.clone(),
             parent_run: req.parent_run.clone(),
             cursor: Some(wf.graph.nodes[wf.graph.entry].id.clone()),
@@ -373,6 +386,7 @@ impl Engine {
             parent_deadline: parent
                 .as_ref()
                 .and_then(|p| Some((p.run_id.clone(), p.deadline?))),
+            redactor,
         };
         let parent = parent.map(|p| (p.run_id, p.control));
         Ok(self.spawn_run(start, waiting, parent))
@@ -395,6 +409,7 @@ impl Engine {
         };
         let control = Arc::new(RunControl {
             cancel,
+            redactor: start.redactor.clone(),
             paused: watch::channel(false).0,
             cancel_reason: Mutex::new(None),
             parent,
@@ -600,7 +615,9 @@ impl Engine {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let _ = self.inner.store.flush().await;
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::error!(error = %e, "run history not fully written at shutdown");
+        }
     }
 }
 

@@ -46,7 +46,11 @@ impl Engine {
                 }
             }
         }
-        self.inner.store.flush().await?;
+        // A database that cannot take writes now must not keep the daemon from starting: the
+        // writes are kept and retried, and the store's health says what is wrong.
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::error!(error = %e, "recovered runs are not recorded yet");
+        }
         Ok((resumed, interrupted))
     }
 
@@ -87,6 +91,7 @@ impl Engine {
                 done: actions,
             }),
             parent_deadline: None,
+            redactor: Arc::default(),
         };
         Ok(self.spawn_run(start, None, None))
     }

@@ -2,23 +2,31 @@
 //!
 //! **Invariant**: only this module knows SQL. **One writer**: all writes go through a channel to a
 //! single thread (`writer`) that drains whatever has queued up and commits it in one
-//! transaction (group commit). Callers never wait on a write, which keeps the engine's hot path at
+//! transaction (group commit). Callers do not wait on a write, which keeps the engine's hot path at
 //! microseconds, yet every write is committed within a few milliseconds; [`Store::flush`] waits for
-//! everything sent so far. The database runs in WAL mode, so a killed process loses at most the
-//! writes of the last unfinished transaction, never a committed one, and readers never block the
-//! writer. Reads use their own connection.
+//! everything sent so far and reports a commit that failed. The queue is bounded
+//! ([`StoreOptions::queue`]): a sender blocks only while the writer is that far behind. Failed
+//! commits are kept and retried (see `writer`); [`Store::health`] says whether writes work. The
+//! database runs in WAL mode, so a killed process loses at most the writes of the last unfinished
+//! transaction, never a committed one, and readers never block the writer. Reads use their own
+//! connection. Old runs are deleted by [`Store::prune`] (`retention`).
 
+mod retention;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use retention::{Pruned, Retention};
 pub use schema::MIGRATIONS;
 pub use writer::Op;
 
@@ -42,6 +50,112 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the run database writer has stopped")]
     WriterGone,
+    /// Writes could not be committed; they are kept and tried again.
+    #[error(
+        "the run history could not be written: {cause}; {kept} write(s) are kept and retried (`atlas status` shows when writes work again)"
+    )]
+    Write {
+        /// SQLite's reason (busy, disk full, read-only, ...).
+        cause: String,
+        /// Writes waiting to be committed.
+        kept: usize,
+    },
+    /// Writes the database refused for themselves; they were dropped.
+    #[error(
+        "{count} run history write(s) were refused by the database and dropped, first: {first}"
+    )]
+    Refused {
+        /// How many.
+        count: usize,
+        /// The first one and why.
+        first: String,
+    },
+    /// Writes dropped because too many piled up while the database failed.
+    #[error(
+        "{count} run history write(s) were dropped while the database failed (more were waiting than `max_pending`)"
+    )]
+    Lost {
+        /// How many.
+        count: u64,
+    },
+}
+
+/// How the store's writer copes with load and failure; [`Store::open`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Writes the queue holds before [`Store::send`] blocks its caller (back-pressure).
+    pub queue: usize,
+    /// How long one write transaction waits for another connection's lock.
+    pub busy_timeout: Duration,
+    /// When SQLite still says busy or locked, tries again this many times at once (backoff from
+    /// 10 ms, doubling, at most 1 s) before the commit counts as failed.
+    pub busy_retries: u32,
+    /// First wait before failed writes are tried again; it doubles up to 30 s while they fail.
+    pub retry_interval: Duration,
+    /// Most writes kept while the database fails; newer ones are dropped and counted.
+    pub max_pending: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            queue: 16 * 1024,
+            busy_timeout: Duration::from_secs(2),
+            busy_retries: 5,
+            retry_interval: Duration::from_secs(1),
+            max_pending: 200_000,
+        }
+    }
+}
+
+/// Whether run history writes work, for `atlas status` and the daemon's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StoreHealth {
+    /// The last commit succeeded.
+    pub ok: bool,
+    /// Why the last commit failed.
+    pub error: Option<String>,
+    /// Since when commits fail (Unix ms).
+    pub failing_since_ms: Option<i64>,
+    /// Writes kept for the next try.
+    pub pending_writes: usize,
+    /// Writes dropped because too many were waiting, since the store opened.
+    pub lost_writes: u64,
+    /// Writes the database refused for themselves, since the store opened.
+    pub refused_writes: u64,
+}
+
+impl Default for StoreHealth {
+    fn default() -> Self {
+        StoreHealth {
+            ok: true,
+            error: None,
+            failing_since_ms: None,
+            pending_writes: 0,
+            lost_writes: 0,
+            refused_writes: 0,
+        }
+    }
+}
+
+impl StoreHealth {
+    /// One line for people: `ok`, or what fails since when and what it costs.
+    pub fn summary(&self) -> String {
+        let mut out = match (&self.error, self.ok) {
+            (Some(e), false) => format!(
+                "failing: {e} ({} write(s) kept and retried)",
+                self.pending_writes
+            ),
+            _ => "ok".to_owned(),
+        };
+        if self.lost_writes > 0 {
+            out.push_str(&format!(", {} write(s) lost", self.lost_writes));
+        }
+        if self.refused_writes > 0 {
+            out.push_str(&format!(", {} write(s) refused", self.refused_writes));
+        }
+        out
+    }
 }
 
 /// The status of a run.
@@ -194,9 +308,10 @@ pub struct Store {
 }
 
 struct Inner {
-    tx: Sender<Op>,
+    tx: SyncSender<Op>,
     reader: Mutex<Connection>,
     path: PathBuf,
+    health: Arc<Mutex<StoreHealth>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -229,6 +344,11 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 impl Store {
     /// Opens (creating and migrating) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    pub fn open_with(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -238,15 +358,32 @@ impl Store {
         }
         let mut wconn = open_conn(path).map_err(open_err)?;
         schema::migrate(&mut wconn).map_err(open_err)?;
+        wconn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
         let reader = open_conn(path).map_err(open_err)?;
-        let tx = writer::spawn(wconn);
-        Ok(Store {
+        Ok(Store::start(wconn, reader, path, opts))
+    }
+
+    /// Starts the writer on an opened, migrated connection.
+    fn start(wconn: Connection, reader: Connection, path: &Path, opts: StoreOptions) -> Store {
+        let health = Arc::new(Mutex::new(StoreHealth::default()));
+        let tx = writer::spawn(wconn, opts, health.clone());
+        Store {
             inner: Arc::new(Inner {
                 tx,
                 reader: Mutex::new(reader),
                 path: path.to_path_buf(),
+                health,
             }),
-        })
+        }
+    }
+
+    /// Whether writes work now.
+    pub fn health(&self) -> StoreHealth {
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The database file.
@@ -254,21 +391,26 @@ impl Store {
         &self.inner.path
     }
 
-    /// Queues a write. Never blocks.
+    /// Queues a write. Returns at once unless [`StoreOptions::queue`] writes are already waiting;
+    /// then it blocks until the writer has taken some (it keeps taking them even while the
+    /// database fails, see [`StoreOptions::max_pending`]), which is the back-pressure that bounds
+    /// memory. Called from async code it may so block a runtime thread for as long as one commit
+    /// takes; the writer is its own thread, so this cannot deadlock.
     pub fn send(&self, op: Op) {
         if self.inner.tx.send(op).is_err() {
             tracing::error!("run database writer has stopped; a history write was lost");
         }
     }
 
-    /// Waits until everything sent so far is committed.
+    /// Waits until everything sent so far is committed; an error says why it is not (the
+    /// writes are kept and retried: a later flush succeeds once the database takes writes).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.inner
             .tx
             .send(Op::Flush(tx))
             .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Like [`Store::flush`], for code outside the async runtime.
@@ -278,7 +420,18 @@ impl Store {
             .tx
             .send(Op::Flush(tx))
             .map_err(|_| StoreError::WriterGone)?;
-        rx.blocking_recv().map_err(|_| StoreError::WriterGone)
+        rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Deletes the finished runs `rule` no longer keeps, with their actions, after everything
+    /// sent before it is committed.
+    pub async fn prune(&self, rule: Retention) -> Result<Pruned, StoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .tx
+            .send(Op::Prune { rule, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {

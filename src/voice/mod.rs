@@ -387,10 +387,12 @@ impl VoiceLoop {
         let scope =
             minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
         let cancel = tokio_util::sync::CancellationToken::new();
+        let redactor = crate::redact::Redactor::default();
         let ctx = crate::actions::ActionCtx {
             scope: &scope,
             services: self.engine.services(),
             cancel: &cancel,
+            redactor: &redactor,
         };
         let out = crate::actions::execute(&crate::actions::ActionConfig::Llm(cfg), &ctx).await?;
         Ok(out["text"].as_str().unwrap_or_default().to_owned())
@@ -406,9 +408,11 @@ impl VoiceLoop {
         if let Err(e) = self.engine.services().speaker.speak(text).await {
             tracing::warn!(error = %e, "could not speak the reply");
         }
+        // Said aloud as it is, but recorded (printed, logged) without any secret read so far.
+        let text = crate::redact::process().text(text);
         handled.reply = Some(match handled.reply.take() {
             Some(r) => format!("{r} {text}"),
-            None => text.to_owned(),
+            None => text,
         });
         handled.timings.release_to_first_audio_ms = self.speaker.first_audio_since(released);
     }

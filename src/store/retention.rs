@@ -1,0 +1,49 @@
+//! Run history retention: which finished runs are deleted, and the deleting.
+//!
+//! A run is deleted when it is finished (never queued, running or paused) and either older than
+//! the cutoff or not among the newest `keep` runs. Its actions go with it, in the same
+//! transaction. `workflow_stats` and `schedule_state` are kept: counters and schedule times are
+//! not history. Deletion runs on the writer thread like every other write.
+
+use rusqlite::{Transaction, params};
+use serde::{Deserialize, Serialize};
+
+/// Which runs to delete. A rule with neither bound deletes nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Delete finished runs created before this (Unix ms).
+    pub before_ms: Option<i64>,
+    /// Keep at most this many runs, newest first; older finished ones are deleted.
+    pub keep: Option<u64>,
+}
+
+/// What a prune deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// Runs deleted.
+    pub runs: u64,
+    /// Action rows deleted with them.
+    pub actions: u64,
+}
+
+/// The finished runs the rule deletes (SQL shared by the two deletes, same transaction).
+const DOOMED: &str = "SELECT id FROM runs WHERE status NOT IN ('queued', 'running', 'paused') AND ((?1 IS NOT NULL AND created_at < ?1) OR (?2 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY created_at DESC, id DESC LIMIT ?2)))";
+
+pub(super) fn prune(tx: &Transaction<'_>, rule: &Retention) -> rusqlite::Result<Pruned> {
+    if rule.before_ms.is_none() && rule.keep.is_none() {
+        return Ok(Pruned::default());
+    }
+    let keep = rule.keep.map(|k| k.min(i64::MAX as u64) as i64);
+    let actions = tx.execute(
+        &format!("DELETE FROM run_actions WHERE run_id IN ({DOOMED})"),
+        params![rule.before_ms, keep],
+    )?;
+    let runs = tx.execute(
+        &format!("DELETE FROM runs WHERE id IN ({DOOMED})"),
+        params![rule.before_ms, keep],
+    )?;
+    Ok(Pruned {
+        runs: runs as u64,
+        actions: actions as u64,
+    })
+}
