@@ -343,3 +343,66 @@ async fn a_superseded_utterance_starts_nothing_and_its_run_is_cancelled() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_probe_asks_once_and_gives_up_within_its_bound() {
+    // A host that accepts connections and never answers (what start.sh must not wait on).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_url = format!("http://{}", silent.local_addr().expect("addr"));
+    let accepted = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        silent.set_nonblocking(false).expect("blocking");
+        if let Ok((conn, _)) = silent.accept() {
+            held.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        held.len()
+    });
+    let mut cmd = Command::new(atlas_bin());
+    cmd.env("ATLAS_CONFIG", "/nonexistent/config.toml")
+        .args([
+            "model",
+            "probe",
+            "base.en",
+            "--timeout-secs",
+            "1",
+            "--base-url",
+        ])
+        .arg(&silent_url);
+    let out = bounded(cmd, Duration::from_secs(20));
+    assert!(
+        !out.status.success(),
+        "a host that never answers is not usable"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("base.en: ") && text.contains("no answer in 1 s"),
+        "{text}"
+    );
+    assert_eq!(accepted.join().expect("join"), 1, "it asked exactly once");
+
+    // A host that has the file: reachable, with one HEAD request.
+    let heads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = heads.clone();
+    let app = axum::Router::new().route(
+        "/ggml-base.en.bin",
+        axum::routing::head(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "" }
+        }),
+    );
+    let addr = crate::util::serve(app).await;
+    let mut cmd = Command::new(atlas_bin());
+    cmd.env("ATLAS_CONFIG", "/nonexistent/config.toml")
+        .args(["model", "probe", "base.en", "--base-url"])
+        .arg(format!("http://{addr}"));
+    let out = tokio::task::spawn_blocking(move || bounded(cmd, Duration::from_secs(20)))
+        .await
+        .expect("join");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "base.en: reachable"
+    );
+    assert_eq!(heads.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -434,7 +434,8 @@ impl Engine {
             let outcome = match driven {
                 Ok(outcome) => outcome,
                 Err(payload) => {
-                    let what = panic_message(payload.as_ref());
+                    // Nothing says a panic message holds no secret: mask every one read so far.
+                    let what = crate::redact::process().text(&panic_message(payload.as_ref()));
                     tracing::error!(workflow = %workflow_id, run = %run_id, panic = %what, "run task panicked");
                     engine.finish(
                         &run_id,

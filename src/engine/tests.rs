@@ -50,6 +50,18 @@ async fn a_panicking_run_ends_failed_and_frees_its_slot() {
         .expect("row");
     assert_eq!(row.status, RunStatus::Failed);
     assert!(row.error.unwrap_or_default().contains("panicked"));
+    let actions = engine.store().run_actions(&out.run_id).expect("actions");
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(
+        actions[0].status, "failed",
+        "the action in flight ends with its run"
+    );
+    assert!(
+        actions[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("panicked"))
+    );
     assert!(
         engine.active_runs().is_empty(),
         "the run left the active set"

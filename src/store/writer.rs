@@ -519,6 +519,25 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 "UPDATE runs SET status = ?2, error = ?3, result = ?4, finished_at = ?5 WHERE id = ?1",
             )?
             .execute(params![id, status.as_str(), error, result, at])?;
+            // An action still open when its run ended (the run task panicked mid-action) ends
+            // with the run: a finished run never shows an action `running`.
+            let action_status = match status {
+                RunStatus::Failed => "failed",
+                RunStatus::Interrupted => "interrupted",
+                _ => "cancelled",
+            };
+            tx.prepare_cached(
+                "UPDATE run_actions SET status = ?2, error = COALESCE(error, ?3), finished_at = ?4
+                 WHERE run_id = ?1 AND status = 'running'",
+            )?
+            .execute(params![
+                id,
+                action_status,
+                error
+                    .as_deref()
+                    .unwrap_or("the run ended before this action did"),
+                at
+            ])?;
             let ok = (*status == RunStatus::Succeeded) as i64;
             let failed = (*status == RunStatus::Failed) as i64;
             tx.prepare_cached(
