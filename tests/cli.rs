@@ -318,14 +318,23 @@ async fn sigterm_mid_run_records_the_run_as_cancelled() {
     let db = h.data().join("atlas.db");
     // Up to 30 s: a debug build starting while other tests load both cores can be slow.
     let mut running = false;
+    // Running, and past its first action (so the kill lands in the delay).
     for _ in 0..3000 {
-        running = db.exists()
-            && Store::open(&db)
-                .unwrap()
+        running = db.exists() && {
+            let store = Store::open(&db).unwrap();
+            store
                 .list_runs(Some("long"), 1)
                 .unwrap()
                 .first()
-                .is_some_and(|r| r.status == RunStatus::Running);
+                .is_some_and(|r| {
+                    r.status == RunStatus::Running
+                        && store
+                            .run_actions(&r.id)
+                            .unwrap()
+                            .iter()
+                            .any(|a| a.action_id == "wait")
+                })
+        };
         if running {
             break;
         }
@@ -339,10 +348,10 @@ async fn sigterm_mid_run_records_the_run_as_cancelled() {
     let daemon = start_daemon(&h);
     let run = wait_status(&db, &run.id, RunStatus::Interrupted).await;
     stop(daemon);
-    assert_eq!(
-        h.store().run_actions(&run.id).unwrap()[0].status,
-        "succeeded"
-    );
+    let actions = h.store().run_actions(&run.id).unwrap();
+    assert_eq!(actions[0].status, "succeeded");
+    // The delay it died in is closed with the run, never left `running`.
+    assert_eq!(actions[1].status, "interrupted", "{actions:?}");
 }
 
 /// A `systemctl` for a machine without a systemd user manager (none runs here): logs its
