@@ -78,14 +78,8 @@ fn write_workflows(dir: &Path) {
     .unwrap();
 }
 
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
+async fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    crate::util::within(what, Duration::from_secs(30), f).await;
 }
 
 fn runs(data: &Path) -> Vec<atlas::store::RunRecord> {

@@ -232,14 +232,8 @@ impl Drop for KillOnDrop {
     }
 }
 
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
+async fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    crate::util::within(what, Duration::from_secs(60), f).await;
 }
 
 #[tokio::test]

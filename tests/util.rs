@@ -88,6 +88,18 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// Waits until `f` is true, polling every 100 ms, failing the test after `limit`.
+pub async fn within(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let polls = limit.as_millis() / 100;
+    for _ in 0..polls.max(1) {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
 /// Waits (bounded) until `f` is true.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..500 {
