@@ -122,23 +122,15 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
             }
         });
     }
-    {
-        // Say the speech choice once it is made (and rewrite the status with it).
-        let (auto, write_status) = (auto.clone(), write_status.clone());
-        tokio::spawn(async move {
-            let report = auto.ready().await;
-            tracing::info!(speech = %report, "speech output chosen");
-            if report.backend == "none" {
-                eprintln!("speech is off: {report}; replies are only logged");
-            }
-            write_status(None);
-        });
-    }
-
     // The audio devices are opened one at a time (two streams opening at once through ALSA's
     // PulseAudio plugin can stall both): the microphone and the chimes wait for the speech
     // choice, which is bounded; the engine, the schedules and the status file above do not.
-    let _ = auto.ready().await;
+    let report = auto.ready().await;
+    tracing::info!(speech = %report, "speech output chosen");
+    if report.backend == "none" {
+        eprintln!("speech is off: {report}; replies are only logged");
+    }
+    write_status(None);
 
     // Voice: a model and a microphone, or a plain message saying what is missing.
     // Everything that is off, said once at start and kept for `atlas status`.

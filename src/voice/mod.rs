@@ -267,24 +267,20 @@ impl VoiceLoop {
         }
         progress(Phase::Running);
         tracing::info!(transcript = %text, best = ?outcome.best.as_ref().map(|b| (&b.workflow_id, b.score)), "utterance matched");
+        let said = Said {
+            released,
+            superseded,
+        };
         match outcome.best.clone() {
             Some(m) => {
                 handled.workflow = Some(m.workflow_id.clone());
                 handled.slots = m.slots.clone();
                 handled.score = Some(m.score);
-                let said = Said {
-                    released,
-                    superseded,
-                };
                 self.run_matched(&mut handled, &m.workflow_id, &m.phrase, &said)
                     .await;
             }
             None => {
                 handled.reason = outcome.reason.clone();
-                let said = Said {
-                    released,
-                    superseded,
-                };
                 self.not_understood(&mut handled, &text, &said).await;
             }
         }
