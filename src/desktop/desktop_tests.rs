@@ -6,6 +6,10 @@
 //! an ignored inner test with `DISPLAY` (and a private runtime directory, no session bus) in the
 //! child's environment. Tests are skipped (and recorded as such, see [`crate::test_skip`]) when
 //! Xvfb, trayer or xdotool are missing, and fail instead when `ATLAS_REQUIRE_DESKTOP=1`. Set `ATLAS_DESKTOP_SHOT=path.png` to keep the tray screenshot.
+//!
+//! The tray runs in the helper program `atlas-tray`, which `cargo test --lib` does not build:
+//! the tray tests use the one in the target directory (`cargo build --bin atlas-tray`, which
+//! `cargo test --all-targets` does too) and fail, saying so, when it is not there.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,20 @@ fn tray_tools_present() -> bool {
             ("convert", "imagemagick"),
         ],
     )
+}
+
+/// The tray helper built beside this test binary (`target/<profile>/atlas-tray`; the test
+/// binary is in `target/<profile>/deps`). Panics, saying how to build it, when it is missing.
+fn built_helper() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let helper = profile_dir.join(protocol::HELPER_NAME);
+    assert!(
+        helper.is_file(),
+        "the tray tests run the tray helper {}; build it first: cargo build --bin atlas-tray",
+        helper.display()
+    );
+    helper
 }
 
 /// The shared private Xvfb (and optionally trayer, stopped first on drop).
@@ -92,6 +110,9 @@ impl XServer {
                 format!("unix:path={}", self.x.dir().join("no-bus").display()),
             )
             .env("XDG_RUNTIME_DIR", &runtime);
+        if self.trayer.is_some() {
+            cmd.env(protocol::HELPER_ENV, built_helper());
+        }
         cmd
     }
 }
@@ -455,6 +476,99 @@ fn tray_session() {
     // The last item is "Quit".
     menu_keys(&icon, &["Up", "Return"]);
     assert_eq!(next_event(&mut rx), Some(DesktopEvent::Quit));
+
+    // A helper that dies is started again once, and shown the last state again.
+    let first = helper_pids();
+    assert_eq!(first.len(), 1, "one tray helper runs: {first:?}");
+    kill(first[0]);
+    let mut icon = None;
+    let back = wait_for(Duration::from_secs(15), || {
+        let pids = helper_pids();
+        icon = icon_window();
+        pids.len() == 1 && pids != first && icon.as_deref().is_some_and(docked_in_trayer)
+    });
+    assert!(back, "the tray helper was not restarted");
+    let icon = icon.unwrap();
+    let red = wait_for(Duration::from_secs(5), || {
+        let (r, g, b) = mean_colour(&icon);
+        r > g + 20 && r > b + 20
+    });
+    assert!(
+        red,
+        "the restarted icon lost the state: {:?}",
+        mean_colour(&icon)
+    );
+    menu_keys(&icon, &["Up", "Return"]);
+    assert_eq!(next_event(&mut rx), Some(DesktopEvent::Quit));
+    // A second death leaves the tray off; the desktop carries on and stops cleanly.
+    kill(helper_pids()[0]);
+    let gone = wait_for(Duration::from_secs(5), || helper_pids().is_empty());
+    assert!(gone, "the killed helper is still there");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(helper_pids().is_empty(), "the helper was restarted twice");
+    desktop.update(TrayUpdate::State(AgentState::Idle));
     desktop.shutdown();
     assert!(rx.try_recv().is_err(), "no stray events");
+}
+
+/// The running tray helpers among this process's children.
+fn helper_pids() -> Vec<i32> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // A zombie (state Z) has died and waits to be reaped.
+            let zombie = state
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'));
+            if comm.trim() == protocol::HELPER_NAME && !zombie {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+fn kill(pid: i32) {
+    // SAFETY: SIGKILL to a child of this test process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+}
+
+#[test]
+fn a_missing_tray_helper_leaves_the_hotkey_on() {
+    let Some(x) = XServer::start(false) else {
+        return;
+    };
+    let out = x
+        .child("missing_helper_session")
+        .env(protocol::HELPER_ENV, x.x.dir().join("no-such-helper"))
+        .output()
+        .unwrap();
+    assert_passed(&out, "missing_helper_session");
+}
+
+#[test]
+#[ignore = "run by a_missing_tray_helper_leaves_the_hotkey_on under Xvfb"]
+fn missing_helper_session() {
+    if !in_child() {
+        return;
+    }
+    let (tx, _rx) = unbounded_channel();
+    let desktop = Desktop::start(&DesktopConfig::default(), tx).unwrap();
+    assert!(desktop.hotkey_active());
+    let err = desktop.tray_problem().expect("the tray is reported off");
+    let msg = err.to_string();
+    assert!(matches!(err, DesktopError::TrayHelperMissing(_)), "{msg}");
+    assert!(
+        msg.contains("atlas-tray") && msg.contains("no-such-helper"),
+        "{msg}"
+    );
+    assert!(msg.contains("agent.tray = false"), "{msg}");
+    desktop.update(TrayUpdate::State(AgentState::Idle));
+    desktop.shutdown();
 }

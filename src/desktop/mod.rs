@@ -3,9 +3,14 @@
 //! starts a [`Desktop`], receives [`DesktopEvent`]s on a channel (hotkey presses, menu clicks) and
 //! sends [`TrayUpdate`]s back (state, workflow list, next and recent runs). Without a display the
 //! agent runs headless: [`Desktop::start`] says so quickly with [`DesktopError::NoDisplay`].
+//!
+//! The hotkey is registered in the agent's process (`global-hotkey` loads Xlib at run time, and a
+//! press must not cross a process boundary). The tray icon needs GTK, so it runs in the helper
+//! process `atlas-tray` (`src/bin/atlas-tray`), which [`Desktop::start`] spawns and supervises and
+//! talks to in JSON lines ([`protocol`]): neither the `atlas` binary nor this library links GTK.
 
 mod hotkey;
-mod icons;
+pub mod protocol;
 mod tray;
 
 #[cfg(test)]
@@ -19,7 +24,7 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use hotkey::parse_hotkey;
 
 /// What the agent is doing; shown by the tray icon and its status line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Waiting for the hotkey or a schedule.
@@ -61,7 +66,8 @@ impl AgentState {
 }
 
 /// Something the user did on the desktop, sent to the agent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DesktopEvent {
     /// The push-to-talk combination went down.
     HotkeyPressed,
@@ -78,7 +84,8 @@ pub enum DesktopEvent {
 }
 
 /// A change the agent wants the tray to show.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TrayUpdate {
     /// The agent's state: icon and status line.
     State(AgentState),
@@ -154,6 +161,13 @@ pub enum DesktopError {
          with the hotkey only"
     )]
     Tray(String),
+    /// The tray helper program is not installed; the hotkey works without it.
+    #[error(
+        "the tray icon is off: its helper program `atlas-tray` was not found ({0}). Install it \
+         next to `atlas` (scripts/start.sh and `cargo install --path .` install both), or set \
+         `agent.tray = false` in config.toml"
+    )]
+    TrayHelperMissing(String),
 }
 
 /// Says why no desktop display is reachable, or `None` when an X11 display (or a Wayland
@@ -201,13 +215,15 @@ fn wayland_socket() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// The running hotkey listener and tray icon. Dropping it (or [`Desktop::shutdown`]) stops both.
-/// Only one `Desktop` with a tray can run per process (GTK stays bound to its first thread).
+/// The running hotkey listener and tray icon (its helper process). Dropping it (or
+/// [`Desktop::shutdown`]) stops both.
 pub struct Desktop {
     hotkey: Option<hotkey::HotkeyListener>,
     /// Why the hotkey is not registered, when it is not.
     hotkey_problem: Option<DesktopError>,
     tray: Option<tray::TrayHandle>,
+    /// Why the tray is off although it was asked for, when it is.
+    tray_problem: Option<DesktopError>,
 }
 
 impl Desktop {
@@ -215,7 +231,9 @@ impl Desktop {
     /// Returns [`DesktopError::NoDisplay`] at once when no display is reachable, and
     /// [`DesktopError::InvalidHotkey`] for a combination that does not parse. A hotkey that
     /// cannot be registered (another program holds it: [`DesktopError::HotkeyTaken`]) does not
-    /// stop the tray: [`Desktop::hotkey_problem`] tells why push-to-talk is off.
+    /// stop the tray: [`Desktop::hotkey_problem`] tells why push-to-talk is off. Nor does a
+    /// missing tray helper stop the hotkey ([`Desktop::tray_problem`]); a helper that is there
+    /// but cannot show the icon is [`DesktopError::Tray`].
     pub fn start(
         cfg: &DesktopConfig,
         events: UnboundedSender<DesktopEvent>,
@@ -244,16 +262,20 @@ impl Desktop {
                 )
             }
         };
-        let tray = if cfg.tray {
-            Some(tray::TrayHandle::start(events)?)
-        } else {
-            None
+        let (tray, tray_problem) = match cfg.tray.then(tray::helper_path) {
+            None => (None, None),
+            Some(Ok(path)) => (Some(tray::TrayHandle::start(path, events)?), None),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "no tray icon");
+                (None, Some(e))
+            }
         };
-        tracing::info!(hotkey = %cfg.hotkey, tray = cfg.tray, "desktop started");
+        tracing::info!(hotkey = %cfg.hotkey, tray = tray.is_some(), "desktop started");
         Ok(Desktop {
             hotkey,
             hotkey_problem,
             tray,
+            tray_problem,
         })
     }
 
@@ -267,6 +289,12 @@ impl Desktop {
         self.hotkey_problem.as_ref()
     }
 
+    /// Why the tray icon is off although the configuration asks for it (its helper program is
+    /// missing), when it is.
+    pub fn tray_problem(&self) -> Option<&DesktopError> {
+        self.tray_problem.as_ref()
+    }
+
     /// Sends a change to the tray icon; never blocks. Ignored when the tray is off.
     pub fn update(&self, u: TrayUpdate) {
         if let Some(tray) = &self.tray {
@@ -274,7 +302,7 @@ impl Desktop {
         }
     }
 
-    /// Stops the GTK loop and the hotkey listener, waiting for the tray thread to end.
+    /// Stops the tray helper and the hotkey listener, waiting for the helper to exit.
     pub fn shutdown(self) {
         drop(self);
     }

@@ -1,291 +1,420 @@
-//! The tray icon and its menu. `tray-icon` on Linux needs GTK, so a dedicated thread runs
-//! `gtk::init` and `gtk::main`; it polls every 50 ms for updates from the agent (a channel) and
-//! for menu clicks (`MenuEvent::receiver`), changing the icon and menu live and forwarding clicks
-//! as [`DesktopEvent`]s. AppIndicator has no tooltips, so the first (disabled) menu line shows
-//! the state too.
+//! The agent's side of the tray icon: the icon itself runs in the helper process `atlas-tray`
+//! (GTK stays out of the agent's memory, see [`super::protocol`]), and this file supervises it.
+//!
+//! One thread (`atlas-tray-io`) owns the helper: it starts it, writes [`TrayUpdate`]s to its
+//! stdin, turns its stdout lines into [`DesktopEvent`]s, and logs its stderr. The thread, not
+//! the caller, spawns the helper because the helper asks the kernel for SIGTERM when the
+//! thread that spawned it ends (`PR_SET_PDEATHSIG`). A helper that dies is restarted once, and
+//! shown the last of each kind of update again; after that the tray stays off and the agent
+//! runs on. Stopping closes the helper's stdin and waits a moment before killing it.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
-use tray_icon::menu::{
-    CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuId, MenuItem, PredefinedMenuItem, Submenu,
-};
-use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
-use super::{AgentState, DesktopError, DesktopEvent, TrayUpdate, icons};
+use super::protocol::{self, HELPER_ENV, HELPER_NAME, HelperLine};
+use super::{DesktopError, DesktopEvent, TrayUpdate};
 
-/// How often the GTK thread looks for updates and menu clicks.
-const POLL: Duration = Duration::from_millis(50);
-/// How long `start` waits for the GTK thread to show the icon.
+/// How long the helper may take to show the icon.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Recent runs shown in the "Recent runs" submenu.
-const RECENT_SHOWN: usize = 5;
+/// How long a stopping helper may take to exit after its stdin closes, before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How many times a helper that died is started again.
+const RESTARTS: u32 = 1;
 
-const ID_LISTENING: &str = "atlas.listening";
-const ID_OPEN_FOLDER: &str = "atlas.open_workflows_folder";
-const ID_QUIT: &str = "atlas.quit";
+/// Where the helper program is: `ATLAS_TRAY_HELPER`, else next to the running executable,
+/// else on `PATH`.
+pub(super) fn helper_path() -> Result<PathBuf, DesktopError> {
+    if let Some(path) = std::env::var_os(HELPER_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return match path.is_file() {
+            true => Ok(path),
+            false => Err(DesktopError::TrayHelperMissing(format!(
+                "{HELPER_ENV} names {}, which is not a file",
+                path.display()
+            ))),
+        };
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(HELPER_NAME));
+    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
+        return Ok(path.clone());
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join(HELPER_NAME))
+        .find(|p| p.is_file());
+    on_path.ok_or_else(|| {
+        let beside = beside.map_or("beside atlas".into(), |p| p.display().to_string());
+        DesktopError::TrayHelperMissing(format!("it is neither at {beside} nor on PATH"))
+    })
+}
 
-/// GTK binds itself to the first thread that initialises it, so a process gets one tray thread.
-static TRAY_STARTED: AtomicBool = AtomicBool::new(false);
-
-/// A message for the GTK thread.
-enum TrayMsg {
+/// What the supervising thread is told.
+enum Ctl {
+    /// An update from the agent.
     Update(TrayUpdate),
+    /// A line from the stdout of helper number `.0`.
+    Line(u64, String),
+    /// Helper number `.0` closed its stdout (it exited).
+    Eof(u64),
+    /// The agent stops the tray.
     Stop,
 }
 
-/// The agent's side of the tray thread.
+/// The agent's handle on the supervising thread.
 pub(super) struct TrayHandle {
-    tx: Sender<TrayMsg>,
+    tx: Sender<Ctl>,
     thread: JoinHandle<()>,
+    /// The running helper's pid, 0 when none; to kill a helper that does not stop.
+    pid: Arc<AtomicI32>,
 }
 
 impl TrayHandle {
-    /// Starts the GTK thread and waits until the icon is built (or failed to be).
-    pub(super) fn start(events: UnboundedSender<DesktopEvent>) -> Result<TrayHandle, DesktopError> {
-        if TRAY_STARTED.swap(true, Ordering::SeqCst) {
-            return Err(DesktopError::Tray(
-                "a tray icon was already started in this process (GTK allows one thread)".into(),
-            ));
-        }
+    /// Starts the helper `path` and waits until it shows the icon (or failed to).
+    pub(super) fn start(
+        path: PathBuf,
+        events: UnboundedSender<DesktopEvent>,
+    ) -> Result<TrayHandle, DesktopError> {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let pid = Arc::new(AtomicI32::new(0));
+        let mut sup = Supervisor {
+            path,
+            tx: tx.clone(),
+            rx,
+            events,
+            pid: pid.clone(),
+            helper: None,
+            generation: 0,
+            last: Last::default(),
+            stopping: false,
+        };
         let thread = std::thread::Builder::new()
-            .name("atlas-tray".into())
-            .spawn(move || run(rx, events, ready_tx))
+            .name("atlas-tray-io".into())
+            .spawn(move || sup.run(ready_tx))
             .map_err(|e| DesktopError::Tray(format!("cannot start the tray thread: {e}")))?;
-        match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok(Ok(())) => Ok(TrayHandle { tx, thread }),
+        let handle = TrayHandle { tx, thread, pid };
+        match ready_rx.recv_timeout(START_TIMEOUT + STOP_GRACE) {
+            Ok(Ok(())) => Ok(handle),
             Ok(Err(reason)) => {
-                let _ = thread.join();
+                handle.stop();
                 Err(DesktopError::Tray(reason))
             }
-            Err(_) => Err(DesktopError::Tray(format!(
-                "the GTK thread did not show the icon within {} s",
-                START_TIMEOUT.as_secs()
-            ))),
+            Err(_) => {
+                handle.stop();
+                Err(DesktopError::Tray("the tray helper did not answer".into()))
+            }
         }
     }
 
     /// Queues an update; never blocks.
     pub(super) fn update(&self, u: TrayUpdate) {
-        // The thread has ended only if GTK failed; the agent cannot do anything about it here.
-        let _ = self.tx.send(TrayMsg::Update(u));
+        // The thread ends only when stopped; nothing to do about a lost update then.
+        let _ = self.tx.send(Ctl::Update(u));
     }
 
-    /// Ends the GTK loop and waits for the thread.
+    /// Stops the helper and waits for the thread; kills a helper that does not exit in time.
     pub(super) fn stop(self) {
-        let _ = self.tx.send(TrayMsg::Stop);
+        let _ = self.tx.send(Ctl::Stop);
+        let timeout = STOP_GRACE + Duration::from_secs(1);
+        if !finishes(&self.thread, timeout) {
+            let pid = self.pid.load(Ordering::SeqCst);
+            tracing::warn!(pid, "the tray helper does not stop; killing it");
+            if pid > 0 {
+                // SAFETY: signalling our own child; its pid is not reaped (so not reused) before
+                // the supervising thread waits for it.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            if !finishes(&self.thread, timeout) {
+                tracing::error!("the tray thread is stuck; leaving it");
+                return;
+            }
+        }
         if self.thread.join().is_err() {
             tracing::error!("the tray thread panicked");
         }
     }
 }
 
-/// The GTK thread: builds the tray, reports readiness, runs the main loop.
-fn run(
-    rx: Receiver<TrayMsg>,
-    events: UnboundedSender<DesktopEvent>,
-    ready: mpsc::SyncSender<Result<(), String>>,
-) {
-    if let Err(err) = gtk::init() {
-        let _ = ready.send(Err(format!("GTK could not initialise: {err}")));
-        return;
+/// Whether `thread` ends within `limit`.
+fn finishes(thread: &JoinHandle<()>, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while !thread.is_finished() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    let mut tray = match Tray::build(events) {
-        Ok(tray) => tray,
-        Err(reason) => {
-            let _ = ready.send(Err(reason));
+    true
+}
+
+/// The last update of each kind, shown again to a restarted helper.
+#[derive(Default)]
+struct Last {
+    state: Option<TrayUpdate>,
+    listening: Option<TrayUpdate>,
+    workflows: Option<TrayUpdate>,
+    next: Option<TrayUpdate>,
+    recent: Option<TrayUpdate>,
+}
+
+impl Last {
+    fn record(&mut self, u: &TrayUpdate) {
+        let slot = match u {
+            TrayUpdate::State(_) => &mut self.state,
+            TrayUpdate::Listening(_) => &mut self.listening,
+            TrayUpdate::Workflows(_) => &mut self.workflows,
+            TrayUpdate::Next(_) => &mut self.next,
+            TrayUpdate::Recent(_) => &mut self.recent,
+        };
+        *slot = Some(u.clone());
+    }
+
+    fn all(&self) -> impl Iterator<Item = &TrayUpdate> {
+        [
+            &self.workflows,
+            &self.next,
+            &self.recent,
+            &self.listening,
+            &self.state,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// A running helper process.
+struct Helper {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+/// The supervising thread's state.
+struct Supervisor {
+    path: PathBuf,
+    /// For the helper's stdout reader threads.
+    tx: Sender<Ctl>,
+    rx: Receiver<Ctl>,
+    events: UnboundedSender<DesktopEvent>,
+    pid: Arc<AtomicI32>,
+    helper: Option<Helper>,
+    /// Numbers helpers, so lines of a dead one are told apart.
+    generation: u64,
+    last: Last,
+    stopping: bool,
+}
+
+impl Supervisor {
+    fn run(&mut self, ready: SyncSender<Result<(), String>>) {
+        let first = self.launch();
+        let started = first.is_ok();
+        let _ = ready.send(first);
+        let mut restarts = RESTARTS;
+        while started && !self.stopping {
+            let Ok(msg) = self.rx.recv() else { break };
+            match msg {
+                Ctl::Update(u) => self.send(u),
+                Ctl::Line(g, line) if g == self.generation => self.line(&line),
+                Ctl::Eof(g) if g == self.generation => {
+                    let status = self.reap();
+                    tracing::warn!(%status, "the tray helper exited; the tray icon is gone");
+                    if restarts == 0 {
+                        tracing::warn!("the tray stays off; restart the agent to get it back");
+                        continue;
+                    }
+                    restarts -= 1;
+                    match self.launch() {
+                        Ok(()) => tracing::info!("the tray helper was restarted"),
+                        Err(reason) => tracing::warn!(%reason, "the tray stays off"),
+                    }
+                }
+                Ctl::Stop => self.stopping = true,
+                Ctl::Line(..) | Ctl::Eof(_) => {}
+            }
+        }
+        self.close();
+    }
+
+    /// Starts a helper and waits for its first line; then shows it the last updates.
+    fn launch(&mut self) -> Result<(), String> {
+        self.spawn()?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = match self.rx.recv_timeout(left) {
+                Ok(msg) => msg,
+                Err(_) => {
+                    self.close();
+                    return Err(format!(
+                        "the tray helper did not show the icon within {} s",
+                        START_TIMEOUT.as_secs()
+                    ));
+                }
+            };
+            match msg {
+                Ctl::Update(u) => self.last.record(&u),
+                Ctl::Line(g, line) if g == self.generation => {
+                    match protocol::decode::<HelperLine>(&line) {
+                        Ok(HelperLine::Ready) => break,
+                        Ok(HelperLine::Failed { reason }) => {
+                            self.close();
+                            return Err(reason);
+                        }
+                        _ => self.line(&line),
+                    }
+                }
+                Ctl::Eof(g) if g == self.generation => {
+                    let status = self.reap();
+                    return Err(format!(
+                        "the tray helper exited before showing the icon ({status})"
+                    ));
+                }
+                Ctl::Stop => {
+                    self.stopping = true;
+                    self.close();
+                    return Err("stopped while the tray helper was starting".into());
+                }
+                Ctl::Line(..) | Ctl::Eof(_) => {}
+            }
+        }
+        let replay: Vec<TrayUpdate> = self.last.all().cloned().collect();
+        for u in replay {
+            self.write(&u);
+        }
+        Ok(())
+    }
+
+    /// Spawns the helper with its three pipes and their reader threads.
+    fn spawn(&mut self) -> Result<(), String> {
+        self.generation += 1;
+        let generation = self.generation;
+        let mut child = Command::new(&self.path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.path.display()))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("the tray helper's pipes were not set up".into());
+        };
+        self.pid.store(child.id() as i32, Ordering::SeqCst);
+        let tx = self.tx.clone();
+        let readers = std::thread::Builder::new()
+            .name("atlas-tray-out".into())
+            .spawn(move || read_stdout(stdout, generation, tx))
+            .and_then(|_| {
+                std::thread::Builder::new()
+                    .name("atlas-tray-err".into())
+                    .spawn(move || log_stderr(stderr))
+            });
+        self.helper = Some(Helper { child, stdin });
+        if let Err(e) = readers {
+            self.close();
+            return Err(format!("cannot start the tray reader threads: {e}"));
+        }
+        Ok(())
+    }
+
+    /// Records an update and writes it to the helper, when one runs.
+    fn send(&mut self, u: TrayUpdate) {
+        self.last.record(&u);
+        self.write(&u);
+    }
+
+    fn write(&mut self, u: &TrayUpdate) {
+        let Some(helper) = self.helper.as_mut() else {
+            return;
+        };
+        let mut line = protocol::encode(u);
+        line.push('\n');
+        // A helper that died fails the write; its closed stdout (an `Eof`) follows.
+        if let Err(err) = helper.stdin.write_all(line.as_bytes()) {
+            tracing::debug!(%err, "cannot write to the tray helper");
+        }
+    }
+
+    /// Handles a line the running helper wrote.
+    fn line(&self, line: &str) {
+        match protocol::decode::<HelperLine>(line) {
+            Ok(HelperLine::Event { event }) => {
+                tracing::debug!(?event, "tray menu");
+                let _ = self.events.send(event);
+            }
+            Ok(other) => tracing::debug!(?other, "unexpected tray helper line"),
+            Err(err) => tracing::warn!(%err, "the tray helper wrote something unexpected"),
+        }
+    }
+
+    /// Waits for a helper whose stdout closed; its exit status as text.
+    fn reap(&mut self) -> String {
+        self.pid.store(0, Ordering::SeqCst);
+        match self.helper.take() {
+            Some(Helper { child, .. }) => wait_or_kill(child),
+            None => "not running".into(),
+        }
+    }
+
+    /// Closes the helper's stdin (its signal to quit) and waits for it to exit.
+    fn close(&mut self) {
+        if let Some(Helper { child, stdin }) = self.helper.take() {
+            drop(stdin);
+            wait_or_kill(child);
+        }
+        self.pid.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Waits up to [`STOP_GRACE`] for the helper to exit, then kills it; how it ended, as text.
+fn wait_or_kill(mut child: Child) -> String {
+    let deadline = Instant::now() + STOP_GRACE;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.to_string(),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                tracing::warn!("the tray helper did not exit; killing it");
+                let _ = child.kill();
+                return match child.wait() {
+                    Ok(status) => format!("killed: {status}"),
+                    Err(e) => format!("killed; cannot tell how it ended: {e}"),
+                };
+            }
+        }
+    }
+}
+
+/// Forwards the helper's stdout lines to the supervising thread, then says it ended.
+fn read_stdout(stdout: impl Read, generation: u64, tx: Sender<Ctl>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if tx.send(Ctl::Line(generation, line)).is_err() {
             return;
         }
-    };
-    let _ = ready.send(Ok(()));
-    glib::timeout_add_local(POLL, move || {
-        while let Ok(event) = MenuEvent::receiver().try_recv() {
-            tray.clicked(&event.id);
-        }
-        loop {
-            match rx.try_recv() {
-                Ok(TrayMsg::Update(u)) => tray.apply(u),
-                Ok(TrayMsg::Stop) | Err(TryRecvError::Disconnected) => {
-                    gtk::main_quit();
-                    return glib::ControlFlow::Break;
-                }
-                Err(TryRecvError::Empty) => return glib::ControlFlow::Continue,
-            }
-        }
-    });
-    gtk::main();
-    tracing::debug!("tray thread ended");
-}
-
-/// The icon, the menu items that change, and what their ids mean.
-struct Tray {
-    icon: TrayIcon,
-    icons: Vec<(AgentState, Icon)>,
-    status: MenuItem,
-    listening: CheckMenuItem,
-    workflows: Submenu,
-    next: MenuItem,
-    recent: Submenu,
-    /// Menu id of each workflow item -> workflow id.
-    workflow_ids: HashMap<MenuId, String>,
-    /// Makes workflow item ids unique across menu rebuilds.
-    generation: u64,
-    events: UnboundedSender<DesktopEvent>,
-}
-
-impl Tray {
-    fn build(events: UnboundedSender<DesktopEvent>) -> Result<Tray, String> {
-        let mut icons = Vec::new();
-        for state in AgentState::ALL {
-            let rgba = icons::rgba(state)?;
-            let icon = Icon::from_rgba(rgba, icons::SIZE, icons::SIZE)
-                .map_err(|e| format!("{state:?} icon: {e}"))?;
-            icons.push((state, icon));
-        }
-        let status = MenuItem::new(status_text(AgentState::Idle), false, None);
-        let listening = CheckMenuItem::with_id(ID_LISTENING, "Listening", true, true, None);
-        let workflows = Submenu::new("Workflows", true);
-        let next = MenuItem::new(next_text(None), false, None);
-        let recent = Submenu::new("Recent runs", true);
-        let open = MenuItem::with_id(ID_OPEN_FOLDER, "Open workflows folder", true, None);
-        let quit = MenuItem::with_id(ID_QUIT, "Quit", true, None);
-        let menu = Menu::new();
-        let items: [&dyn IsMenuItem; 9] = [
-            &status,
-            &PredefinedMenuItem::separator(),
-            &listening,
-            &workflows,
-            &next,
-            &recent,
-            &PredefinedMenuItem::separator(),
-            &open,
-            &quit,
-        ];
-        menu.append_items(&items)
-            .map_err(|e| format!("cannot build the menu: {e}"))?;
-        let idle = icons
-            .iter()
-            .find(|(s, _)| *s == AgentState::Idle)
-            .map(|(_, i)| i.clone())
-            .ok_or("no idle icon")?;
-        let icon = TrayIconBuilder::new()
-            .with_id("atlas")
-            .with_menu(Box::new(menu))
-            .with_icon(idle)
-            .with_tooltip(status_text(AgentState::Idle))
-            .build()
-            .map_err(|e| format!("cannot create the tray icon: {e}"))?;
-        let mut tray = Tray {
-            icon,
-            icons,
-            status,
-            listening,
-            workflows,
-            next,
-            recent,
-            workflow_ids: HashMap::new(),
-            generation: 0,
-            events,
-        };
-        tray.apply(TrayUpdate::Workflows(Vec::new()));
-        tray.apply(TrayUpdate::Recent(Vec::new()));
-        Ok(tray)
     }
-
-    /// Shows an update from the agent.
-    fn apply(&mut self, u: TrayUpdate) {
-        match u {
-            TrayUpdate::State(state) => {
-                let icon = self.icons.iter().find(|(s, _)| *s == state);
-                if let Some((_, icon)) = icon
-                    && let Err(err) = self.icon.set_icon(Some(icon.clone()))
-                {
-                    tracing::warn!(%err, ?state, "cannot change the tray icon");
-                }
-                let text = status_text(state);
-                let _ = self.icon.set_tooltip(Some(&text));
-                self.status.set_text(text);
-            }
-            TrayUpdate::Listening(on) => self.listening.set_checked(on),
-            TrayUpdate::Workflows(list) => {
-                clear(&self.workflows);
-                self.workflow_ids.clear();
-                self.generation += 1;
-                if list.is_empty() {
-                    append(&self.workflows, &MenuItem::new("(none)", false, None));
-                }
-                for (n, (id, name)) in list.into_iter().enumerate() {
-                    let menu_id = MenuId::new(format!("atlas.workflow.{}.{n}", self.generation));
-                    let item = MenuItem::with_id(menu_id.clone(), name, true, None);
-                    append(&self.workflows, &item);
-                    self.workflow_ids.insert(menu_id, id);
-                }
-            }
-            TrayUpdate::Next(next) => self.next.set_text(next_text(next.as_deref())),
-            TrayUpdate::Recent(runs) => {
-                clear(&self.recent);
-                if runs.is_empty() {
-                    append(&self.recent, &MenuItem::new("(none yet)", false, None));
-                }
-                for run in runs.iter().take(RECENT_SHOWN) {
-                    append(&self.recent, &MenuItem::new(run, false, None));
-                }
-            }
-        }
-    }
-
-    /// Forwards a menu click to the agent.
-    fn clicked(&self, id: &MenuId) {
-        let event = match id.as_ref() {
-            ID_LISTENING => DesktopEvent::SetListening(self.listening.is_checked()),
-            ID_OPEN_FOLDER => DesktopEvent::OpenWorkflowsFolder,
-            ID_QUIT => DesktopEvent::Quit,
-            _ => match self.workflow_ids.get(id) {
-                Some(workflow) => DesktopEvent::RunWorkflow(workflow.clone()),
-                None => return,
-            },
-        };
-        tracing::debug!(?event, "tray menu");
-        let _ = self.events.send(event);
-    }
+    let _ = tx.send(Ctl::Eof(generation));
 }
 
-fn status_text(state: AgentState) -> String {
-    format!("Atlas: {}", state.label())
-}
-
-fn next_text(next: Option<&str>) -> String {
-    format!("Next: {}", next.unwrap_or("nothing scheduled"))
-}
-
-/// Removes every item from a submenu.
-fn clear(menu: &Submenu) {
-    while menu.remove_at(0).is_some() {}
-}
-
-fn append(menu: &Submenu, item: &dyn IsMenuItem) {
-    if let Err(err) = menu.append(item) {
-        tracing::warn!(%err, "cannot add a tray menu item");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn menu_texts() {
-        assert_eq!(status_text(AgentState::Thinking), "Atlas: Thinking");
-        assert_eq!(next_text(None), "Next: nothing scheduled");
-        assert_eq!(
-            next_text(Some("morning_briefing at 07:00")),
-            "Next: morning_briefing at 07:00"
-        );
+/// Logs the helper's stderr lines (its own log) in the agent's log.
+fn log_stderr(stderr: impl Read) {
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        tracing::warn!(target: "atlas::desktop::tray_helper", "{line}");
     }
 }

@@ -2,25 +2,25 @@
 //! the binary and decoded when the tray starts. The PNGs were drawn by the ignored test
 //! `generate_state_icons` below (`cargo test -- --ignored generate_state_icons` redraws them).
 
-use super::AgentState;
+use atlas::desktop::AgentState;
 
 /// Width and height of every icon, in pixels.
-pub(super) const SIZE: u32 = 64;
+pub(crate) const SIZE: u32 = 64;
 
 /// The embedded PNG for a state.
 fn png_bytes(state: AgentState) -> &'static [u8] {
     match state {
-        AgentState::Idle => include_bytes!("../../assets/icons/idle.png"),
-        AgentState::Listening => include_bytes!("../../assets/icons/listening.png"),
-        AgentState::Thinking => include_bytes!("../../assets/icons/thinking.png"),
-        AgentState::Speaking => include_bytes!("../../assets/icons/speaking.png"),
-        AgentState::Paused => include_bytes!("../../assets/icons/paused.png"),
-        AgentState::Error => include_bytes!("../../assets/icons/error.png"),
+        AgentState::Idle => include_bytes!("../../../assets/icons/idle.png"),
+        AgentState::Listening => include_bytes!("../../../assets/icons/listening.png"),
+        AgentState::Thinking => include_bytes!("../../../assets/icons/thinking.png"),
+        AgentState::Speaking => include_bytes!("../../../assets/icons/speaking.png"),
+        AgentState::Paused => include_bytes!("../../../assets/icons/paused.png"),
+        AgentState::Error => include_bytes!("../../../assets/icons/error.png"),
     }
 }
 
 /// The icon for a state as `SIZE`x`SIZE` RGBA bytes.
-pub(super) fn rgba(state: AgentState) -> Result<Vec<u8>, String> {
+pub(crate) fn rgba(state: AgentState) -> Result<Vec<u8>, String> {
     let what = |e: png::DecodingError| format!("embedded {:?} icon: {e}", state);
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes(state)));
     let mut reader = decoder.read_info().map_err(what)?;
@@ -72,7 +72,7 @@ mod tests {
         let dir = std::path::Path::new(file!())
             .parent()
             .unwrap()
-            .join("../../assets/icons");
+            .join("../../../assets/icons");
         std::fs::create_dir_all(&dir).unwrap();
         for state in AgentState::ALL {
             let name = format!("{}.png", state.label().to_lowercase());
