@@ -415,6 +415,9 @@ fn read_stdout(stdout: impl Read, generation: u64, tx: Sender<Ctl>) {
 fn log_stderr(stderr: impl Read) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
-        tracing::warn!(target: "atlas::desktop::tray_helper", "{line}");
+        // GTK separates its messages with blank lines.
+        if !line.trim().is_empty() {
+            tracing::warn!(target: "atlas::desktop::tray_helper", "{line}");
+        }
     }
 }
