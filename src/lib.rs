@@ -16,20 +16,23 @@
 //! - [`triggers`]: schedules (cron) and other trigger sources.
 //! - [`desktop`]: the push-to-talk hotkey and the tray icon; [`agent`]: the voice session's state
 //!   machine that they drive.
-//! - [`app`]: the command-line edge; [`mod@bench`]: `atlas bench`.
+//! - [`runtime`]: the assembled product: a [`runtime::Runtime`] (engine, store, services and
+//!   workflows from config) and the resident [`runtime::Daemon`].
+//!
+//! The `atlas` binary's `app` module (the command-line edge, `atlas bench`) sits on top of these and
+//! is not part of the library.
 #![warn(missing_docs)]
 
 pub mod actions;
 pub mod agent;
-pub mod app;
 pub mod audio;
-pub mod bench;
 pub mod config;
 pub mod desktop;
 pub mod engine;
 pub mod intent;
 pub mod model;
 pub mod redact;
+pub mod runtime;
 pub mod secrets;
 pub mod store;
 pub mod stt;

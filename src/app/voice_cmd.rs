@@ -5,49 +5,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::json;
 
-use super::{App, Global, build};
-use crate::config::{self, Config, Paths};
-use crate::model;
-use crate::stt::{SttConfig, Transcriber};
-use crate::tts::{Speaker, WavFileSpeaker};
-use crate::voice::{MeteredSpeaker, VoiceLoop};
+use super::{Global, build};
+use atlas::config::{self, Config, Paths};
+use atlas::model;
+use atlas::runtime::Runtime;
+use atlas::stt::{SttConfig, Transcriber};
+use atlas::tts::{Speaker, WavFileSpeaker};
+use atlas::voice::{MeteredSpeaker, VoiceLoop};
 
 /// Finds the whisper model: `--model` (a path or a catalog name), else `ATLAS_MODEL`, else
 /// config's `voice.model`, else the best installed English model.
 pub fn resolve_model(arg: Option<&str>, config: &Config, paths: &Paths) -> anyhow::Result<PathBuf> {
-    let models = paths.models();
-    let wanted = arg
-        .map(str::to_owned)
-        .or_else(|| std::env::var("ATLAS_MODEL").ok().filter(|m| !m.is_empty()))
-        .or_else(|| config.voice.model.clone());
-    if let Some(w) = wanted {
-        let p = PathBuf::from(&w);
-        if p.exists() || w.contains('/') || w.ends_with(".bin") {
-            if !p.exists() {
-                bail!("the whisper model file {} does not exist", p.display());
-            }
-            return Ok(p);
-        }
-        let entry = model::catalog::lookup(&w)?;
-        let path = models.join(entry.file_name);
-        if !path.exists() {
-            bail!(
-                "whisper model `{w}` is not installed in {}: run `atlas model download {w}`",
-                models.display()
-            );
-        }
-        return Ok(path);
-    }
-    match model::best_installed_english(&models) {
-        Some(m) => Ok(m.path),
-        None => bail!(
-            "no whisper model is installed in {}: run `atlas model download base.en` (or tiny.en), or `atlas model import DIR` for a faster-whisper model",
-            models.display()
-        ),
-    }
+    Ok(atlas::runtime::resolve_model(arg, config, paths)?)
 }
 
 fn transcriber(config: &Config, model: PathBuf) -> Transcriber {
@@ -237,10 +209,10 @@ pub async fn transcribe(
 ) -> anyhow::Result<()> {
     let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     let model = resolve_model(model_arg, &config, &paths)?;
-    let samples = crate::audio::read_wav_16k_mono(wav)?;
+    let samples = atlas::audio::read_wav_16k_mono(wav)?;
     let t = transcriber(&config, model);
     let out = t.transcribe(samples, None).await?;
-    let text = crate::intent::clean_transcript(&out.text);
+    let text = atlas::intent::clean_transcript(&out.text);
     if as_json {
         println!(
             "{}",
@@ -255,7 +227,7 @@ pub async fn transcribe(
 fn speaker_for(config: &Config, out: Option<&Path>) -> anyhow::Result<Arc<dyn Speaker>> {
     Ok(match out {
         Some(p) => Arc::new(WavFileSpeaker::create(p, config.speech.espeak())?),
-        None => crate::tts::default_speaker(&config.speech),
+        None => atlas::tts::default_speaker(&config.speech),
     })
 }
 
@@ -306,7 +278,7 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<()> {
     let (cfg, out) = (config.clone(), opts.speak_to.clone());
     let inner = tokio::task::spawn_blocking(move || speaker_for(&cfg, out.as_deref())).await??;
     let speaker = MeteredSpeaker::new(inner);
-    let App { engine, report, .. } = build(global, speaker.clone())?;
+    let Runtime { engine, report, .. } = build(global, speaker.clone())?;
     super::warn_load_errors(&report);
     let t = transcriber(&config, model);
     // Load the model while the audio is read or recorded, as the agent does while the key is held.
@@ -315,16 +287,16 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<()> {
         tokio::spawn(async move { t.preload().await })
     };
     let samples = match &opts.input {
-        Input::Wav(p) => crate::audio::read_wav_16k_mono(p)?,
+        Input::Wav(p) => atlas::audio::read_wav_16k_mono(p)?,
         Input::Mic(d) => {
-            let capture = crate::audio::CaptureConfig {
+            let capture = atlas::audio::CaptureConfig {
                 device: config.voice.input_device.clone(),
                 max_seconds: config.voice.max_seconds,
                 keep_warm: false,
             };
             let d = *d;
             let rec = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let mut r = crate::audio::Recorder::open(&capture)?;
+                let mut r = atlas::audio::Recorder::open(&capture)?;
                 eprintln!(
                     "listening for {:.1} s on {}",
                     d.as_secs_f64(),

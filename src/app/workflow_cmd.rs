@@ -8,10 +8,10 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::{Global, build, warn_load_errors};
-use crate::engine::RunRequest;
-use crate::store::{RunStatus, now_ms};
-use crate::tts::{RecordingSpeaker, Speaker};
-use crate::workflow::{LoadError, load_dirs, load_file};
+use atlas::engine::RunRequest;
+use atlas::store::{RunStatus, now_ms};
+use atlas::tts::{RecordingSpeaker, Speaker};
+use atlas::workflow::{LoadError, load_dirs, load_file};
 
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
@@ -146,8 +146,8 @@ pub async fn run_workflow(
         None
     } else {
         let (config, _) =
-            crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-        Some(crate::tts::start_speaker(&config.speech))
+            atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+        Some(atlas::tts::start_speaker(&config.speech))
     };
     let speaker: Arc<dyn Speaker> = match &auto {
         Some(auto) => auto.clone(),

@@ -38,14 +38,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{HOTKEY, Keyboard};
 use super::{figure, print_figures, round1};
-use crate::agent::{self, AgentConfig, GatedSpeaker, Msg, Parts, PttMode, Stage};
 use crate::app::{Global, build, resolve_model};
-use crate::desktop::{Desktop, DesktopConfig, DesktopEvent};
-use crate::engine::Engine;
-use crate::stt::{SttConfig, Transcriber};
-use crate::triggers::Scheduler;
-use crate::tts::{AudioPlayer, Speaker, WavFileSpeaker};
-use crate::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
+use atlas::agent::{self, AgentConfig, GatedSpeaker, Msg, Parts, PttMode, Stage};
+use atlas::desktop::{Desktop, DesktopConfig, DesktopEvent};
+use atlas::engine::Engine;
+use atlas::stt::{SttConfig, Transcriber};
+use atlas::triggers::Scheduler;
+use atlas::tts::{AudioPlayer, Speaker, WavFileSpeaker};
+use atlas::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
 
 /// Presses measured after one warm-up press.
 const PRESSES: usize = 5;
@@ -97,7 +97,7 @@ fn tray_helper_of(pid: u32) -> Option<u32> {
         })
         .find(|child| {
             std::fs::read_to_string(format!("/proc/{child}/comm"))
-                .is_ok_and(|c| c.trim() == crate::desktop::protocol::HELPER_NAME)
+                .is_ok_and(|c| c.trim() == atlas::desktop::protocol::HELPER_NAME)
         })
 }
 
@@ -148,7 +148,7 @@ async fn stage(stages: &mut mpsc::UnboundedReceiver<Stage>, want: Stage) -> anyh
 }
 
 /// Waits (bounded) until the recording that began after `pressed` has its first sample.
-async fn first_sample(probe: &crate::audio::FirstSampleProbe, pressed: Instant) -> Option<f64> {
+async fn first_sample(probe: &atlas::audio::FirstSampleProbe, pressed: Instant) -> Option<f64> {
     let deadline = pressed + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Some(t) = probe.first_sample_at().filter(|t| *t >= pressed) {
@@ -168,20 +168,20 @@ async fn through_the_agent(
     gated: Arc<GatedSpeaker>,
     wav: &Path,
 ) -> anyhow::Result<AgentPath> {
-    if let Some(reason) = crate::desktop::display_problem() {
+    if let Some(reason) = atlas::desktop::display_problem() {
         anyhow::bail!("no display ({reason}): no key to press");
     }
     let keyboard = Keyboard::connect()?;
-    let capture = crate::audio::CaptureConfig {
+    let capture = atlas::audio::CaptureConfig {
         device: None,
         max_seconds: 10,
         keep_warm: true,
     };
     let recorder = tokio::task::spawn_blocking(move || {
-        let rec = crate::audio::Recorder::open(&capture)?;
+        let rec = atlas::audio::Recorder::open(&capture)?;
         // The daemon opens its warm stream well before the first press; so does the bench.
         let live = rec.wait_for_audio(Duration::from_secs(5));
-        Ok::<_, crate::audio::AudioError>((rec, live))
+        Ok::<_, atlas::audio::AudioError>((rec, live))
     })
     .await?;
     let (recorder, live) = recorder.context("no microphone")?;
@@ -298,13 +298,13 @@ fn schedule_lateness(engine: &Engine) -> anyhow::Result<Vec<f64>> {
 pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let (config, paths) =
-        crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+        atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     let model = resolve_model(model, &config, &paths)?;
     let model_name = model.display().to_string();
 
     // The daemon's speaker chain; a WAV file when the machine has no speech output.
     let speech_cfg = config.speech.clone();
-    let real = tokio::task::spawn_blocking(move || crate::tts::build_speaker(&speech_cfg)).await?;
+    let real = tokio::task::spawn_blocking(move || atlas::tts::build_speaker(&speech_cfg)).await?;
     let real: Arc<dyn Speaker> = match real {
         Ok(s) if s.name() != "recorder" => s,
         _ => Arc::new(WavFileSpeaker::create(
@@ -325,7 +325,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
     let say_src = "id: weather\ntriggers: [{type: voice, phrases: [\"what's [the] weather [like] [today]\"]}]\nactions:\n  - {id: say, type: speak, config: {text: 'It is sunny and twenty degrees.'}}\n";
     let workflows = [sched_src, say_src]
         .iter()
-        .map(|s| crate::workflow::load_str(s, Path::new("bench.yaml")).map(Arc::new))
+        .map(|s| atlas::workflow::load_str(s, Path::new("bench.yaml")).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     app.engine.set_workflows(workflows);
@@ -387,7 +387,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         "service_idle_rss_mb": ServiceMemory::total(mem.daemon_rss, mem.helper_rss).map(round1),
         "service_idle_pss_mb": ServiceMemory::total(mem.daemon_pss, mem.helper_pss).map(round1),
         "memory_target": "service_idle_rss_mb < 50",
-        "daemon_headless": crate::desktop::display_problem().is_some(),
+        "daemon_headless": atlas::desktop::display_problem().is_some(),
         "model": model_name,
     });
     print_figures(&out, as_json)

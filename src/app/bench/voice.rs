@@ -21,9 +21,9 @@ use serde_json::json;
 
 use super::{at_least, figure, print_figures, round1, rss_mb};
 use crate::app::{Global, build, resolve_model};
-use crate::stt::{SttConfig, Transcriber};
-use crate::tts::{Speaker, WavFileSpeaker};
-use crate::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
+use atlas::stt::{SttConfig, Transcriber};
+use atlas::tts::{Speaker, WavFileSpeaker};
+use atlas::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
 
 const SHORT: &str = "What's the weather like today?";
 const LONG: &str = "Good morning Atlas. Could you please read me my daily briefing now, with the weather and the news?";
@@ -36,7 +36,7 @@ fn speak_to_wav(text: &str, out: &Path) -> anyhow::Result<Vec<f32>> {
         .status()
         .context("espeak-ng is needed for the voice benchmark: apt-get install espeak-ng")?;
     anyhow::ensure!(status.success(), "espeak-ng failed");
-    Ok(crate::audio::read_wav_16k_mono(out)?)
+    Ok(atlas::audio::read_wav_16k_mono(out)?)
 }
 
 /// Runs the voice benchmark and prints its figures.
@@ -48,7 +48,7 @@ pub async fn voice(
 ) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let (config, paths) =
-        crate::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+        atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
     let model = resolve_model(model, &config, &paths)?;
     let short = at_least(speak_to_wav(SHORT, &tmp.path().join("short.wav"))?, 2.0);
     let long = at_least(speak_to_wav(LONG, &tmp.path().join("long.wav"))?, 6.0);
@@ -65,7 +65,7 @@ pub async fn voice(
     let speaker = MeteredSpeaker::new(wav);
     let app = build(&bench_global, speaker.clone())?;
     // The weather workflow needs the network; a local workflow with the same phrase stands in.
-    let stand_in = crate::workflow::load_str(
+    let stand_in = atlas::workflow::load_str(
         "id: weather\ntriggers: [{type: voice, phrases: [\"what's [the] weather [like] [today]\", \"[read] [me] [my] (morning|daily) briefing [now]\"]}]\nactions:\n  - {id: say, type: speak, config: {text: 'It is sunny and twenty degrees. Enjoy your day.'}}\n",
         Path::new("bench.yaml"),
     )

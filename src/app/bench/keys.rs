@@ -86,8 +86,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::desktop::{Desktop, DesktopConfig, DesktopEvent};
     use crate::test_display::Xvfb;
+    use atlas::desktop::{Desktop, DesktopConfig, DesktopEvent};
 
     /// Set in the child, so the inner test runs only when started by the outer one.
     const CHILD_ENV: &str = "ATLAS_TEST_KEYS_CHILD";

@@ -16,9 +16,9 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::app::{Global, build};
-use crate::engine::RunRequest;
-use crate::tts::RecordingSpeaker;
-use crate::workflow::load_str;
+use atlas::engine::RunRequest;
+use atlas::tts::RecordingSpeaker;
+use atlas::workflow::load_str;
 
 /// The `p` quantile (0 to 1, nearest rank) of `samples`, in any order; `None` for an empty
 /// sample: nothing measured is not a measurement of zero.
@@ -107,7 +107,7 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
         let t0 = Instant::now();
         let handle = engine.trigger(RunRequest::manual("bench_one"))?;
         // A start lost to lag is no sample (rather than a wait that never ends).
-        if let Some(started) = crate::engine::first_action_started(&mut events, &handle).await {
+        if let Some(started) = atlas::engine::first_action_started(&mut events, &handle).await {
             starts.push((started - t0).as_secs_f64() * 1e6);
         }
         handle.wait().await;
@@ -158,7 +158,7 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
 
 /// Pads (with silence) or keeps `samples` to at least `secs` seconds.
 pub(crate) fn at_least(mut samples: Vec<f32>, secs: f64) -> Vec<f32> {
-    let want = (secs * crate::audio::SAMPLE_RATE as f64) as usize;
+    let want = (secs * atlas::audio::SAMPLE_RATE as f64) as usize;
     if samples.len() < want {
         let pad = (want - samples.len()) / 2;
         let mut out = vec![0.0; pad];

@@ -1,0 +1,346 @@
+//! The resident agent: [`Daemon::start`] brings every part up, [`Daemon::run`] keeps it until a
+//! shutdown future resolves (or the tray's Quit), then stops it cleanly.
+//!
+//! Start-up order matters: the instance lock, the engine with crash recovery, the scheduler,
+//! retention and the status file (state `starting`) come first, so schedules run even when a
+//! speech service or an audio device hangs; the speaker is chosen on its own thread (each
+//! candidate bounded); the microphone and chimes wait for that choice, because two audio
+//! streams opening at once through ALSA's PulseAudio plugin can stall both.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::instance::{self, InstanceLock, LockError};
+use super::status::{Facts, StatusWriter};
+use super::{Runtime, RuntimeError, keep_history, resolve_model};
+use crate::agent::{self, GatedSpeaker, Msg, Parts};
+use crate::audio::{CaptureConfig, Recorder};
+use crate::config::{Config, Paths};
+use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
+use crate::engine::{Engine, EngineError};
+use crate::stt::{SttConfig, Transcriber};
+use crate::triggers::Scheduler;
+use crate::tts::{AudioPlayer, Speaker, SpeechReport};
+use crate::voice::{MeteredSpeaker, VoiceLoop};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Another daemon runs, or the lock file is unusable.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The engine could not be built.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Crash recovery failed (the database could not be read).
+    #[error("crash recovery failed: {0}")]
+    Recover(#[from] EngineError),
+}
+
+/// What start-up found, for the person who started the daemon.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Workflows loaded.
+    pub workflows: usize,
+    /// Runs resumed from their last completed action.
+    pub resumed: usize,
+    /// Runs of a dead daemon marked interrupted.
+    pub interrupted: usize,
+    /// The database file.
+    pub database: PathBuf,
+    /// Why no display is used (the hotkey and tray are off), when headless.
+    pub headless: Option<String>,
+    /// What else is off and why, one line each ("the microphone is off: ...").
+    pub problems: Vec<String>,
+    /// The speech output chosen.
+    pub speech: SpeechReport,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    runtime: Runtime,
+    started: Started,
+    /// Stops the scheduler, retention and the status refresh.
+    background: CancellationToken,
+    speaker: Arc<GatedSpeaker>,
+    desktop: Option<Arc<Desktop>>,
+    agent: JoinHandle<()>,
+    _lock: InstanceLock,
+}
+
+/// What the desktop side of start-up opened (all `None` when headless).
+#[derive(Default)]
+struct DesktopParts {
+    desktop: Option<Arc<Desktop>>,
+    recorder: Option<Recorder>,
+    player: Option<AudioPlayer>,
+}
+
+impl Daemon {
+    /// Starts every part and the agent task; returns once they are up (or known to be off).
+    pub async fn start(config: Config, paths: Paths) -> Result<Daemon, DaemonError> {
+        super::create_dir("data directory", &paths.data_dir)?;
+        let lock = instance::acquire(&paths.data_dir)?;
+        let auto = crate::tts::start_speaker(&config.speech);
+        let metered = MeteredSpeaker::new(auto.clone());
+        let gated = GatedSpeaker::new(metered.clone());
+        let runtime = Runtime::build(config, paths, gated.clone())?;
+        let engine = runtime.engine.clone();
+        let (resumed, interrupted) = engine.recover().await?;
+        let background = CancellationToken::new();
+        let scheduler = Scheduler::new(engine.clone(), true);
+        tokio::spawn(scheduler.clone().run(background.clone()));
+        tokio::spawn(keep_history(
+            engine.store().clone(),
+            runtime.config.history,
+            background.clone(),
+        ));
+        let status = StatusWriter::new(
+            &runtime.paths.data_dir,
+            scheduler.clone(),
+            auto.clone(),
+            engine.store().clone(),
+        );
+        status.write(None);
+        tokio::spawn(status.clone().refresh(background.clone()));
+
+        let speech = auto.ready().await;
+        tracing::info!(speech = %speech, "speech output chosen");
+        status.write(None);
+
+        let mut problems = Vec::new();
+        let model = resolve_model(None, &runtime.config, &runtime.paths);
+        let model_name = model.as_ref().ok().map(|p| p.display().to_string());
+        let voice = match model {
+            Ok(path) => voice_loop(&runtime.config, &engine, path, metered)
+                .map_err(|e| problems.push(format!("voice is off: {e}")))
+                .ok(),
+            Err(e) => {
+                problems.push(format!("voice is off: {e}"));
+                None
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+        let headless = desktop::display_problem();
+        let parts = match &headless {
+            Some(_) => DesktopParts::default(),
+            None => open_desktop(&runtime.config, &tx, &mut problems).await,
+        };
+        if let Some(d) = &parts.desktop {
+            feed_tray(d.clone(), &engine, &scheduler);
+        }
+        status.set_facts(Facts {
+            model: model_name,
+            headless: headless.clone(),
+            problems: problems.clone(),
+            starting: false,
+        });
+        status.write(None);
+        let agent_parts = Parts {
+            engine: engine.clone(),
+            voice,
+            recorder: parts.recorder,
+            speaker: gated.clone(),
+            player: parts.player,
+            tray: parts
+                .desktop
+                .clone()
+                .map(|d| Box::new(move |u| d.update(u)) as Box<dyn Fn(TrayUpdate) + Send>),
+            on_stage: Box::new(move |stage| status.write(Some(stage))),
+            workflows_dir: runtime.paths.user_workflows.clone(),
+            max_recording: Duration::from_secs(u64::from(runtime.config.voice.max_seconds.max(1))),
+        };
+        tracing::info!(hotkey = %runtime.config.agent.hotkey, headless = headless.is_some(), "agent ready");
+        let agent = tokio::spawn(agent::run(
+            runtime.config.agent.clone(),
+            agent_parts,
+            tx,
+            rx,
+        ));
+        let started = Started {
+            workflows: runtime.report.workflows.len(),
+            resumed: resumed.len(),
+            interrupted: interrupted.len(),
+            database: runtime.paths.database(),
+            headless,
+            problems,
+            speech,
+        };
+        Ok(Daemon {
+            runtime,
+            started,
+            background,
+            speaker: gated,
+            desktop: parts.desktop,
+            agent,
+            _lock: lock,
+        })
+    }
+
+    /// What start-up found.
+    pub fn started(&self) -> &Started {
+        &self.started
+    }
+
+    /// The runtime (config, paths, engine, load report).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.runtime.engine
+    }
+
+    /// Runs until `shutdown` resolves or the agent ends (the tray's Quit), then stops: from
+    /// the first moment of stopping nothing starts a run (the engine refuses new ones, the agent
+    /// and the scheduler stop); runs in flight are recorded `cancelled`.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = &mut self.agent => tracing::info!("the agent ended: stopping"),
+        }
+        self.agent.abort();
+        self.background.cancel();
+        self.speaker.stop();
+        self.runtime.engine.shutdown("the daemon was stopped").await;
+        if let Some(d) = self.desktop.take()
+            && let Ok(d) = Arc::try_unwrap(d)
+        {
+            d.shutdown();
+        }
+        let _ = std::fs::remove_file(instance::status_path(&self.runtime.paths.data_dir));
+    }
+}
+
+/// The voice loop on the model at `model`.
+fn voice_loop(
+    config: &Config,
+    engine: &Engine,
+    model: PathBuf,
+    speaker: Arc<MeteredSpeaker>,
+) -> Result<Arc<VoiceLoop>, crate::voice::VoiceError> {
+    let mut stt = SttConfig::new(model);
+    stt.idle_unload = Duration::from_secs(config.voice.idle_unload_secs);
+    stt.audio_ctx_floor = config.voice.audio_ctx_floor;
+    VoiceLoop::new(
+        engine.clone(),
+        Transcriber::new(stt),
+        speaker,
+        config.voice.clone(),
+    )
+    .map(Arc::new)
+}
+
+/// The hotkey and tray, the warm microphone and the chime player, one at a time; what fails is
+/// pushed to `problems` and stays off.
+async fn open_desktop(
+    config: &Config,
+    tx: &mpsc::UnboundedSender<Msg>,
+    problems: &mut Vec<String>,
+) -> DesktopParts {
+    let mut parts = DesktopParts::default();
+    let (dtx, mut drx) = mpsc::unbounded_channel::<DesktopEvent>();
+    let dcfg = desktop::DesktopConfig {
+        hotkey: config.agent.hotkey.clone(),
+        tray: config.agent.tray,
+    };
+    match Desktop::start(&dcfg, dtx) {
+        Ok(d) => {
+            if let Some(problem) = d.hotkey_problem() {
+                problems.push(format!("push-to-talk is off: {problem}"));
+            }
+            if let Some(problem) = d.tray_problem() {
+                problems.push(format!("the tray is off: {problem}"));
+            }
+            parts.desktop = Some(Arc::new(d));
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = drx.recv().await {
+                    if tx.send(Msg::Desktop(e)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Err(e) => problems.push(format!("the hotkey and tray are off: {e}")),
+    }
+    let capture = CaptureConfig {
+        device: config.voice.input_device.clone(),
+        max_seconds: config.voice.max_seconds,
+        keep_warm: true,
+    };
+    parts.recorder = opened(
+        tokio::task::spawn_blocking(move || Recorder::open(&capture)).await,
+        "the microphone",
+        problems,
+    );
+    if config.agent.chimes {
+        parts.player = opened(
+            tokio::task::spawn_blocking(AudioPlayer::open_default).await,
+            "the chimes",
+            problems,
+        );
+    }
+    parts
+}
+
+/// The device a blocking task opened, or `None` with "WHAT is off: why" pushed to `problems`.
+fn opened<T, E: std::fmt::Display>(
+    result: Result<Result<T, E>, tokio::task::JoinError>,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let why = match result {
+        Ok(Ok(device)) => return Some(device),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    problems.push(format!("{what} is off: {why}"));
+    None
+}
+
+/// "Name at Tue 07:30" for the tray's next-run line.
+fn next_run_line(scheduler: &Scheduler) -> Option<String> {
+    scheduler.upcoming(1).first().map(|u| {
+        format!(
+            "{} at {}",
+            u.name,
+            u.at.with_timezone(&chrono::Local).format("%a %H:%M")
+        )
+    })
+}
+
+/// Gives the tray its workflow menu and next run now, and its recent runs after every run.
+fn feed_tray(desktop: Arc<Desktop>, engine: &Engine, scheduler: &Scheduler) {
+    let workflows: Vec<(String, String)> = engine
+        .workflows()
+        .values()
+        .filter(|w| w.has_trigger("manual"))
+        .map(|w| (w.id().to_owned(), w.name().to_owned()))
+        .collect();
+    desktop.update(TrayUpdate::Workflows(workflows));
+    desktop.update(TrayUpdate::Next(next_run_line(scheduler)));
+    let mut events = engine.subscribe();
+    let store = engine.store().clone();
+    let scheduler = scheduler.clone();
+    tokio::spawn(async move {
+        // A run finished, or events were lost to lag: either way re-read the store.
+        while crate::engine::wait_run_finished(&mut events).await {
+            let _ = store.flush().await;
+            let recent = store
+                .list_runs(None, 5)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| format!("{}: {}", r.workflow_id, r.status))
+                .collect();
+            desktop.update(TrayUpdate::Recent(recent));
+            desktop.update(TrayUpdate::Next(next_run_line(&scheduler)));
+        }
+    });
+}
