@@ -5,7 +5,10 @@
 //! maps field paths back to positions in the source. A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
 
 mod bundled;
+mod check;
 mod def;
+mod dirs;
+mod graph;
 mod limits;
 mod load;
 mod positions;
@@ -15,11 +18,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use bundled::BUNDLED_PREFIX;
-pub use def::{
-    ActionDef, ConcurrencyDef, Dur, MissedPolicy, Mode, RetryDef, TriggerDef, WorkflowDef,
+pub use def::{ConcurrencyDef, MissedPolicy, Mode, TriggerDef, WorkflowDef};
+// `spec`'s types at their old paths, for the code that names them through `workflow`.
+pub use crate::spec::{
+    ActionDef, Dur, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_DELAY, MAX_STEPS, MAX_TIMEOUT, MAX_VISITS,
+    RetryDef,
 };
-pub use limits::{MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_DELAY, MAX_STEPS, MAX_TIMEOUT, MAX_VISITS};
-pub use load::{LoadError, LoadReport, Source, load_dirs, load_file, load_sources, load_str};
+pub use dirs::{Source, load_dirs, load_sources};
+pub use load::{LoadError, LoadReport, load_file, load_str};
 pub use positions::{Pos, Positions};
 
 use crate::actions::ActionConfig;
