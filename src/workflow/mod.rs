@@ -1,8 +1,15 @@
 //! Workflow definitions: the YAML format, its validation, and the checked form the engine runs.
 //!
-//! `def` holds the serde shapes, `limits` bounds its numbers, `load` reads files and directories
-//! into [`Workflow`]s (or precise [`LoadError`]s naming file, line, column and field), `positions`
-//! maps field paths back to positions in the source. A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
+//! `def` holds the serde shapes of a file (an action as written is `spec`'s [`ActionDef`]),
+//! `load` reads one file into a [`Workflow`] (or precise [`LoadError`]s naming file, line,
+//! column and field), `check` runs the semantic checks of its header and triggers, `graph`
+//! builds and checks its action graph (configs typed by `actions`), `limits` bounds its
+//! numbers, `dirs` loads whole folders and checks calls between workflows, `positions` maps field
+//! paths back to positions in the source, `bundled` holds the workflows built into the program.
+//! A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
+//!
+//! **Boundary**: `workflow` imports `spec` and `actions` (to parse and check action configs);
+//! `actions` never imports `workflow`.
 
 mod bundled;
 mod check;
