@@ -202,6 +202,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn roots_are_picked_by_name_or_first_and_a_wrong_name_lists_the_others() {
+        let roots = vec![
+            ("notes".to_owned(), PathBuf::from("/n")),
+            ("inbox".to_owned(), PathBuf::from("/i")),
+        ];
+        assert_eq!(pick_root(&roots, None).unwrap().0, "notes");
+        assert_eq!(pick_root(&roots, Some("inbox")).unwrap().0, "inbox");
+        let err = pick_root(&roots, Some("music")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no file root named `music`; configured roots: notes, inbox"
+        );
+        let err = pick_root(&[], None).unwrap_err();
+        assert!(matches!(err, FileError::NoRoots), "{err}");
+        assert!(err.to_string().contains("`file_roots` in config.toml"));
+    }
+
+    #[test]
     fn paths_stay_inside_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
