@@ -2,6 +2,8 @@
 //!
 //! Components, in the order a run flows through them:
 //! - [`config`]: paths and `config.toml`.
+//! - [`spec`]: the definition types `workflow` and `actions` share (an action as written,
+//!   durations, bounds); imports nothing from Atlas.
 //! - [`workflow`]: workflow files, their validation, the checked graph.
 //! - [`template`]: `{{ ... }}` templates and conditions (minijinja).
 //! - [`engine`]: admits runs under their run mode, executes graphs, publishes events.
@@ -34,6 +36,7 @@ pub mod model;
 pub mod redact;
 pub mod runtime;
 pub mod secrets;
+pub mod spec;
 pub mod store;
 pub mod stt;
 pub mod template;

@@ -1,14 +1,28 @@
-//! The small leaf actions: `condition`, `delay`, `set`, `log`, `notify`, `speak`, and the config
-//! of `workflow` (which the engine runs).
+//! The small leaf kinds: `condition`, `delay`, `set`, `log`, `notify`, `speak`.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ActionCtx, ActionError};
+use super::{ActionCtx, ActionError, ActionKind, LeafKind};
+use crate::spec::{Dur, MAX_TIMEOUT, Problem, too_long};
 use crate::template::{Expr, TValue, Tmpl};
-use crate::workflow::Dur;
+
+/// The `condition` kind.
+pub struct Condition;
+
+impl ActionKind for Condition {
+    const NAME: &'static str = "condition";
+    const DOC: &'static str = "Branch on an expression.";
+    type Config = ConditionConfig;
+}
+
+impl LeafKind for Condition {
+    async fn execute(c: &ConditionConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        Ok(json!({ "result": c.condition.is_true(ctx.scope)? }))
+    }
+}
 
 /// Config of `condition`: evaluates `if`; the engine then follows `then` or `else`.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,10 +39,6 @@ pub struct ConditionConfig {
     pub otherwise: Option<String>,
 }
 
-pub(super) fn condition(c: &ConditionConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    Ok(json!({ "result": c.condition.is_true(ctx.scope)? }))
-}
-
 /// Config of `delay`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,10 +47,32 @@ pub struct DelayConfig {
     pub duration: Dur,
 }
 
-pub(super) async fn delay(c: &DelayConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    tokio::select! {
-        _ = tokio::time::sleep(c.duration.0) => Ok(json!({ "waited_ms": c.duration.0.as_millis() as u64 })),
-        _ = ctx.cancel.cancelled() => Err(ActionError::Cancelled),
+/// The `delay` kind.
+pub struct Delay;
+
+impl ActionKind for Delay {
+    const NAME: &'static str = "delay";
+    const DOC: &'static str = "Wait.";
+    type Config = DelayConfig;
+
+    /// A delay is at most [`MAX_TIMEOUT`] (30 days).
+    fn check(c: &DelayConfig) -> Vec<Problem> {
+        match c.duration.0 > MAX_TIMEOUT {
+            true => vec![Problem::new(
+                "duration",
+                too_long("a duration of", c.duration.0, MAX_TIMEOUT, "30 days"),
+            )],
+            false => Vec::new(),
+        }
+    }
+}
+
+impl LeafKind for Delay {
+    async fn execute(c: &DelayConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        tokio::select! {
+            _ = tokio::time::sleep(c.duration.0) => Ok(json!({ "waited_ms": c.duration.0.as_millis() as u64 })),
+            _ = ctx.cancel.cancelled() => Err(ActionError::Cancelled),
+        }
     }
 }
 
@@ -52,12 +84,23 @@ pub struct SetConfig {
     pub values: BTreeMap<String, TValue>,
 }
 
-pub(super) fn set(c: &SetConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    let mut out = serde_json::Map::new();
-    for (k, v) in &c.values {
-        out.insert(k.clone(), v.render(ctx.scope)?);
+/// The `set` kind (the engine merges its output into the run's `vars`).
+pub struct Set;
+
+impl ActionKind for Set {
+    const NAME: &'static str = "set";
+    const DOC: &'static str = "Set run variables.";
+    type Config = SetConfig;
+}
+
+impl LeafKind for Set {
+    async fn execute(c: &SetConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        let mut out = serde_json::Map::new();
+        for (k, v) in &c.values {
+            out.insert(k.clone(), v.render(ctx.scope)?);
+        }
+        Ok(Value::Object(out))
     }
-    Ok(Value::Object(out))
 }
 
 /// Log level of a `log` action.
@@ -84,16 +127,33 @@ pub struct LogConfig {
     pub level: Level,
 }
 
-pub(super) fn log(c: &LogConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    let message = c.message.render(ctx.scope)?;
-    // The output is redacted by the engine with everything else; the log line is written here.
-    let logged = ctx.redactor.text(&message);
-    match c.level {
-        Level::Info => tracing::info!(target: "atlas::workflow", message = %logged, "log action"),
-        Level::Warn => tracing::warn!(target: "atlas::workflow", message = %logged, "log action"),
-        Level::Error => tracing::error!(target: "atlas::workflow", message = %logged, "log action"),
+/// The `log` kind.
+pub struct Log;
+
+impl ActionKind for Log {
+    const NAME: &'static str = "log";
+    const DOC: &'static str = "Write to the log (and the run history).";
+    type Config = LogConfig;
+}
+
+impl LeafKind for Log {
+    async fn execute(c: &LogConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        let message = c.message.render(ctx.scope)?;
+        // The output is redacted by the engine with everything else; the log line is written here.
+        let logged = ctx.redactor.text(&message);
+        match c.level {
+            Level::Info => {
+                tracing::info!(target: "atlas::workflow", message = %logged, "log action")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "atlas::workflow", message = %logged, "log action")
+            }
+            Level::Error => {
+                tracing::error!(target: "atlas::workflow", message = %logged, "log action")
+            }
+        }
+        Ok(json!({ "message": message }))
     }
-    Ok(json!({ "message": message }))
 }
 
 /// Config of `notify`.
@@ -123,7 +183,22 @@ pub enum Urgency {
     Critical,
 }
 
-pub(super) async fn notify(c: &NotifyConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+/// The `notify` kind.
+pub struct Notify;
+
+impl ActionKind for Notify {
+    const NAME: &'static str = "notify";
+    const DOC: &'static str = "Desktop notification.";
+    type Config = NotifyConfig;
+}
+
+impl LeafKind for Notify {
+    async fn execute(c: &NotifyConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        notify(c, ctx).await
+    }
+}
+
+async fn notify(c: &NotifyConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
     let title = c.title.render(ctx.scope)?;
     let body = c.body.render(ctx.scope)?;
     let urgency = match c.urgency {
@@ -142,7 +217,10 @@ pub(super) async fn notify(c: &NotifyConfig, ctx: &ActionCtx<'_>) -> Result<Valu
             .map(|h| h.id())
     })
     .await
-    .map_err(|e| ActionError::Failed(format!("notification task failed: {e}")))?;
+    .map_err(|source| ActionError::Task {
+        task: "notification",
+        source,
+    })?;
     Ok(match shown {
         Ok(id) => json!({ "delivered": true, "id": id, "title": title, "body": body }),
         // No session bus or no notification daemon: the run goes on, and the result says so.
@@ -163,7 +241,22 @@ pub struct SpeakConfig {
     pub text: Tmpl,
 }
 
-pub(super) async fn speak(c: &SpeakConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+/// The `speak` kind (the engine adds what it said to the run's `spoken`).
+pub struct Speak;
+
+impl ActionKind for Speak {
+    const NAME: &'static str = "speak";
+    const DOC: &'static str = "Say something.";
+    type Config = SpeakConfig;
+}
+
+impl LeafKind for Speak {
+    async fn execute(c: &SpeakConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        speak(c, ctx).await
+    }
+}
+
+async fn speak(c: &SpeakConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
     // Templates spread over YAML lines leave runs of spaces and newlines: speak it as one text.
     let text = c
         .text
@@ -193,15 +286,4 @@ pub(super) async fn speak(c: &SpeakConfig, ctx: &ActionCtx<'_>) -> Result<Value,
         out["unvoiced"] = Value::String(why);
     }
     Ok(out)
-}
-
-/// Config of `workflow`: run another workflow and use its result.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkflowCallConfig {
-    /// Id of the workflow to run.
-    pub workflow: String,
-    /// Variables for the child run.
-    #[serde(default)]
-    pub vars: BTreeMap<String, TValue>,
 }

@@ -169,7 +169,10 @@ pub(super) async fn read_file(
     limit: ByteLimit,
     shown: &str,
 ) -> Result<String, ActionError> {
-    let io = |e: std::io::Error| ActionError::Failed(format!("{}: {e}", path.display()));
+    let io = |source| ActionError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = tokio::fs::File::open(path).await.map_err(io)?;
     let len = file.metadata().await.map_err(io)?.len();
     if len > limit.0 {
@@ -184,8 +187,9 @@ pub(super) async fn read_file(
     if buf.len() as u64 > limit.0 {
         return Err(limit.too_large(format!("file `{shown}`")));
     }
-    String::from_utf8(buf)
-        .map_err(|_| ActionError::Failed(format!("file `{shown}` is not UTF-8 text")))
+    String::from_utf8(buf).map_err(|_| ActionError::NotText {
+        what: format!("file `{shown}`"),
+    })
 }
 
 #[cfg(test)]

@@ -12,8 +12,45 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::body::{ByteLimit, read_file};
-use super::{ActionCtx, ActionError};
+use super::{ActionCtx, ActionError, ActionKind, FileError, LeafKind};
 use crate::template::Tmpl;
+
+/// The `file` kind.
+pub struct File;
+
+impl ActionKind for File {
+    const NAME: &'static str = "file";
+    const DOC: &'static str = "Sandboxed file access.";
+    type Config = FileConfig;
+}
+
+impl LeafKind for File {
+    async fn execute(c: &FileConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        let (root_name, root) = pick_root(&ctx.services.file_roots, c.root.as_deref())?;
+        let rel = c.path.render(ctx.scope)?;
+        let path = resolve_in_root(root, &rel)?;
+        let mut out = match c.op {
+            FileOp::Read => {
+                let text = read_file(&path, c.max_bytes, &rel).await?;
+                json!({ "path": rel, "content": text, "bytes": text.len() })
+            }
+            FileOp::Write | FileOp::Append => {
+                let content = match &c.content {
+                    Some(t) => t.render(ctx.scope)?,
+                    None => return Err(FileError::NoContent.into()),
+                };
+                write(&path, &content, c.op == FileOp::Append).await?;
+                json!({ "path": rel, "bytes": content.len() })
+            }
+            FileOp::Exists => {
+                json!({ "path": rel, "exists": tokio::fs::try_exists(&path).await.unwrap_or(false) })
+            }
+            FileOp::List => json!({ "path": rel, "entries": list(&path).await? }),
+        };
+        out["root"] = Value::String(root_name.clone());
+        Ok(out)
+    }
+}
 
 /// What a `file` action does.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -50,26 +87,42 @@ pub struct FileConfig {
     pub max_bytes: ByteLimit,
 }
 
+/// The root named `name`, or the first one.
+fn pick_root<'r>(
+    roots: &'r [(String, PathBuf)],
+    name: Option<&str>,
+) -> Result<&'r (String, PathBuf), FileError> {
+    match name {
+        Some(name) => roots
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| FileError::UnknownRoot {
+                name: name.to_owned(),
+                known: roots.iter().map(|(n, _)| n.clone()).collect(),
+            }),
+        None => roots.first().ok_or(FileError::NoRoots),
+    }
+}
+
 /// Resolves `rel` inside `root`, refusing anything that would leave it.
-pub fn resolve_in_root(root: &Path, rel: &str) -> Result<PathBuf, String> {
+pub fn resolve_in_root(root: &Path, rel: &str) -> Result<PathBuf, FileError> {
     let root = root
         .canonicalize()
-        .map_err(|e| format!("file root {} is not usable: {e}", root.display()))?;
+        .map_err(|source| FileError::RootUnusable {
+            root: root.to_path_buf(),
+            source,
+        })?;
     let mut rel_path = PathBuf::new();
     for comp in Path::new(rel).components() {
         match comp {
             Component::Normal(c) => rel_path.push(c),
             Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(format!(
-                    "path `{rel}` uses `..`: paths must stay inside the root"
-                ));
-            }
+            Component::ParentDir => return Err(FileError::ParentDir { path: rel.into() }),
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "path `{rel}` is absolute: give a path relative to the root {}",
-                    root.display()
-                ));
+                return Err(FileError::Absolute {
+                    path: rel.into(),
+                    root,
+                });
             }
         }
     }
@@ -91,12 +144,15 @@ pub fn resolve_in_root(root: &Path, rel: &str) -> Result<PathBuf, String> {
     }
     let resolved = existing
         .canonicalize()
-        .map_err(|e| format!("path `{rel}` cannot be resolved: {e}"))?;
+        .map_err(|source| FileError::Unresolvable {
+            path: rel.into(),
+            source,
+        })?;
     if !resolved.starts_with(&root) {
-        return Err(format!(
-            "path `{rel}` leads outside the root {} (through a symlink)",
-            root.display()
-        ));
+        return Err(FileError::OutsideRoot {
+            path: rel.into(),
+            root,
+        });
     }
     let mut out = resolved;
     for name in rest.into_iter().rev() {
@@ -105,70 +161,63 @@ pub fn resolve_in_root(root: &Path, rel: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-pub(super) async fn run(c: &FileConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    let roots = &ctx.services.file_roots;
-    let (root_name, root) = match &c.root {
-        Some(name) => roots.iter().find(|(n, _)| n == name).ok_or_else(|| {
-            let known: Vec<&str> = roots.iter().map(|(n, _)| n.as_str()).collect();
-            ActionError::File(format!(
-                "no file root named `{name}`; configured roots: {}",
-                known.join(", ")
-            ))
-        })?,
-        None => roots.first().ok_or_else(|| {
-            ActionError::File("no file roots are configured (`file_roots` in config.toml)".into())
-        })?,
-    };
-    let rel = c.path.render(ctx.scope)?;
-    let path = resolve_in_root(root, &rel).map_err(ActionError::File)?;
-    let io = |e: std::io::Error| ActionError::Failed(format!("{}: {e}", path.display()));
-    let out = match c.op {
-        FileOp::Read => {
-            let text = read_file(&path, c.max_bytes, &rel).await?;
-            json!({ "path": rel, "content": text, "bytes": text.len() })
-        }
-        FileOp::Write | FileOp::Append => {
-            let content = match &c.content {
-                Some(t) => t.render(ctx.scope)?,
-                None => return Err(ActionError::File("`content` is required to write".into())),
-            };
-            if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(io)?;
-            }
-            let mut f = tokio::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(c.op == FileOp::Append)
-                .truncate(c.op == FileOp::Write)
-                .open(&path)
-                .await
-                .map_err(io)?;
-            f.write_all(content.as_bytes()).await.map_err(io)?;
-            f.flush().await.map_err(io)?;
-            json!({ "path": rel, "bytes": content.len() })
-        }
-        FileOp::Exists => {
-            json!({ "path": rel, "exists": tokio::fs::try_exists(&path).await.unwrap_or(false) })
-        }
-        FileOp::List => {
-            let mut dir = tokio::fs::read_dir(&path).await.map_err(io)?;
-            let mut entries = Vec::new();
-            while let Some(e) = dir.next_entry().await.map_err(io)? {
-                let is_dir = e.file_type().await.map(|t| t.is_dir()).unwrap_or(false);
-                entries.push(json!({ "name": e.file_name().to_string_lossy(), "dir": is_dir }));
-            }
-            entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            json!({ "path": rel, "entries": entries })
-        }
-    };
-    let mut out = out;
-    out["root"] = Value::String(root_name.clone());
-    Ok(out)
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ActionError + '_ {
+    move |source| ActionError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Replaces (or appends to) the file at `path`, creating its folders.
+async fn write(path: &Path, content: &str, append: bool) -> Result<(), ActionError> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(io(path))?;
+    }
+    let mut f = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .await
+        .map_err(io(path))?;
+    f.write_all(content.as_bytes()).await.map_err(io(path))?;
+    f.flush().await.map_err(io(path))
+}
+
+/// The entries of the folder at `path`, sorted by name.
+async fn list(path: &Path) -> Result<Vec<Value>, ActionError> {
+    let mut dir = tokio::fs::read_dir(path).await.map_err(io(path))?;
+    let mut entries = Vec::new();
+    while let Some(e) = dir.next_entry().await.map_err(io(path))? {
+        let is_dir = e.file_type().await.map(|t| t.is_dir()).unwrap_or(false);
+        entries.push(json!({ "name": e.file_name().to_string_lossy(), "dir": is_dir }));
+    }
+    entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_are_picked_by_name_or_first_and_a_wrong_name_lists_the_others() {
+        let roots = vec![
+            ("notes".to_owned(), PathBuf::from("/n")),
+            ("inbox".to_owned(), PathBuf::from("/i")),
+        ];
+        assert_eq!(pick_root(&roots, None).unwrap().0, "notes");
+        assert_eq!(pick_root(&roots, Some("inbox")).unwrap().0, "inbox");
+        let err = pick_root(&roots, Some("music")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no file root named `music`; configured roots: notes, inbox"
+        );
+        let err = pick_root(&[], None).unwrap_err();
+        assert!(matches!(err, FileError::NoRoots), "{err}");
+        assert!(err.to_string().contains("`file_roots` in config.toml"));
+    }
 
     #[test]
     fn paths_stay_inside_the_root() {
@@ -184,20 +233,28 @@ mod tests {
             resolve_in_root(&root, "a/b/c.txt").unwrap(),
             canon.join("a/b/c.txt")
         );
-        assert!(resolve_in_root(&root, "../x").unwrap_err().contains("`..`"));
+        assert!(
+            resolve_in_root(&root, "../x")
+                .unwrap_err()
+                .to_string()
+                .contains("`..`")
+        );
         assert!(
             resolve_in_root(&root, "sub/../../x")
                 .unwrap_err()
+                .to_string()
                 .contains("`..`")
         );
         assert!(
             resolve_in_root(&root, "/etc/passwd")
                 .unwrap_err()
+                .to_string()
                 .contains("absolute")
         );
         std::os::unix::fs::symlink(dir.path(), root.join("escape")).unwrap();
         let err = resolve_in_root(&root, "escape/secret.txt").unwrap_err();
-        assert!(err.contains("outside the root"), "{err}");
+        assert!(matches!(err, FileError::OutsideRoot { .. }), "{err}");
+        assert!(err.to_string().contains("outside the root"), "{err}");
         std::os::unix::fs::symlink(root.join("sub"), root.join("inside")).unwrap();
         assert!(resolve_in_root(&root, "inside/ok.txt").is_ok());
     }

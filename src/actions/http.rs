@@ -12,9 +12,66 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::{ByteLimit, Over, decode_text, read_response};
-use super::{ActionCtx, ActionError};
+use super::{ActionCtx, ActionError, ActionKind, LeafKind};
+use crate::spec::{Dur, MAX_RETRY_DELAY, MAX_TIMEOUT, Problem, too_long};
 use crate::template::{TValue, Tmpl};
-use crate::workflow::{Dur, MAX_RETRY_DELAY};
+
+/// The `http` kind.
+pub struct Http;
+
+impl ActionKind for Http {
+    const NAME: &'static str = "http";
+    const DOC: &'static str = "HTTP request.";
+    type Config = HttpConfig;
+
+    /// A request's `timeout` is at most [`MAX_TIMEOUT`] (30 days).
+    fn check(c: &HttpConfig) -> Vec<Problem> {
+        match c.timeout {
+            Some(t) if t.0 > MAX_TIMEOUT => vec![Problem::new(
+                "timeout",
+                too_long("a timeout of", t.0, MAX_TIMEOUT, "30 days"),
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl LeafKind for Http {
+    async fn execute(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        let url = c.url.render(ctx.scope)?;
+        let req = request(c, ctx, &url)?;
+        let resp = tokio::select! {
+            r = req.send() => r.map_err(|e| failed(&url, error_chain(&e)))?,
+            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+        };
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let headers: serde_json::Map<String, Value> = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.to_str().ok()?.to_owned()))))
+            .collect();
+        let allowed = (200..300).contains(&status)
+            || match &c.allow_status {
+                AllowStatus::Any(any) => *any,
+                AllowStatus::List(list) => list.contains(&status),
+                AllowStatus::None => false,
+            };
+        if !allowed {
+            return Err(refused(resp, url, content_type.as_deref(), ctx).await);
+        }
+        let bytes = tokio::select! {
+            r = read_response(resp, c.max_bytes, Over::Fail, &url) => r?,
+            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+        };
+        let body = decode_body(&bytes, content_type.as_deref(), c.response, &url)?;
+        Ok(json!({ "status": status, "headers": headers, "body": body }))
+    }
+}
 
 /// Config of `http`.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,15 +151,26 @@ fn render_map(
         .collect()
 }
 
-pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    let url = c.url.render(ctx.scope)?;
-    let method = reqwest::Method::from_bytes(c.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| ActionError::Failed(format!("`{}` is not an HTTP method", c.method)))?;
-    let fail = |reason: String| ActionError::Http {
-        url: url.clone(),
+fn failed(url: &str, reason: String) -> ActionError {
+    ActionError::Http {
+        url: url.to_owned(),
         reason,
-    };
-    let mut req = ctx.services.http.request(method, &url);
+    }
+}
+
+/// The request the config describes, its templates rendered.
+fn request(
+    c: &HttpConfig,
+    ctx: &ActionCtx<'_>,
+    url: &str,
+) -> Result<reqwest::RequestBuilder, ActionError> {
+    let method =
+        reqwest::Method::from_bytes(c.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+            ActionError::Method {
+                method: c.method.clone(),
+            }
+        })?;
+    let mut req = ctx.services.http.request(method, url);
     for (k, v) in render_map(&c.headers, ctx)? {
         req = req.header(k, v);
     }
@@ -119,60 +187,55 @@ pub(super) async fn run(c: &HttpConfig, ctx: &ActionCtx<'_>) -> Result<Value, Ac
     if let Some(t) = c.timeout {
         req = req.timeout(t.0);
     }
-    let resp = tokio::select! {
-        r = req.send() => r.map_err(|e| fail(error_chain(&e)))?,
-        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
-    };
+    Ok(req)
+}
+
+/// The error for an answer whose status the action does not accept: the start of its body,
+/// masked, and the wait the server asked for.
+async fn refused(
+    resp: reqwest::Response,
+    url: String,
+    content_type: Option<&str>,
+    ctx: &ActionCtx<'_>,
+) -> ActionError {
     let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let is_json_type = content_type.as_deref().is_some_and(|v| v.contains("json"));
-    let headers: serde_json::Map<String, Value> = resp
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.to_str().ok()?.to_owned()))))
-        .collect();
-    let allowed = (200..300).contains(&status)
-        || match &c.allow_status {
-            AllowStatus::Any(any) => *any,
-            AllowStatus::List(list) => list.contains(&status),
-            AllowStatus::None => false,
-        };
-    if !allowed {
-        let retry_after = retry_after(resp.headers(), chrono::Utc::now());
-        // Only the start of a refused answer is shown: read no more than that.
-        let bytes = tokio::select! {
-            r = read_response(resp, ERROR_BODY_CAP, Over::Truncate, &url) => r?,
-            _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
-        };
-        // Masked before it is cut: a cut through a secret would leave its start unmasked.
-        let text = decode_text(&bytes, content_type.as_deref());
-        let body: String = ctx.redactor.text(&text).chars().take(300).collect();
-        return Err(ActionError::Status {
-            url,
-            status,
-            body,
-            retry_after,
-        });
-    }
+    let retry_after = retry_after(resp.headers(), chrono::Utc::now());
+    // Only the start of a refused answer is shown: read no more than that.
     let bytes = tokio::select! {
-        r = read_response(resp, c.max_bytes, Over::Fail, &url) => r?,
-        _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+        r = read_response(resp, ERROR_BODY_CAP, Over::Truncate, &url) => match r {
+            Ok(bytes) => bytes,
+            Err(e) => return e,
+        },
+        _ = ctx.cancel.cancelled() => return ActionError::Cancelled,
     };
-    let text = decode_text(&bytes, content_type.as_deref());
-    let body = match c.response {
+    // Masked before it is cut: a cut through a secret would leave its start unmasked.
+    let text = decode_text(&bytes, content_type);
+    let body: String = ctx.redactor.text(&text).chars().take(300).collect();
+    ActionError::Status {
+        url,
+        status,
+        body,
+        retry_after,
+    }
+}
+
+/// The answer's body as the config's `response` asks: JSON, text, or JSON when it is.
+fn decode_body(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    response: ResponseKind,
+    url: &str,
+) -> Result<Value, ActionError> {
+    let is_json_type = content_type.is_some_and(|v| v.contains("json"));
+    let text = decode_text(bytes, content_type);
+    Ok(match response {
         ResponseKind::Text => Value::String(text),
-        ResponseKind::Json => {
-            serde_json::from_str(&text).map_err(|e| fail(format!("the answer is not JSON: {e}")))?
-        }
+        ResponseKind::Json => serde_json::from_str(&text)
+            .map_err(|e| failed(url, format!("the answer is not JSON: {e}")))?,
         ResponseKind::Auto if is_json_type => serde_json::from_str(&text)
-            .map_err(|e| fail(format!("the answer says JSON but does not parse: {e}")))?,
+            .map_err(|e| failed(url, format!("the answer says JSON but does not parse: {e}")))?,
         ResponseKind::Auto => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    };
-    Ok(json!({ "status": status, "headers": headers, "body": body }))
+    })
 }
 
 /// How much of a refused answer is read, to show its start in the error.

@@ -6,8 +6,55 @@ use serde_json::{Value, json};
 
 use super::body::{ByteLimit, Over, read_response};
 use super::http::{error_chain, retry_after};
-use super::{ActionCtx, ActionError};
+use super::{ActionCtx, ActionError, ActionKind, LeafKind, LlmError};
 use crate::template::{TValue, Tmpl};
+
+/// The `llm` kind.
+pub struct Llm;
+
+impl ActionKind for Llm {
+    const NAME: &'static str = "llm";
+    const DOC: &'static str = "Chat completion from an OpenAI-compatible server.";
+    type Config = LlmConfig;
+}
+
+impl LeafKind for Llm {
+    async fn execute(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        let defaults = &ctx.services.llm;
+        let base = match &c.base_url {
+            Some(t) => t.render(ctx.scope)?,
+            None => defaults.base_url.clone(),
+        };
+        let model = match &c.model {
+            Some(t) => t.render(ctx.scope)?,
+            None => defaults.model.clone(),
+        };
+        let key = match (&c.api_key, &defaults.api_key_secret) {
+            (Some(t), _) => Some(t.render(ctx.scope)?),
+            (None, Some(name)) => ctx.secret(name).map_err(LlmError::from)?,
+            (None, None) => None,
+        };
+        let mut body = json!({ "model": model, "messages": messages(c, ctx)?, "stream": false });
+        if let Some(t) = c.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(m) = c.max_tokens {
+            body["max_tokens"] = json!(m);
+        }
+        let url = format!("{}/chat/completions", base.trim_end_matches('/'));
+        let answer = complete(c, ctx, &url, &body, key).await?;
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| LlmError::NoContent {
+                answer: answer.to_string(),
+            })?;
+        Ok(json!({
+            "text": text,
+            "model": answer["model"].as_str().unwrap_or(&model),
+            "usage": answer.get("usage").cloned().unwrap_or(Value::Null),
+        }))
+    }
+}
 
 /// Defaults for `llm` actions, from config.toml's `[llm]`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -64,24 +111,9 @@ pub struct LlmConfig {
     pub max_bytes: ByteLimit,
 }
 
-pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-    let defaults = &ctx.services.llm;
-    let base = match &c.base_url {
-        Some(t) => t.render(ctx.scope)?,
-        None => defaults.base_url.clone(),
-    };
-    let model = match &c.model {
-        Some(t) => t.render(ctx.scope)?,
-        None => defaults.model.clone(),
-    };
-    let key = match (&c.api_key, &defaults.api_key_secret) {
-        (Some(t), _) => Some(t.render(ctx.scope)?),
-        (None, Some(name)) => ctx
-            .secret(name)
-            .map_err(|e| ActionError::Llm(e.to_string()))?,
-        (None, None) => None,
-    };
-    let messages = match (&c.messages, &c.prompt) {
+/// The message list: `messages` as given, or `system` and `prompt`.
+fn messages(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+    Ok(match (&c.messages, &c.prompt) {
         (Some(m), _) => m.render(ctx.scope)?,
         (None, Some(p)) => {
             let mut m = Vec::new();
@@ -91,32 +123,36 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
             m.push(json!({"role": "user", "content": p.render(ctx.scope)?}));
             Value::Array(m)
         }
-        (None, None) => {
-            return Err(ActionError::Llm("give `prompt` or `messages`".into()));
-        }
-    };
-    let mut body = json!({ "model": model, "messages": messages, "stream": false });
-    if let Some(t) = c.temperature {
-        body["temperature"] = json!(t);
-    }
-    if let Some(m) = c.max_tokens {
-        body["max_tokens"] = json!(m);
-    }
-    let url = format!("{}/chat/completions", base.trim_end_matches('/'));
-    let mut req = ctx.services.http.post(&url).json(&body);
+        (None, None) => return Err(LlmError::NoPrompt.into()),
+    })
+}
+
+/// Posts `body` to `url` and reads the answer as JSON; a non-2xx answer is a status error.
+async fn complete(
+    c: &LlmConfig,
+    ctx: &ActionCtx<'_>,
+    url: &str,
+    body: &Value,
+    key: Option<String>,
+) -> Result<Value, ActionError> {
+    let mut req = ctx.services.http.post(url).json(body);
     if let Some(k) = key {
         // An API key is a secret wherever it came from (a literal in the file too).
         ctx.redactor.add(&k);
         req = req.bearer_auth(k);
     }
+    let http_error = |reason| ActionError::Http {
+        url: url.to_owned(),
+        reason,
+    };
     let resp = tokio::select! {
-        r = req.send() => r.map_err(|e| ActionError::Http { url: url.clone(), reason: error_chain(&e) })?,
+        r = req.send() => r.map_err(|e| http_error(error_chain(&e)))?,
         _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
     };
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers(), chrono::Utc::now());
     let bytes = tokio::select! {
-        r = read_response(resp, c.max_bytes, Over::Fail, &url) => r?,
+        r = read_response(resp, c.max_bytes, Over::Fail, url) => r?,
         _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
     };
     let parsed = serde_json::from_slice::<Value>(&bytes);
@@ -130,22 +166,11 @@ pub(super) async fn run(c: &LlmConfig, ctx: &ActionCtx<'_>) -> Result<Value, Act
             Err(_) => String::from_utf8_lossy(&bytes).chars().take(300).collect(),
         };
         return Err(ActionError::Status {
-            url,
+            url: url.to_owned(),
             status,
             body: msg,
             retry_after,
         });
     }
-    let answer = parsed.map_err(|e| ActionError::Http {
-        url: url.clone(),
-        reason: format!("answer is not JSON: {e}"),
-    })?;
-    let text = answer["choices"][0]["message"]["content"]
-        .as_str()
-        .ok_or_else(|| ActionError::Llm(format!("no choices[0].message.content in {answer}")))?;
-    Ok(json!({
-        "text": text,
-        "model": answer["model"].as_str().unwrap_or(&model),
-        "usage": answer.get("usage").cloned().unwrap_or(Value::Null),
-    }))
+    parsed.map_err(|e| http_error(format!("answer is not JSON: {e}")))
 }

@@ -1,11 +1,21 @@
 //! Workflow definitions: the YAML format, its validation, and the checked form the engine runs.
 //!
-//! `def` holds the serde shapes, `limits` bounds its numbers, `load` reads files and directories
-//! into [`Workflow`]s (or precise [`LoadError`]s naming file, line, column and field), `positions`
-//! maps field paths back to positions in the source. A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
+//! `def` holds the serde shapes of a file (an action as written is `spec`'s [`ActionDef`]),
+//! `load` reads one file into a [`Workflow`] (or precise [`LoadError`]s naming file, line,
+//! column and field), `check` runs the semantic checks of its header and triggers, `graph`
+//! builds and checks its action graph (configs typed by `actions`), `limits` bounds its
+//! numbers, `dirs` loads whole folders and checks calls between workflows, `positions` maps field
+//! paths back to positions in the source, `bundled` holds the workflows built into the program.
+//! A [`Workflow`] is immutable once built and shared as `Arc<Workflow>`.
+//!
+//! **Boundary**: `workflow` imports `spec` and `actions` (to parse and check action configs);
+//! `actions` never imports `workflow`.
 
 mod bundled;
+mod check;
 mod def;
+mod dirs;
+mod graph;
 mod limits;
 mod load;
 mod positions;
@@ -15,11 +25,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use bundled::BUNDLED_PREFIX;
-pub use def::{
-    ActionDef, ConcurrencyDef, Dur, MissedPolicy, Mode, RetryDef, TriggerDef, WorkflowDef,
+pub use def::{ConcurrencyDef, MissedPolicy, Mode, TriggerDef, WorkflowDef};
+// `spec`'s types at their old paths, for the code that names them through `workflow`.
+pub use crate::spec::{
+    ActionDef, Dur, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_DELAY, MAX_STEPS, MAX_TIMEOUT, MAX_VISITS,
+    RetryDef,
 };
-pub use limits::{MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_DELAY, MAX_STEPS, MAX_TIMEOUT, MAX_VISITS};
-pub use load::{LoadError, LoadReport, Source, load_dirs, load_file, load_sources, load_str};
+pub use dirs::{Source, load_dirs, load_sources};
+pub use load::{LoadError, LoadReport, load_file, load_str};
 pub use positions::{Pos, Positions};
 
 use crate::actions::ActionConfig;

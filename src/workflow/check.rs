@@ -1,0 +1,218 @@
+//! The semantic checks of one parsed workflow: its id, its triggers (cron strings, time zones,
+//! webhook paths, voice phrases), its bounds and concurrency, then its action graph (`graph`)
+//! and entry. Every check runs, so one pass lists every problem of a file.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use super::def::{MissedPolicy, Mode, TriggerDef, WorkflowDef};
+use super::load::{Checker, LoadError};
+use super::{Schedule, Workflow};
+use crate::spec::ActionDef;
+
+/// Checks `def` and builds its [`Workflow`]; `None` when its graph could not be built (the
+/// problems are in `c`).
+pub(super) fn check(def: WorkflowDef, c: &mut Checker<'_>, file: &Path) -> Option<Workflow> {
+    check_header(&def, c);
+    let (schedules, warnings) = check_triggers(&def.triggers, c);
+    for p in super::limits::check_workflow(&def) {
+        c.err(p.field, p.message);
+    }
+    if def.concurrency.max == 0 && matches!(def.concurrency.mode, Mode::Parallel | Mode::Queued) {
+        c.err("concurrency.max", "must be at least 1");
+    }
+    if def.actions.is_empty() {
+        c.err(
+            "actions",
+            "the workflow has no actions: an entry action is required",
+        );
+        return None;
+    }
+    let mut graph = super::graph::build_graph(&def.actions, "actions", c)?;
+    if let Some(entry) = &def.entry {
+        match graph.find(entry) {
+            Some(idx) => graph.entry = idx,
+            None => c.err(
+                "entry",
+                format!(
+                    "entry action `{entry}` does not exist; actions are: {}",
+                    ids(&def.actions)
+                ),
+            ),
+        }
+    }
+    Some(Workflow {
+        def,
+        source: file.to_path_buf(),
+        graph,
+        schedules,
+        warnings,
+    })
+}
+
+/// The ids of `actions`, for messages.
+pub(super) fn ids(actions: &[ActionDef]) -> String {
+    actions
+        .iter()
+        .map(|a| a.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The workflow's id, and that it has a trigger.
+fn check_header(def: &WorkflowDef, c: &mut Checker<'_>) {
+    if def.id.is_empty()
+        || !def
+            .id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+    {
+        c.err(
+            "id",
+            format!(
+                "`{}` is not a valid workflow id: use letters, digits, `_` and `-`",
+                def.id
+            ),
+        );
+    }
+    if def.triggers.is_empty() {
+        c.err(
+            "triggers",
+            "no trigger: add at least one, e.g. `triggers: [{type: manual}]`",
+        );
+    }
+}
+
+/// Checks every trigger; returns the parsed schedules and the warnings about inactive triggers.
+fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule>, Vec<LoadError>) {
+    let mut schedules = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, t) in triggers.iter().enumerate() {
+        let field = format!("triggers[{i}]");
+        if let Some(why) = inactive(t) {
+            warnings.push(c.at(format!("{field}.type"), why.to_owned()));
+        }
+        match t {
+            TriggerDef::Schedule {
+                cron,
+                timezone,
+                missed,
+            } => schedules.extend(check_schedule(i, cron, timezone.as_deref(), *missed, c)),
+            TriggerDef::Webhook { path, secret } => {
+                if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                    c.err(
+                        format!("{field}.path"),
+                        format!("`{path}` is not a URL path: expected e.g. `/hooks/deploy`"),
+                    );
+                }
+                if let Some(s) = secret
+                    && let Err(m) = crate::template::check(s)
+                {
+                    c.err(format!("{field}.secret"), m);
+                }
+            }
+            TriggerDef::Event { event, .. } => {
+                if event.trim().is_empty() {
+                    c.err(
+                        format!("{field}.event"),
+                        "empty event type: expected e.g. `run.failed`",
+                    );
+                }
+            }
+            TriggerDef::Voice { phrases } => check_phrases(&field, phrases, c),
+            TriggerDef::Manual {} => {}
+        }
+    }
+    (schedules, warnings)
+}
+
+/// Why a trigger kind that parses does not start runs yet, or `None` when it does.
+fn inactive(t: &TriggerDef) -> Option<&'static str> {
+    match t {
+        TriggerDef::Webhook { .. } => Some(
+            "webhook triggers are not active yet: no HTTP server listens for them until the \
+             control plane lands; start this workflow another way (a manual, voice or schedule \
+             trigger)",
+        ),
+        TriggerDef::Event { .. } => Some(
+            "event triggers are not active yet: nothing fires them until the control plane \
+             lands; start this workflow another way (a manual, voice or schedule trigger)",
+        ),
+        _ => None,
+    }
+}
+
+/// The `i`th trigger, a schedule: its cron string and time zone.
+fn check_schedule(
+    i: usize,
+    cron: &str,
+    timezone: Option<&str>,
+    missed: MissedPolicy,
+    c: &mut Checker<'_>,
+) -> Option<Schedule> {
+    let field = format!("triggers[{i}]");
+    let parsed = parse_cron(cron).map_err(|m| c.err(format!("{field}.cron"), m));
+    let tz = match timezone {
+        Some(name) => match chrono_tz::Tz::from_str(name) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                c.err(
+                    format!("{field}.timezone"),
+                    format!(
+                        "unknown time zone `{name}`: expected an IANA name such as \
+                         `Europe/Paris` or `America/New_York`"
+                    ),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    Some(Schedule {
+        trigger: i as u32,
+        expr: cron.to_owned(),
+        cron: parsed.ok()?,
+        timezone: tz,
+        missed,
+    })
+}
+
+/// A voice trigger's phrases: at least one, each a template that parses.
+fn check_phrases(field: &str, phrases: &[String], c: &mut Checker<'_>) {
+    if phrases.is_empty() {
+        c.err(
+            format!("{field}.phrases"),
+            "a voice trigger needs at least one phrase",
+        );
+    }
+    for (j, p) in phrases.iter().enumerate() {
+        if p.trim().is_empty() {
+            c.err(format!("{field}.phrases[{j}]"), "empty phrase");
+        } else if let Err(e) = crate::intent::parse_template(p) {
+            c.err(
+                format!("{field}.phrases[{j}]"),
+                format!("phrase `{p}`, column {}: {}", e.column, e.message),
+            );
+        }
+    }
+}
+
+/// Parses a cron string, accepting the usual 5 fields as well as 6 or 7 with seconds (and year).
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_owned(),
+        _ => {
+            return Err(format!(
+                "`{expr}` has {fields} fields: expected 5 (`min hour day month weekday`) or 6-7 with seconds first"
+            ));
+        }
+    };
+    cron::Schedule::from_str(&full).map_err(|e| {
+        // The cron crate echoes the expression and a caret on lines of their own: keep its reason.
+        let text = e.to_string();
+        let reason = text.lines().last().unwrap_or("").trim().to_owned();
+        format!("`{expr}` is not a valid cron expression: {reason}")
+    })
+}
