@@ -11,6 +11,8 @@
 //! transaction, never a committed one, and readers never block the writer. Reads use their own
 //! connection. Old runs are deleted by [`Store::prune`] (`retention`).
 
+mod ops;
+mod queue;
 mod retention;
 mod schema;
 #[cfg(test)]
@@ -18,7 +20,6 @@ mod tests;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,9 +27,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use ops::Op;
 pub use retention::{Pruned, Retention};
 pub use schema::MIGRATIONS;
-pub use writer::Op;
 
 /// Largest action output kept in history, in bytes of JSON; larger ones are cut and flagged.
 pub const OUTPUT_CAP: usize = 64 * 1024;
@@ -308,7 +309,7 @@ pub struct Store {
 }
 
 struct Inner {
-    tx: SyncSender<Op>,
+    tx: queue::Sender<Op>,
     reader: Mutex<Connection>,
     path: PathBuf,
     health: Arc<Mutex<StoreHealth>>,
