@@ -1,6 +1,6 @@
 //! Durable run history in SQLite: every run and every action as it happens.
 //!
-//! **Invariant**: only this module knows SQL. **One writer**: all writes go through a channel to a
+//! **Invariant**: only this module knows SQL. **One writer**: all writes go through a queue to a
 //! single thread (`writer`) that drains whatever has queued up and commits it in one
 //! transaction (group commit). Callers do not wait on a write, which keeps the engine's hot path at
 //! microseconds, yet every write is committed within a few milliseconds; [`Store::flush`] waits for
