@@ -2,9 +2,9 @@
 //!
 //! [`Engine`] is a cheap handle (an `Arc`) shared by the CLI, the daemon, triggers and the
 //! `workflow` action. [`Engine::trigger`] decides admission under the workflow's run mode
-//! (`modes`, `admission`), writes the run to the store, and spawns one task per run (`task`) that
-//! walks the graph (`executor`). Runs are controlled through [`Engine::pause`], [`Engine::resume`] and
-//! [`Engine::cancel`]; what happens is published on the [`EventBus`].
+//! (`modes`, `admission`), writes the run to the store, and spawns one task per run (`task`)
+//! that walks the graph (`executor`). Runs are controlled through [`Engine::pause`],
+//! [`Engine::resume`] and [`Engine::cancel`]; what happens is published on the [`EventBus`].
 //!
 //! **Invariant**: every state change of a run is sent to the store *before* it is published or
 //! acted on, so history is never behind what a subscriber has seen.
