@@ -2,20 +2,23 @@
 //!
 //! [`Engine`] is a cheap handle (an `Arc`) shared by the CLI, the daemon, triggers and the
 //! `workflow` action. [`Engine::trigger`] decides admission under the workflow's run mode
-//! (`modes`), writes the run to the store, and spawns one task per run that walks the graph
-//! (`executor`). Runs are controlled through [`Engine::pause`], [`Engine::resume`] and
-//! [`Engine::cancel`]; what happens is published on the [`EventBus`].
+//! (`modes`, `admission`), writes the run to the store, and spawns one task per run (`task`)
+//! that walks the graph (`executor`). Runs are controlled through [`Engine::pause`],
+//! [`Engine::resume`] and [`Engine::cancel`]; what happens is published on the [`EventBus`].
 //!
 //! **Invariant**: every state change of a run is sent to the store *before* it is published or
 //! acted on, so history is never behind what a subscriber has seen.
 //! **Boundary**: the engine knows nothing of audio, the desktop or HTTP servers; triggers reach
 //! it only through [`Engine::trigger`].
 
+mod admission;
+mod control;
 mod events;
 mod executor;
 mod modes;
 mod recovery;
 mod retry;
+mod task;
 #[cfg(test)]
 mod tests;
 
@@ -24,15 +27,16 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::broadcast;
 
+pub use control::RunHandle;
 pub use events::{EngineEvent, EventBus, first_action_started, wait_run_finished};
 pub use modes::Refusal;
 
+use control::{Parent, RunControl};
+
 use crate::actions::Services;
-use crate::redact::Redactor;
-use crate::store::{Op, RunStatus, Store, now_ms};
+use crate::store::{RunStatus, Store};
 use crate::workflow::Workflow;
 
 /// Why the engine could not do what was asked.
@@ -125,74 +129,6 @@ pub struct RunOutcome {
     pub outputs: BTreeMap<String, Value>,
     /// What `speak` actions said, in order.
     pub spoken: Vec<String>,
-}
-
-/// A run that was admitted; wait on it for its outcome.
-#[derive(Debug, Clone)]
-pub struct RunHandle {
-    /// Run id.
-    pub id: String,
-    done: watch::Receiver<Option<Arc<RunOutcome>>>,
-}
-
-impl RunHandle {
-    /// Waits for the run to end.
-    pub async fn wait(mut self) -> Arc<RunOutcome> {
-        loop {
-            if let Some(o) = self.done.borrow().clone() {
-                return o;
-            }
-            if self.done.changed().await.is_err() {
-                // The run task is gone without an outcome: only possible if the runtime shut down.
-                return Arc::new(RunOutcome {
-                    run_id: self.id.clone(),
-                    workflow_id: String::new(),
-                    status: RunStatus::Interrupted,
-                    error: Some("the engine stopped before the run ended".into()),
-                    result: None,
-                    outputs: BTreeMap::new(),
-                    spoken: Vec::new(),
-                });
-            }
-        }
-    }
-}
-
-/// Control of one active run.
-#[derive(Debug)]
-struct RunControl {
-    cancel: CancellationToken,
-    /// The run's redactor, found here by the child runs it starts.
-    redactor: Arc<Redactor>,
-    paused: watch::Sender<bool>,
-    cancel_reason: Mutex<Option<String>>,
-    /// The run that started this one (`workflow` action), whose cancellation cancels this one.
-    parent: Option<(String, Arc<RunControl>)>,
-}
-
-impl RunControl {
-    /// Why the run was cancelled: its own reason, else its parent's.
-    fn reason(&self) -> String {
-        if let Some(r) = lock(&self.cancel_reason).clone() {
-            return r;
-        }
-        match &self.parent {
-            Some((id, p)) if p.cancel.is_cancelled() => {
-                format!("its parent run {id} was cancelled: {}", p.reason())
-            }
-            _ => "cancelled".into(),
-        }
-    }
-}
-
-/// What a `workflow` child run inherits from its parent.
-struct Parent {
-    /// The parent's run id.
-    run_id: String,
-    /// The parent's control: the child's cancel token is derived from it.
-    control: Arc<RunControl>,
-    /// The parent's deadline, which bounds the child's.
-    deadline: Option<tokio::time::Instant>,
 }
 
 struct Inner {
@@ -297,271 +233,6 @@ impl Engine {
         lock(&self.inner.active).keys().cloned().collect()
     }
 
-    /// Starts a run (or queues it, per the workflow's mode) and returns at once.
-    pub fn trigger(&self, req: RunRequest) -> Result<RunHandle, EngineError> {
-        self.trigger_inner(req, None)
-    }
-
-    /// Starts a run for a `workflow` action of run `parent`: cancelling the parent cancels it,
-    /// and the parent's deadline bounds it.
-    fn trigger_child(&self, req: RunRequest, parent: Parent) -> Result<RunHandle, EngineError> {
-        self.trigger_inner(req, Some(parent))
-    }
-
-    fn trigger_inner(
-        &self,
-        req: RunRequest,
-        parent: Option<Parent>,
-    ) -> Result<RunHandle, EngineError> {
-        if self.is_closing() {
-            return Err(EngineError::ShuttingDown);
-        }
-        let wf = self
-            .workflow(&req.workflow_id)
-            .ok_or_else(|| EngineError::UnknownWorkflow(req.workflow_id.clone()))?;
-        if !wf.def.enabled {
-            return Err(EngineError::Disabled(req.workflow_id));
-        }
-        if req.depth > MAX_DEPTH {
-            return Err(EngineError::TooDeep(MAX_DEPTH));
-        }
-        let run_id = uuid::Uuid::now_v7().to_string();
-        let admission = lock(&self.inner.slots)
-            .entry(wf.id().to_owned())
-            .or_default()
-            .admit(wf.id(), &run_id, wf.def.concurrency)?;
-        let mut vars: serde_json::Map<String, Value> = wf
-            .def
-            .variables
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        vars.extend(req.vars.clone());
-        let waiting = match admission {
-            modes::Admission::Start => None,
-            modes::Admission::Wait(rx) => Some(rx),
-            modes::Admission::Replace(old) => {
-                for id in old {
-                    let _ =
-                        self.cancel_with(&id, format!("replaced by run {run_id} (mode `restart`)"));
-                }
-                None
-            }
-        };
-        let status = if waiting.is_some() {
-            RunStatus::Queued
-        } else {
-            RunStatus::Running
-        };
-        // A child run shares its parent's redactor: its variables may hold the parent's secrets,
-        // and its outputs flow back into the parent.
-        let redactor = match &parent {
-            Some(p) => p.control.redactor.clone(),
-            None => req
-                .parent_run
-                .as_ref()
-                .and_then(|p| lock(&self.inner.active).get(p).map(|c| c.redactor.clone()))
-                .unwrap_or_default(),
-        };
-        self.inner.store.send(Op::CreateRun {
-            id: run_id.clone(),
-            workflow_id: wf.id().to_owned(),
-            version: wf.def.version,
-            trigger: req.trigger.kind.clone(),
-            trigger_data: req.trigger.data.clone(),
-            status,
-            vars: redactor.json(&Value::Object(vars.clone())),
-            owner: self.inner.owner.clone(),
-            parent_run: req.parent_run.clone(),
-            cursor: Some(wf.graph.nodes[wf.graph.entry].id.clone()),
-            at: now_ms(),
-        });
-        let start = executor::Start {
-            run_id: run_id.clone(),
-            workflow: wf,
-            trigger: req.trigger,
-            vars,
-            depth: req.depth,
-            resume_from: None,
-            parent_deadline: parent
-                .as_ref()
-                .and_then(|p| Some((p.run_id.clone(), p.deadline?))),
-            redactor,
-        };
-        let parent = parent.map(|p| (p.run_id, p.control));
-        Ok(self.spawn_run(start, waiting, parent))
-    }
-
-    /// Triggers a run and waits for its end.
-    pub async fn run(&self, req: RunRequest) -> Result<Arc<RunOutcome>, EngineError> {
-        Ok(self.trigger(req)?.wait().await)
-    }
-
-    fn spawn_run(
-        &self,
-        start: executor::Start,
-        waiting: Option<tokio::sync::oneshot::Receiver<()>>,
-        parent: Option<(String, Arc<RunControl>)>,
-    ) -> RunHandle {
-        let cancel = match &parent {
-            Some((_, p)) => p.cancel.child_token(),
-            None => CancellationToken::new(),
-        };
-        let control = Arc::new(RunControl {
-            cancel,
-            redactor: start.redactor.clone(),
-            paused: watch::channel(false).0,
-            cancel_reason: Mutex::new(None),
-            parent,
-        });
-        lock(&self.inner.active).insert(start.run_id.clone(), control.clone());
-        let (done_tx, done_rx) = watch::channel(None);
-        let handle = RunHandle {
-            id: start.run_id.clone(),
-            done: done_rx,
-        };
-        let engine = self.clone();
-        tokio::spawn(async move {
-            use futures::FutureExt;
-            let run_id = start.run_id.clone();
-            let workflow_id = start.workflow.id().to_owned();
-            // A panic anywhere in the run (a bug) must not leave its row `running`, its slot
-            // taken and its handle unresolved: it ends the run as `failed`, and the rest of this
-            // task still runs.
-            let driven = std::panic::AssertUnwindSafe(engine.drive(start, waiting, &control))
-                .catch_unwind()
-                .await;
-            let outcome = match driven {
-                Ok(outcome) => outcome,
-                Err(payload) => {
-                    // Nothing says a panic message holds no secret: mask every one read so far.
-                    let what = crate::redact::process().text(&panic_message(payload.as_ref()));
-                    tracing::error!(workflow = %workflow_id, run = %run_id, panic = %what, "run task panicked");
-                    engine.finish(
-                        &run_id,
-                        &workflow_id,
-                        RunStatus::Failed,
-                        Some(format!(
-                            "the run stopped on an internal error (it panicked: {what}); this is a bug in Atlas, please report it"
-                        )),
-                        None,
-                        Default::default(),
-                        Vec::new(),
-                    )
-                }
-            };
-            lock(&engine.inner.active).remove(&run_id);
-            if let Some(slots) = lock(&engine.inner.slots).get_mut(&workflow_id) {
-                slots.release(&run_id);
-            }
-            let _ = done_tx.send(Some(Arc::new(outcome)));
-        });
-        handle
-    }
-
-    async fn drive(
-        &self,
-        start: executor::Start,
-        waiting: Option<tokio::sync::oneshot::Receiver<()>>,
-        control: &Arc<RunControl>,
-    ) -> RunOutcome {
-        let run_id = start.run_id.clone();
-        let workflow_id = start.workflow.id().to_owned();
-        if let Some(rx) = waiting {
-            self.inner.bus.publish(EngineEvent::RunQueued {
-                run_id: run_id.clone(),
-                workflow_id: workflow_id.clone(),
-            });
-            let started = tokio::select! {
-                r = rx => r.is_ok(),
-                _ = control.cancel.cancelled() => false,
-            };
-            if !started {
-                let reason = match control.reason() {
-                    r if r == "cancelled" => "cancelled while queued".into(),
-                    r => r,
-                };
-                return self.finish(
-                    &run_id,
-                    &workflow_id,
-                    RunStatus::Cancelled,
-                    Some(reason),
-                    None,
-                    Default::default(),
-                    Vec::new(),
-                );
-            }
-            self.inner.store.send(Op::Status {
-                id: run_id.clone(),
-                status: RunStatus::Running,
-                at: now_ms(),
-                owner: None,
-            });
-        }
-        self.inner.bus.publish(EngineEvent::RunStarted {
-            run_id: run_id.clone(),
-            workflow_id: workflow_id.clone(),
-            trigger: start.trigger.kind.clone(),
-        });
-        let (status, error, result, outputs, spoken) =
-            executor::Run::new(self.clone(), start, control.clone())
-                .execute()
-                .await;
-        self.finish(
-            &run_id,
-            &workflow_id,
-            status,
-            error,
-            result,
-            outputs,
-            spoken,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        run_id: &str,
-        workflow_id: &str,
-        status: RunStatus,
-        error: Option<String>,
-        result: Option<Value>,
-        outputs: BTreeMap<String, Value>,
-        spoken: Vec<String>,
-    ) -> RunOutcome {
-        self.inner.store.send(Op::Finish {
-            id: run_id.to_owned(),
-            workflow_id: workflow_id.to_owned(),
-            status,
-            error: error.clone(),
-            result: result.clone(),
-            at: now_ms(),
-        });
-        self.inner.bus.publish(EngineEvent::RunFinished {
-            run_id: run_id.to_owned(),
-            workflow_id: workflow_id.to_owned(),
-            status,
-            error: error.clone(),
-        });
-        match status {
-            RunStatus::Succeeded => {
-                tracing::info!(workflow = workflow_id, run = run_id, "run succeeded")
-            }
-            _ => {
-                tracing::warn!(workflow = workflow_id, run = run_id, %status, error = error.as_deref().unwrap_or(""), "run ended")
-            }
-        }
-        RunOutcome {
-            run_id: run_id.to_owned(),
-            workflow_id: workflow_id.to_owned(),
-            status,
-            error,
-            result,
-            outputs,
-            spoken,
-        }
-    }
-
     fn control(&self, run_id: &str) -> Result<Arc<RunControl>, EngineError> {
         lock(&self.inner.active)
             .get(run_id)
@@ -620,16 +291,4 @@ impl Engine {
             tracing::error!(error = %e, "run history not fully written at shutdown");
         }
     }
-}
-
-/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "no message".to_owned()
-    };
-    text.chars().take(300).collect()
 }

@@ -34,13 +34,12 @@ impl Engine {
                     self.finish(
                         &run.id,
                         &run.workflow_id,
-                        RunStatus::Interrupted,
-                        Some(format!(
-                            "the process running it (pid {pid}) stopped before the run ended"
-                        )),
-                        None,
-                        Default::default(),
-                        Vec::new(),
+                        executor::Ending::bare(
+                            RunStatus::Interrupted,
+                            Some(format!(
+                                "the process running it (pid {pid}) stopped before the run ended"
+                            )),
+                        ),
                     );
                     interrupted.push(run.id);
                 }
