@@ -571,7 +571,7 @@ fn empty_transcript_has_a_reason() {
 #[test]
 fn looped_transcript_matches_after_cleaning() {
     let m = assistant();
-    let cleaned = clean_transcript("What time is it? What time is it? What time");
+    let cleaned = crate::stt::clean_transcript("What time is it? What time is it? What time");
     assert_eq!(expect(&m, &cleaned, "time").score, 1.0);
 }
 

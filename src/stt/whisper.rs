@@ -25,7 +25,8 @@ use whisper_rs::{
 };
 
 use super::SttError;
-use super::text::{audio_ctx_for, clean_transcript, max_tokens_for, sanitize_prompt};
+use super::text::{audio_ctx_for, max_tokens_for, sanitize_prompt};
+use super::transcript::clean_transcript;
 use crate::audio::SAMPLE_RATE;
 
 /// How to run whisper.
@@ -70,7 +71,8 @@ impl SttConfig {
 /// What one transcription produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transcript {
-    /// The recognised text, cleaned (annotations like `[BLANK_AUDIO]` and looping repeats cut).
+    /// The recognised text, cleaned by [`clean_transcript`](super::clean_transcript)
+    /// (annotations like `[BLANK_AUDIO]` and looping repeats cut).
     pub text: String,
     /// Length of the audio, ms.
     pub audio_ms: u64,
