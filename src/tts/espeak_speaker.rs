@@ -260,7 +260,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::tts::test_support::{VirtualSpeaker, espeak_present, rms};
+    use crate::audio::test_support::rms;
+    use crate::test_pulse::VirtualSpeaker;
+    use crate::tts::test_support::espeak_present;
 
     const LONG_TEXT: &str = "This is the first sentence of a long reply. The second sentence \
         follows it closely. A third sentence keeps the speaker busy for a while. The fourth \
