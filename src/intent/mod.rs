@@ -30,4 +30,6 @@ pub use numbers::parse_number;
 pub use template::{IntentError, Node, SlotKind, Template, TemplateError, parse_template};
 
 #[cfg(test)]
+mod matcher_props_tests;
+#[cfg(test)]
 mod matcher_tests;
