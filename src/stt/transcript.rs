@@ -32,7 +32,7 @@ const NOISE_PHRASES: &[&str] = &[
 /// Turns whisper's raw segment text into a transcript: drops bracketed non-speech annotations
 /// such as `[BLANK_AUDIO]` or `(music)`, collapses whitespace, cuts the text at the first sentence
 /// that repeats an earlier one ("What time is it? What time is it?" -> "What time is it?"), then
-/// at the first word loop ([`cut_word_loops`]): cheap guards against the decoder looping.
+/// at the first word loop ("play jazz play jazz play jazz"): cheap guards against the decoder looping.
 pub fn clean_transcript(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut depth = 0usize;

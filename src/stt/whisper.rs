@@ -71,7 +71,7 @@ impl SttConfig {
 /// What one transcription produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transcript {
-    /// The recognised text, cleaned by [`clean_transcript`](super::clean_transcript)
+    /// The recognised text, cleaned by [`clean_transcript`]
     /// (annotations like `[BLANK_AUDIO]` and looping repeats cut).
     pub text: String,
     /// Length of the audio, ms.
