@@ -46,6 +46,8 @@ pub mod voice;
 pub mod workflow;
 
 #[cfg(test)]
+mod test_dbus;
+#[cfg(test)]
 mod test_display;
 #[cfg(test)]
 mod test_pulse;

@@ -1,5 +1,5 @@
-//! The one X server harness of the tests: a private Xvfb on a free display, killed on drop.
-//! Shared by the unit tests (`crate::test_display`) and the integration tests (`tests/tests.rs`
+//! The one X server harness of the tests: a private Xvfb on a free display, killed on drop, and
+//! [`Trayer`], a tray host on it for the XEmbed icon to dock in. Shared by the unit tests (`crate::test_display`) and the integration tests (`tests/tests.rs`
 //! includes this file by path); a missing Xvfb or xdotool is a skip by the rule of
 //! `test_skip` (a failure under `ATLAS_REQUIRE_DESKTOP=1`).
 #![allow(dead_code)]
@@ -79,6 +79,43 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// A tray host (`trayer`, a 200x40 panel at the top right) on an [`Xvfb`], stopped on drop.
+pub struct Trayer {
+    child: Child,
+}
+
+impl Trayer {
+    /// Starts trayer on `x` and waits until its panel window exists; `None` when trayer is not
+    /// installed. Panics when it is but shows no panel within 10 s.
+    pub fn start(x: &Xvfb) -> Option<Trayer> {
+        if !require_programs(Need::Desktop, &[("trayer", "trayer")]) {
+            return None;
+        }
+        let child = x
+            .cmd("trayer")
+            .args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
+            .args(["--width", "200", "--heighttype", "pixel", "--height", "40"])
+            .args(["--SetDockType", "true", "--transparent", "false"])
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trayer");
+        let trayer = Trayer { child };
+        let up = wait_for(Duration::from_secs(10), || {
+            !x.xdotool(&["search", "--class", "^trayer$"]).is_empty()
+        });
+        assert!(up, "trayer did not show its panel in 10 s");
+        Some(trayer)
+    }
+}
+
+impl Drop for Trayer {
     fn drop(&mut self) {
         terminate(&mut self.child);
     }

@@ -7,15 +7,22 @@
 //!
 //! The server is this process's child, ended on drop however the test finishes. It changes no
 //! environment variable of this process: clients get the server through [`PulseServer::cmd`]
-//! (or a test re-runs itself in a child with that environment).
+//! (or a test re-runs itself in a child with that environment). The exception is for unit tests
+//! of code that finds its sound server through this process's environment (audio output,
+//! speech-dispatcher): [`VirtualSpeaker`] sets it while holding a lock that every such test
+//! takes, and [`with_env_var`] sets one other variable under the same lock.
 #![allow(dead_code)]
 
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::test_skip::{Need, require_programs};
+
+/// Serialises tests that use the process-wide sound server settings and the shared monitor.
+static AUDIO_LOCK: Mutex<()> = Mutex::new(());
 
 /// A private PulseAudio server; see the module docs.
 pub struct PulseServer {
@@ -158,5 +165,82 @@ impl Recording {
             .chunks_exact(2)
             .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
             .collect()
+    }
+}
+
+/// A [`PulseServer`] made this process's sound server:
+/// while it lives, this process's `XDG_RUNTIME_DIR` points at it and other audio tests wait.
+pub struct VirtualSpeaker {
+    /// Variables to put back on drop, oldest first.
+    previous: Vec<(String, Option<std::ffi::OsString>)>,
+    server: PulseServer,
+    _lock: MutexGuard<'static, ()>,
+}
+
+/// Runs `f` with the environment variable `key` set to `value`, holding the audio lock so no
+/// other audio test reads the environment meanwhile; restores the old value afterwards.
+pub fn with_env_var<T>(key: &str, value: &str, f: impl FnOnce() -> T) -> T {
+    let _lock = AUDIO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = std::env::var_os(key);
+    // SAFETY: see `VirtualSpeaker::start`; the audio lock is held.
+    unsafe { std::env::set_var(key, value) };
+    let result = f();
+    restore_var(key, previous);
+    result
+}
+
+/// Puts an environment variable back as it was. Call only while holding the audio lock.
+fn restore_var(key: &str, previous: Option<std::ffi::OsString>) {
+    // SAFETY: callers hold AUDIO_LOCK (see `VirtualSpeaker::start`).
+    unsafe {
+        match previous {
+            Some(value) => std::env::set_var(key, value),
+            None => std::env::remove_var(key),
+        }
+    }
+}
+
+impl VirtualSpeaker {
+    /// Starts the server, or returns `None` when PulseAudio or its tools are not installed.
+    pub fn start() -> Option<Self> {
+        let lock = AUDIO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let server = PulseServer::start()?;
+        let mut vs = Self {
+            previous: Vec::new(),
+            server,
+            _lock: lock,
+        };
+        let runtime_dir = vs.server.runtime_dir().to_string_lossy().into_owned();
+        vs.set_var("XDG_RUNTIME_DIR", &runtime_dir);
+        // libspeechd works out its default socket from the runtime dir only once per process
+        // (GLib caches the dir), so name this test's speech-dispatcher socket explicitly.
+        vs.set_var(
+            "SPEECHD_ADDRESS",
+            &format!("unix_socket:{runtime_dir}/speech-dispatcher/speechd.sock"),
+        );
+        Some(vs)
+    }
+
+    /// Sets an environment variable for this process until the server is dropped.
+    pub fn set_var(&mut self, key: &str, value: &str) {
+        self.previous.push((key.to_owned(), std::env::var_os(key)));
+        // SAFETY: every test that reads the sound server settings (audio output, speech
+        // dispatcher) holds AUDIO_LOCK, as `self` does, so no other thread reads the
+        // environment through C while it changes.
+        unsafe { std::env::set_var(key, value) };
+    }
+
+    /// Starts recording the sink's monitor (16 kHz mono).
+    pub fn record(&self) -> Recording {
+        self.server.record()
+    }
+}
+
+impl Drop for VirtualSpeaker {
+    fn drop(&mut self) {
+        // The server (and a speech-dispatcher it started) ends when the field drops, after this.
+        while let Some((key, value)) = self.previous.pop() {
+            restore_var(&key, value);
+        }
     }
 }

@@ -9,10 +9,12 @@ use std::time::Duration;
 use atlas::store::Store;
 use serde_json::Value;
 
-use crate::test_display::Xvfb;
+use crate::test_dbus::{SESSION_BUS_VARIABLE, SessionBus};
+use crate::test_display::{Trayer, Xvfb};
+use crate::test_pulse::PulseServer;
 use crate::test_skip::{Need, require_programs};
 use crate::util::atlas_bin;
-use crate::voice::{Pulse, espeak, model};
+use crate::voice::{espeak, model};
 
 struct Daemon {
     child: Child,
@@ -100,7 +102,7 @@ struct SpeakerRecording {
 
 impl SpeakerRecording {
     /// Starts recording (the monitor delivers its first buffer ~2 s after opening).
-    fn start(pulse: &Pulse, wav: PathBuf) -> SpeakerRecording {
+    fn start(pulse: &PulseServer, wav: PathBuf) -> SpeakerRecording {
         let parec = pulse
             .cmd("parec")
             .args(["-d", "vsink.monitor", "--file-format=wav"])
@@ -129,7 +131,7 @@ impl SpeakerRecording {
 /// null sink is both microphone and speaker, an X server, and a folder for workflows and data.
 struct Rig {
     model: PathBuf,
-    pulse: Pulse,
+    pulse: PulseServer,
     x: Xvfb,
     dir: tempfile::TempDir,
 }
@@ -137,7 +139,7 @@ struct Rig {
 impl Rig {
     fn start() -> Option<Rig> {
         let model = model()?;
-        let pulse = Pulse::start()?;
+        let pulse = PulseServer::start()?;
         let x = Xvfb::start()?;
         Some(Rig {
             model,
@@ -349,38 +351,6 @@ async fn in_toggle_mode_a_press_interrupts_speech_and_a_forgotten_stop_ends_at_t
     assert!(out.status.success());
 }
 
-/// A child process killed and reaped when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A tray host (trayer) on the display, for the XEmbed icon to dock in.
-fn trayer(x: &Xvfb) -> Killed {
-    let child = Killed(
-        x.cmd("trayer")
-            .args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
-            .args(["--width", "200", "--heighttype", "pixel", "--height", "40"])
-            .args(["--SetDockType", "true", "--transparent", "false"])
-            .env("NO_AT_BRIDGE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..100 {
-        if !search_class(x, "^trayer$").is_empty() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("trayer did not show its panel");
-}
-
 /// The output lines of `program args` run on the display.
 fn output_lines(x: &Xvfb, program: &str, args: &[&str]) -> Vec<String> {
     let out = x.cmd(program).args(args).output().unwrap();
@@ -427,7 +397,9 @@ async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_qu
         return;
     }
     let Some(x) = Xvfb::start() else { return };
-    let _panel = trayer(&x);
+    let Some(_panel) = Trayer::start(&x) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("wf")).unwrap();
     std::fs::write(
@@ -506,55 +478,38 @@ async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_qu
 
 /// A private session bus with a real notification daemon (dunst) on the display.
 struct Notifications {
-    bus: Child,
     dunst: Child,
-    address: String,
+    bus: SessionBus,
 }
 
 impl Notifications {
-    fn start(x: &Xvfb) -> Notifications {
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(bus.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let address = line.trim().to_owned();
-        assert!(address.starts_with("unix:"), "dbus-daemon said {line:?}");
+    fn start(x: &Xvfb) -> Option<Notifications> {
+        let bus = SessionBus::start()?;
         let dunst = x
             .cmd("dunst")
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env(SESSION_BUS_VARIABLE, bus.address())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let n = Notifications {
-            bus,
-            dunst,
-            address,
-        };
+        let n = Notifications { dunst, bus };
         for _ in 0..100 {
             if n.history().is_some() {
-                return n;
+                return Some(n);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("dunst did not come up on the session bus");
     }
 
+    /// The bus dunst serves on, for the daemon's `DBUS_SESSION_BUS_ADDRESS`.
+    fn address(&self) -> &str {
+        self.bus.address()
+    }
+
     /// Summaries and bodies of the notifications dunst has shown (`dunstctl history`).
     fn history(&self) -> Option<String> {
-        let out = Command::new("dunstctl")
-            .arg("history")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .output()
-            .ok()?;
+        let out = self.bus.cmd("dunstctl").arg("history").output().ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -562,19 +517,15 @@ impl Notifications {
 
     /// Closes what is on screen, so it moves into the history.
     fn close_all(&self) {
-        let _ = Command::new("dunstctl")
-            .arg("close-all")
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .status();
+        let _ = self.bus.cmd("dunstctl").arg("close-all").status();
     }
 }
 
 impl Drop for Notifications {
     fn drop(&mut self) {
-        for c in [&mut self.dunst, &mut self.bus] {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // dunst first, then the bus it is on (the `bus` field drops after this).
+        let _ = self.dunst.kill();
+        let _ = self.dunst.wait();
     }
 }
 
@@ -592,7 +543,9 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     }
     let Some(rig) = Rig::start() else { return };
     let (model, pulse, x, dir) = (&rig.model, &rig.pulse, &rig.x, &rig.dir);
-    let notes = Notifications::start(x);
+    let Some(notes) = Notifications::start(x) else {
+        return;
+    };
     std::fs::create_dir_all(dir.path().join("wf")).unwrap();
     // Both due 12 s after the daemon starts (the seconds field of a 6-field cron).
     let due = chrono::Utc::now() + chrono::TimeDelta::seconds(12);
@@ -613,7 +566,7 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     )
     .unwrap();
     let speaker = SpeakerRecording::start(pulse, dir.path().join("speaker.wav"));
-    let d = rig.daemon(&[("DBUS_SESSION_BUS_ADDRESS", &notes.address)]);
+    let d = rig.daemon(&[("DBUS_SESSION_BUS_ADDRESS", notes.address())]);
     wait_for("the daemon's status", || state(&d) == "idle").await;
     let next = d.status().unwrap()["next"].clone();
     assert!(
@@ -692,7 +645,7 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
         .env("ATLAS_DATA_DIR", dir.path().join("data"))
         .env("ATLAS_CONFIG", dir.path().join("config.toml"))
         .env("ATLAS_BUNDLED_WORKFLOWS", dir.path().join("none"))
-        .env("DBUS_SESSION_BUS_ADDRESS", &notes.address)
+        .env("DBUS_SESSION_BUS_ADDRESS", notes.address())
         .arg("--workflows")
         .arg(dir.path().join("wf"))
         .args(["workflow", "run", "ping", "--json"])

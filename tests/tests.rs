@@ -1,7 +1,9 @@
 //! Integration tests, built as one binary: shared helpers in `util`, one module per area.
 
 mod util;
-// Shared with the unit tests: the skip rule, the X server and the sound server harnesses.
+// Shared with the unit tests: the skip rule, the session bus, X server and sound server harnesses.
+#[path = "../src/test_dbus.rs"]
+mod test_dbus;
 #[path = "../src/test_display.rs"]
 mod test_display;
 #[path = "../src/test_pulse.rs"]

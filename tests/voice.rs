@@ -11,6 +11,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::test_pulse::PulseServer;
 use crate::test_skip::{Need, skip};
 use crate::util::{atlas_bin, serve};
 
@@ -331,13 +332,12 @@ fn transcribe_reports_text_and_timings() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("atlas model download base.en"));
 }
 
-/// The shared PulseAudio harness: a null sink whose monitor is the default microphone.
-pub use crate::test_pulse::PulseServer as Pulse;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_microphone_path_hears_an_utterance_played_into_a_virtual_microphone() {
     let Some(model) = model() else { return };
-    let Some(pulse) = Pulse::start() else { return };
+    let Some(pulse) = PulseServer::start() else {
+        return;
+    };
     let v = Voice::new(model);
     test_workflows(&v, "http://127.0.0.1:9");
     let wav = v.path("mic.wav");

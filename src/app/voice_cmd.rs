@@ -212,14 +212,13 @@ pub async fn transcribe(
     let samples = atlas::audio::read_wav_16k_mono(wav)?;
     let t = transcriber(&config, model);
     let out = t.transcribe(samples, None).await?;
-    let text = atlas::intent::clean_transcript(&out.text);
     if as_json {
         println!(
             "{}",
-            json!({"text": text, "audio_ms": out.audio_ms, "stt_ms": out.stt_ms})
+            json!({"text": out.text, "audio_ms": out.audio_ms, "stt_ms": out.stt_ms})
         );
     } else {
-        println!("{text}");
+        println!("{}", out.text);
     }
     Ok(())
 }

@@ -11,8 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::*;
-use crate::audio::test_support::{PulseServer, espeak_wav, rms};
+use crate::audio::test_support::{espeak_wav, rms};
 use crate::audio::{Vad, VadConfig, read_wav_16k_mono};
+use crate::test_pulse::PulseServer;
 use crate::test_skip::{Need, require_programs};
 
 /// Set in the child's environment to the private server's runtime directory.

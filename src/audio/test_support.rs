@@ -1,6 +1,6 @@
-//! Test helpers shared by the `audio` and `stt` unit tests: real speech from espeak-ng, noise
-//! generators, and (from [`crate::test_pulse`]) a private PulseAudio server with a null sink that
-//! serves as a virtual microphone (its monitor source) on a headless machine.
+//! Test signals shared by the `audio`, `stt` and `tts` unit tests: real speech from espeak-ng,
+//! noise generators and measures. The sound server they are played through is
+//! [`crate::test_pulse`]'s.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -87,6 +87,3 @@ pub(crate) fn mix(signal: &[f32], noise: &[f32]) -> Vec<f32> {
         .map(|(s, n)| s + n)
         .collect()
 }
-
-/// The shared PulseAudio harness (see [`crate::test_pulse`]).
-pub(crate) use crate::test_pulse::PulseServer;

@@ -71,6 +71,15 @@ pub(crate) struct Alignment {
 /// captured words (10), 1023 - covered words (10). Smaller is better: lower cost, then more
 /// units (a higher score), then less free text captured, then more words explained literally.
 type Key = u64;
+
+/// Where an edge is taken from: cell (`node`, `pos`) holding path `here`, towards node `to`.
+#[derive(Clone, Copy)]
+struct EdgeStart {
+    node: usize,
+    pos: usize,
+    here: Key,
+    to: usize,
+}
 const UNREACHED: Key = u64::MAX;
 const START: Key = (4095 << 20) | 1023;
 
@@ -367,6 +376,7 @@ impl<'a> Aligner<'a> {
         }
     }
 
+    /// Offers every way of taking the edge `label` from (`node`, `pos`) to node `to`.
     fn relax_edge(
         &mut self,
         graph: &Graph,
@@ -376,82 +386,74 @@ impl<'a> Aligner<'a> {
         here: Key,
         to: usize,
     ) {
-        let n = self.tokens.len();
+        let from = EdgeStart {
+            node,
+            pos,
+            here,
+            to,
+        };
         match label {
             Label::Empty => self.relax(node, pos, here, to, pos, 0, Step::Empty),
-            Label::Word { id, words, weight } => {
-                let step = Step::Word { id };
-                let (w, units) = (u32::from(weight), u16::from(weight));
-                if words == 1 {
-                    let d = delta(MISSING_COST * w / 2, units, 0, 0);
-                    self.relax(node, pos, here, to, pos, d, step);
-                }
-                if pos < n {
-                    let cost = self.word_cost(id, pos);
-                    if words == 1 || cost <= JOINED_MAX_COST {
-                        self.relax(
-                            node,
-                            pos,
-                            here,
-                            to,
-                            pos + 1,
-                            delta(cost * w / 2, units, 0, 1),
-                            step,
-                        );
-                    }
-                }
-                if words == 1 && pos + 1 < n {
-                    let cost = self.joined_cost(id, pos);
-                    if cost <= JOINED_MAX_COST {
-                        self.relax(
-                            node,
-                            pos,
-                            here,
-                            to,
-                            pos + 2,
-                            delta(cost * w / 2, units, 0, 2),
-                            step,
-                        );
-                    }
+            Label::Word { id, words, weight } => self.relax_word(from, id, words, weight),
+            Label::Slot(slot) => self.relax_slot(graph, from, slot),
+        }
+    }
+
+    /// A template word: missing, heard as one token, or (a single word) heard split in two.
+    fn relax_word(&mut self, from: EdgeStart, id: u32, words: u8, weight: u8) {
+        let (n, pos) = (self.tokens.len(), from.pos);
+        let step = Step::Word { id };
+        let (w, units) = (u32::from(weight), u16::from(weight));
+        let offer = |this: &mut Self, to_pos: usize, change: Key| {
+            this.relax(from.node, pos, from.here, from.to, to_pos, change, step);
+        };
+        if words == 1 {
+            offer(self, pos, delta(MISSING_COST * w / 2, units, 0, 0));
+        }
+        if pos < n {
+            let cost = self.word_cost(id, pos);
+            if words == 1 || cost <= JOINED_MAX_COST {
+                offer(self, pos + 1, delta(cost * w / 2, units, 0, 1));
+            }
+        }
+        if words == 1 && pos + 1 < n {
+            let cost = self.joined_cost(id, pos);
+            if cost <= JOINED_MAX_COST {
+                offer(self, pos + 2, delta(cost * w / 2, units, 0, 2));
+            }
+        }
+    }
+
+    /// A slot: missing, or filled by the tokens its kind accepts.
+    fn relax_slot(&mut self, graph: &Graph, from: EdgeStart, slot: u16) {
+        let (n, pos) = (self.tokens.len(), from.pos);
+        let offer = |this: &mut Self, to_pos: usize, change: Key, step: Step| {
+            this.relax(from.node, pos, from.here, from.to, to_pos, change, step);
+        };
+        let missing = Step::Slot { slot, option: 0 };
+        offer(self, pos, delta(MISSING_COST, 2, 0, 0), missing);
+        match &graph.slots[usize::from(slot)].1 {
+            SlotSpec::Text => {
+                for end in pos + 1..=n {
+                    offer(self, end, delta(0, 2, (end - pos) as u16, 0), missing);
                 }
             }
-            Label::Slot(slot) => {
-                let missing = Step::Slot { slot, option: 0 };
-                self.relax(
-                    node,
-                    pos,
-                    here,
-                    to,
-                    pos,
-                    delta(MISSING_COST, 2, 0, 0),
-                    missing,
-                );
-                match &graph.slots[usize::from(slot)].1 {
-                    SlotSpec::Text => {
-                        for end in pos + 1..=n {
-                            let d = delta(0, 2, (end - pos) as u16, 0);
-                            self.relax(node, pos, here, to, end, d, missing);
-                        }
-                    }
-                    SlotSpec::Number => {
-                        if pos < n && self.tokens[pos].number.is_some() {
-                            self.relax(node, pos, here, to, pos + 1, delta(0, 2, 0, 1), missing);
-                        }
-                    }
-                    SlotSpec::List(options) => {
-                        for (index, option) in options.iter().enumerate() {
-                            let longest = (option.words.len() + 1).min(n - pos);
-                            for len in 1..=longest {
-                                let (cost, units) = self.option_cost(&option.words, pos, len);
-                                if cost as f32 / 500.0 <= LIST_MAX_COST_RATIO * f32::from(units) {
-                                    let step = Step::Slot {
-                                        slot,
-                                        option: index as u16,
-                                    };
-                                    let d = delta(cost, units, 0, len as u16);
-                                    self.relax(node, pos, here, to, pos + len, d, step);
-                                }
-                            }
+            SlotSpec::Number => {
+                if pos < n && self.tokens[pos].number.is_some() {
+                    offer(self, pos + 1, delta(0, 2, 0, 1), missing);
+                }
+            }
+            SlotSpec::List(options) => {
+                for (index, option) in options.iter().enumerate() {
+                    let longest = (option.words.len() + 1).min(n - pos);
+                    for len in 1..=longest {
+                        let (cost, units) = self.option_cost(&option.words, pos, len);
+                        if cost as f32 / 500.0 <= LIST_MAX_COST_RATIO * f32::from(units) {
+                            let step = Step::Slot {
+                                slot,
+                                option: index as u16,
+                            };
+                            offer(self, pos + len, delta(cost, units, 0, len as u16), step);
                         }
                     }
                 }

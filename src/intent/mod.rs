@@ -5,7 +5,9 @@
 //! aligns it fuzzily against every template, and accepts the best one only when it is both good
 //! enough and clearly better than any other workflow's; the [`MatchOutcome`] explains the choice.
 //! Around the matcher: [`Matcher::initial_prompt`] biases whisper towards the user's phrases, and
-//! [`clean_transcript`] / [`is_noise_transcript`] catch whisper's loops and silence hallucinations.
+//! [`content_words`] gives `stt`'s silence check the words the matcher would see. Whisper's own
+//! artefacts (annotations, loops, silence phrases) are `stt`'s business, removed before a
+//! transcript gets here.
 //!
 //! Invariant: matching is deterministic (ties break by configuration order) and pure: no I/O, no
 //! clock, no randomness. Boundary: this module knows nothing of audio, whisper or workflows beyond
@@ -19,13 +21,15 @@ mod numbers;
 mod prompt;
 mod similarity;
 mod template;
-mod transcript;
 
 pub use matcher::{Candidate, Match, MatchOptions, MatchOutcome, Matcher, VoiceEntry};
-pub use normalize::{DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, normalize};
+pub use normalize::{
+    DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, content_words, normalize,
+};
 pub use numbers::parse_number;
 pub use template::{IntentError, Node, SlotKind, Template, TemplateError, parse_template};
-pub use transcript::{clean_transcript, is_noise_transcript};
 
+#[cfg(test)]
+mod matcher_props_tests;
 #[cfg(test)]
 mod matcher_tests;

@@ -217,6 +217,16 @@ pub fn normalize(text: &str) -> String {
     DEFAULT.transcript(text).core_text()
 }
 
+/// The words of `text` as the matcher sees them (lowercase, contractions expanded, spoken numbers
+/// folded), without the default filler words: `"Um, thank you."` -> `["thank", "you"]`.
+pub fn content_words(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .map(|t| t.text)
+        .filter(|w| !DEFAULT_SKIP_WORDS.contains(&w.as_str()))
+        .collect()
+}
+
 /// Splits raw text into lowercase words, expands contractions and folds spoken numbers.
 /// Filler words are kept; see [`Normalizer`].
 pub(crate) fn words(text: &str) -> Vec<Token> {

@@ -110,117 +110,173 @@ pub(crate) fn parse_number_tokens(tokens: &[&str]) -> Option<f64> {
     if tokens.is_empty() {
         return None;
     }
-    let mut total = 0.0_f64;
-    let mut group = 0.0_f64;
-    let mut last = Last::Start;
-    let mut last_scale = f64::INFINITY;
-    let mut has_hundred = false;
-    let mut index = 0;
-    while index < tokens.len() {
-        let word = tokens[index];
-        index += 1;
+    let signed = |whole: f64| if negative { -whole } else { whole };
+    let mut reading = Reading::new();
+    for (i, &word) in tokens.iter().enumerate() {
+        let more = i + 1 < tokens.len();
         if word == "point" {
-            if matches!(last, Last::Start | Last::Article | Last::And) || index >= tokens.len() {
+            if matches!(reading.last, Last::Start | Last::Article | Last::And) || !more {
                 return None;
             }
-            let mut frac = String::new();
-            for digit in &tokens[index..] {
-                match small_word(digit) {
-                    Some(d) if d < 10 => frac.push(char::from(b'0' + d as u8)),
-                    _ if digit.bytes().all(|b| b.is_ascii_digit()) => frac.push_str(digit),
-                    _ => return None,
-                }
-            }
-            let value = format!("0.{frac}").parse::<f64>().ok()?;
-            let whole = total + group + value;
-            return Some(if negative { -whole } else { whole });
+            return Some(signed(reading.value() + fraction(&tokens[i + 1..])?));
         }
-        if let Some(value) = small_word(word) {
-            let fits = match last {
-                Last::Start | Last::Hundred | Last::Scale | Last::And => true,
-                Last::Tens => (1..10).contains(&value),
-                _ => false,
-            };
-            // "zero" only stands alone (or after "point", handled above).
-            if !fits || (value == 0 && (last != Last::Start || index < tokens.len())) {
-                return None;
-            }
-            group += f64::from(value);
-            last = if value < 10 { Last::Unit } else { Last::Teen };
-        } else if let Some(value) = tens_word(word) {
-            if !matches!(last, Last::Start | Last::Hundred | Last::Scale | Last::And) {
-                return None;
-            }
-            group += f64::from(value);
-            last = Last::Tens;
-        } else if word == "hundred" {
-            let ok = match last {
-                Last::Article => true,
-                Last::Unit | Last::Teen | Last::Tens | Last::Digits => {
-                    !has_hundred && group < 100.0
-                }
-                _ => false,
-            };
-            if !ok {
-                return None;
-            }
-            group = if last == Last::Article {
-                100.0
-            } else {
-                group * 100.0
-            };
-            has_hundred = true;
-            last = Last::Hundred;
-        } else if let Some(scale) = scale_word(word) {
-            let ok = matches!(
-                last,
-                Last::Article | Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::Digits
-            );
-            if !ok || scale >= last_scale {
-                return None;
-            }
-            let multiplier = if last == Last::Article { 1.0 } else { group };
-            total += multiplier * scale;
-            group = 0.0;
-            has_hundred = false;
-            last_scale = scale;
-            last = Last::Scale;
-        } else if word == "dozen" {
-            let ok = matches!(last, Last::Article | Last::Unit | Last::Teen | Last::Digits);
-            if !ok || total != 0.0 {
-                return None;
-            }
-            group = if last == Last::Article {
-                12.0
-            } else {
-                group * 12.0
-            };
-            last = Last::Dozen;
-        } else if word == "a" || word == "an" {
-            if last != Last::Start || index >= tokens.len() {
-                return None;
-            }
-            last = Last::Article;
-        } else if word == "and" {
-            if !matches!(last, Last::Hundred | Last::Scale) || index >= tokens.len() {
-                return None;
-            }
-            last = Last::And;
-        } else if let Some(value) = parse_digits(word) {
-            if last != Last::Start {
-                return None;
-            }
-            group = value;
-            last = Last::Digits;
-        } else {
-            return None;
-        }
+        reading.word(word, more)?;
     }
-    if matches!(last, Last::Article | Last::And) {
+    if matches!(reading.last, Last::Article | Last::And) {
         return None;
     }
-    let whole = total + group;
-    Some(if negative { -whole } else { whole })
+    Some(signed(reading.value()))
+}
+
+/// The digits after "point" ("five", "2") as a fraction: `["two", "five"]` -> 0.25.
+fn fraction(tokens: &[&str]) -> Option<f64> {
+    let mut frac = String::new();
+    for digit in tokens {
+        match small_word(digit) {
+            Some(d) if d < 10 => frac.push(char::from(b'0' + d as u8)),
+            _ if digit.bytes().all(|b| b.is_ascii_digit()) => frac.push_str(digit),
+            _ => return None,
+        }
+    }
+    format!("0.{frac}").parse::<f64>().ok()
+}
+
+/// A spoken number read word by word: the finished scale groups ("two thousand"), the group
+/// being built ("three hundred and five"), and what the last word was, which decides what may
+/// follow it.
+struct Reading {
+    total: f64,
+    group: f64,
+    last: Last,
+    last_scale: f64,
+    has_hundred: bool,
+}
+
+impl Reading {
+    fn new() -> Reading {
+        Reading {
+            total: 0.0,
+            group: 0.0,
+            last: Last::Start,
+            last_scale: f64::INFINITY,
+            has_hundred: false,
+        }
+    }
+
+    /// The number read so far.
+    fn value(&self) -> f64 {
+        self.total + self.group
+    }
+
+    /// Takes the next word (`more`: other words follow it); `None` when it cannot come here.
+    fn word(&mut self, word: &str, more: bool) -> Option<()> {
+        if let Some(value) = small_word(word) {
+            self.small(value, more)
+        } else if let Some(value) = tens_word(word) {
+            self.allow(matches!(
+                self.last,
+                Last::Start | Last::Hundred | Last::Scale | Last::And
+            ))?;
+            self.group += f64::from(value);
+            self.last = Last::Tens;
+            Some(())
+        } else if word == "hundred" {
+            self.hundred()
+        } else if let Some(scale) = scale_word(word) {
+            self.scale(scale)
+        } else if word == "dozen" {
+            self.dozen()
+        } else if word == "a" || word == "an" {
+            self.allow(self.last == Last::Start && more)?;
+            self.last = Last::Article;
+            Some(())
+        } else if word == "and" {
+            self.allow(matches!(self.last, Last::Hundred | Last::Scale) && more)?;
+            self.last = Last::And;
+            Some(())
+        } else {
+            let value = parse_digits(word)?;
+            self.allow(self.last == Last::Start)?;
+            self.group = value;
+            self.last = Last::Digits;
+            Some(())
+        }
+    }
+
+    /// `Some` when `ok`: the word may come here.
+    fn allow(&self, ok: bool) -> Option<()> {
+        ok.then_some(())
+    }
+
+    /// "zero" to "nineteen".
+    fn small(&mut self, value: u32, more: bool) -> Option<()> {
+        let fits = match self.last {
+            Last::Start | Last::Hundred | Last::Scale | Last::And => true,
+            Last::Tens => (1..10).contains(&value),
+            _ => false,
+        };
+        // "zero" only stands alone (or after "point", handled by the caller).
+        self.allow(fits && !(value == 0 && (self.last != Last::Start || more)))?;
+        self.group += f64::from(value);
+        self.last = if value < 10 { Last::Unit } else { Last::Teen };
+        Some(())
+    }
+
+    /// "hundred", once per group, after an article or a number below 100.
+    fn hundred(&mut self) -> Option<()> {
+        let ok = match self.last {
+            Last::Article => true,
+            Last::Unit | Last::Teen | Last::Tens | Last::Digits => {
+                !self.has_hundred && self.group < 100.0
+            }
+            _ => false,
+        };
+        self.allow(ok)?;
+        self.group = if self.last == Last::Article {
+            100.0
+        } else {
+            self.group * 100.0
+        };
+        self.has_hundred = true;
+        self.last = Last::Hundred;
+        Some(())
+    }
+
+    /// "thousand", "million", ...: each smaller than the one before.
+    fn scale(&mut self, scale: f64) -> Option<()> {
+        let ok = matches!(
+            self.last,
+            Last::Article | Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::Digits
+        );
+        self.allow(ok && scale < self.last_scale)?;
+        let multiplier = if self.last == Last::Article {
+            1.0
+        } else {
+            self.group
+        };
+        self.total += multiplier * scale;
+        self.group = 0.0;
+        self.has_hundred = false;
+        self.last_scale = scale;
+        self.last = Last::Scale;
+        Some(())
+    }
+
+    /// "dozen", after an article or a small number, never after a scale.
+    fn dozen(&mut self) -> Option<()> {
+        let ok = matches!(
+            self.last,
+            Last::Article | Last::Unit | Last::Teen | Last::Digits
+        );
+        self.allow(ok && self.total == 0.0)?;
+        self.group = if self.last == Last::Article {
+            12.0
+        } else {
+            self.group * 12.0
+        };
+        self.last = Last::Dozen;
+        Some(())
+    }
 }
 
 /// True when `word` can appear inside a spoken number.

@@ -184,34 +184,10 @@ impl Parser<'_> {
             match c {
                 '(' | '[' => {
                     flush(&mut text, &mut parts);
-                    let open = self.pos;
-                    self.pos += 1;
-                    let inner = self.sequence_with_branches(Some((c, open)))?;
-                    if !can_be_nonempty(&inner) {
-                        return Err(self.error(
-                            open,
-                            format!("empty '{c}' group; put words inside or remove it"),
-                        ));
-                    }
-                    parts.push(if c == '[' {
-                        Node::Optional(Box::new(inner))
-                    } else {
-                        inner
-                    });
+                    parts.push(self.group(c)?);
                 }
                 ')' | ']' => {
-                    let Some((open_char, open)) = group else {
-                        return Err(
-                            self.error(self.pos, format!("unexpected '{c}' with no group open"))
-                        );
-                    };
-                    let expected = if open_char == '(' { ')' } else { ']' };
-                    if c != expected {
-                        return Err(self.error(
-                            self.pos,
-                            format!("'{c}' closes '{open_char}' opened at column {}; expected '{expected}'", open + 1),
-                        ));
-                    }
+                    self.check_close(c, group)?;
                     self.pos += 1;
                     flush(&mut text, &mut parts);
                     branches.push(Node::Sequence(parts));
@@ -256,6 +232,42 @@ impl Parser<'_> {
         }
         flush(&mut text, &mut parts);
         Ok(Node::Sequence(parts))
+    }
+
+    /// Parses a `(...)` or `[...]` group; `pos` is at its opening bracket `c`.
+    fn group(&mut self, c: char) -> Result<Node, TemplateError> {
+        let open = self.pos;
+        self.pos += 1;
+        let inner = self.sequence_with_branches(Some((c, open)))?;
+        if !can_be_nonempty(&inner) {
+            return Err(self.error(
+                open,
+                format!("empty '{c}' group; put words inside or remove it"),
+            ));
+        }
+        Ok(if c == '[' {
+            Node::Optional(Box::new(inner))
+        } else {
+            inner
+        })
+    }
+
+    /// Checks that the closing bracket `c` at `pos` closes the open `group`.
+    fn check_close(&self, c: char, group: Option<(char, usize)>) -> Result<(), TemplateError> {
+        let Some((open_char, open)) = group else {
+            return Err(self.error(self.pos, format!("unexpected '{c}' with no group open")));
+        };
+        let expected = if open_char == '(' { ')' } else { ']' };
+        if c != expected {
+            return Err(self.error(
+                self.pos,
+                format!(
+                    "'{c}' closes '{open_char}' opened at column {}; expected '{expected}'",
+                    open + 1
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Parses `{name}`, `{name:number}` or `{name:a|b}`; `pos` is at the `{`.

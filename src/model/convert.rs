@@ -96,34 +96,7 @@ pub fn import_ct2_as(
     out_path: &Path,
     weights: WeightType,
 ) -> Result<ImportReport, ModelError> {
-    if !model_dir.is_dir() {
-        return Err(ModelError::MissingFile {
-            path: model_dir.to_owned(),
-            hint: "expected a CTranslate2 Whisper model directory (model.bin, vocabulary.txt)",
-        });
-    }
-    let bin = model_dir.join("model.bin");
-    if !bin.is_file() {
-        return Err(ModelError::MissingFile {
-            path: bin,
-            hint: "the CTranslate2 weights file; is this a faster-whisper model directory?",
-        });
-    }
-    let mut model = Ct2Model::open(&bin)?;
-    refuse_quantized(&model)?;
-    let hp = hparams(&mut model)?;
-    let tokens = vocab::load_tokens(model_dir)?;
-    if tokens.len() < hp.n_vocab.min(50_257) {
-        return Err(ModelError::malformed(
-            model_dir,
-            format!(
-                "the vocabulary has {} tokens but the model has {} embeddings",
-                tokens.len(),
-                hp.n_vocab
-            ),
-        ));
-    }
-
+    let (mut model, hp, tokens) = open_source(model_dir)?;
     let dir = match out_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -177,6 +150,39 @@ pub fn import_ct2_as(
         "converted CTranslate2 whisper model to ggml"
     );
     Ok(report)
+}
+
+/// Opens the CTranslate2 model in `model_dir`: its weights index (refusing quantized weights),
+/// hyper-parameters and vocabulary, checked against each other.
+fn open_source(model_dir: &Path) -> Result<(Ct2Model, Hparams, Vec<String>), ModelError> {
+    if !model_dir.is_dir() {
+        return Err(ModelError::MissingFile {
+            path: model_dir.to_owned(),
+            hint: "expected a CTranslate2 Whisper model directory (model.bin, vocabulary.txt)",
+        });
+    }
+    let bin = model_dir.join("model.bin");
+    if !bin.is_file() {
+        return Err(ModelError::MissingFile {
+            path: bin,
+            hint: "the CTranslate2 weights file; is this a faster-whisper model directory?",
+        });
+    }
+    let mut model = Ct2Model::open(&bin)?;
+    refuse_quantized(&model)?;
+    let hp = hparams(&mut model)?;
+    let tokens = vocab::load_tokens(model_dir)?;
+    if tokens.len() < hp.n_vocab.min(50_257) {
+        return Err(ModelError::malformed(
+            model_dir,
+            format!(
+                "the vocabulary has {} tokens but the model has {} embeddings",
+                tokens.len(),
+                hp.n_vocab
+            ),
+        ));
+    }
+    Ok((model, hp, tokens))
 }
 
 /// Deletes the temporary output unless the conversion completed.
@@ -434,8 +440,9 @@ fn block_common(
     )
 }
 
+/// Every tensor whisper.cpp loads, in its order: the encoder's, then the decoder's.
 fn write_tensors(m: &mut Ct2Model, out: &mut GgmlWriter, hp: &Hparams) -> Result<(), ModelError> {
-    let (da, dt) = (hp.n_audio_state, hp.n_text_state);
+    let da = hp.n_audio_state;
     let pos = load(
         m,
         "encoder/position_encodings/encodings",
@@ -469,7 +476,12 @@ fn write_tensors(m: &mut Ct2Model, out: &mut GgmlWriter, hp: &Hparams) -> Result
         )?;
     }
     norm(m, out, "encoder/layer_norm", "encoder.ln_post", da)?;
+    write_decoder(m, out, hp)
+}
 
+/// The decoder's tensors: positions, token embeddings, blocks with cross-attention, final norm.
+fn write_decoder(m: &mut Ct2Model, out: &mut GgmlWriter, hp: &Hparams) -> Result<(), ModelError> {
+    let dt = hp.n_text_state;
     let pos = load(
         m,
         "decoder/position_encodings/encodings",
@@ -492,42 +504,53 @@ fn write_tensors(m: &mut Ct2Model, out: &mut GgmlWriter, hp: &Hparams) -> Result
     for i in 0..hp.n_text_layer {
         let (src, dst) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
         block_common(m, out, &src, &dst, dt)?;
-        norm(
-            m,
-            out,
-            &format!("{src}/attention/layer_norm"),
-            &format!("{dst}.cross_attn_ln"),
-            dt,
-        )?;
-        linear(
-            m,
-            out,
-            &format!("{src}/attention/linear_0"),
-            &format!("{dst}.cross_attn.query"),
-            dt,
-            dt,
-        )?;
-        let (k, v) = (
-            format!("{dst}.cross_attn.key"),
-            format!("{dst}.cross_attn.value"),
-        );
-        fused(
-            m,
-            out,
-            &format!("{src}/attention/linear_1"),
-            &[(&k, false), (&v, true)],
-            dt,
-        )?;
-        linear(
-            m,
-            out,
-            &format!("{src}/attention/linear_2"),
-            &format!("{dst}.cross_attn.out"),
-            dt,
-            dt,
-        )?;
+        cross_attention(m, out, &src, &dst, dt)?;
     }
     norm(m, out, "decoder/layer_norm", "decoder.ln", dt)
+}
+
+/// A decoder block's cross-attention: its norm, query, fused key/value and output projections.
+fn cross_attention(
+    m: &mut Ct2Model,
+    out: &mut GgmlWriter,
+    src: &str,
+    dst: &str,
+    dt: usize,
+) -> Result<(), ModelError> {
+    norm(
+        m,
+        out,
+        &format!("{src}/attention/layer_norm"),
+        &format!("{dst}.cross_attn_ln"),
+        dt,
+    )?;
+    linear(
+        m,
+        out,
+        &format!("{src}/attention/linear_0"),
+        &format!("{dst}.cross_attn.query"),
+        dt,
+        dt,
+    )?;
+    let (k, v) = (
+        format!("{dst}.cross_attn.key"),
+        format!("{dst}.cross_attn.value"),
+    );
+    fused(
+        m,
+        out,
+        &format!("{src}/attention/linear_1"),
+        &[(&k, false), (&v, true)],
+        dt,
+    )?;
+    linear(
+        m,
+        out,
+        &format!("{src}/attention/linear_2"),
+        &format!("{dst}.cross_attn.out"),
+        dt,
+        dt,
+    )
 }
 
 #[cfg(test)]

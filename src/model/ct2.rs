@@ -101,6 +101,85 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
+    /// Reads and checks the header: a binary version this converter knows and a WhisperSpec
+    /// of a revision it knows.
+    fn whisper_header(&mut self) -> Result<(), ModelError> {
+        let version = self.u32("the binary version")?;
+        if !(4..=6).contains(&version) {
+            return Err(ModelError::UnsupportedVersion {
+                path: self.path.to_owned(),
+                version,
+            });
+        }
+        let spec = self.string("the spec name")?;
+        if spec != "WhisperSpec" {
+            return Err(ModelError::NotWhisper {
+                path: self.path.to_owned(),
+                spec,
+            });
+        }
+        let revision = self.u32("the spec revision")?;
+        if revision > MAX_WHISPER_REVISION {
+            return Err(ModelError::malformed(
+                self.path,
+                format!(
+                    "WhisperSpec revision {revision} is newer than this converter knows \
+                     ({MAX_WHISPER_REVISION}); convert the model with an older CTranslate2 or \
+                     update Atlas"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the index entry of variable `index` (name, shape, type, where its data is) and
+    /// skips its data, which must fit in a file of `file_len` bytes.
+    fn variable(&mut self, index: u32, file_len: u64) -> Result<(String, Variable), ModelError> {
+        let name = self.string(&format!("the name of variable {index}"))?;
+        let rank = self.u8(&name)?;
+        let mut shape = Vec::with_capacity(usize::from(rank));
+        for _ in 0..rank {
+            shape.push(self.u32(&name)? as usize);
+        }
+        let dtype_id = self.u8(&name)?;
+        let dtype = DType::from_id(dtype_id).ok_or_else(|| {
+            ModelError::malformed(
+                self.path,
+                format!("{name} has unknown data type {dtype_id}"),
+            )
+        })?;
+        let len = self.u32(&name)? as usize;
+        let expected = shape
+            .iter()
+            .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
+        if expected != Some(len) {
+            return Err(ModelError::malformed(
+                self.path,
+                format!(
+                    "{name} has shape {shape:?} of {} but {len} bytes of data",
+                    dtype.name()
+                ),
+            ));
+        }
+        let offset = self.pos;
+        if offset + len as u64 > file_len {
+            return Err(ModelError::malformed(
+                self.path,
+                format!("{name} runs past the end of the file (truncated download?)"),
+            ));
+        }
+        self.skip(len as u64, &name)?;
+        Ok((
+            name,
+            Variable {
+                shape,
+                dtype,
+                offset,
+                len,
+            },
+        ))
+    }
+
     fn bytes(&mut self, n: usize, what: &str) -> Result<Vec<u8>, ModelError> {
         let mut buf = vec![0; n];
         self.reader.read_exact(&mut buf).map_err(|e| {
@@ -173,74 +252,12 @@ impl Ct2Model {
             path,
             pos: 0,
         };
-        let version = cur.u32("the binary version")?;
-        if !(4..=6).contains(&version) {
-            return Err(ModelError::UnsupportedVersion {
-                path: path.to_owned(),
-                version,
-            });
-        }
-        let spec = cur.string("the spec name")?;
-        if spec != "WhisperSpec" {
-            return Err(ModelError::NotWhisper {
-                path: path.to_owned(),
-                spec,
-            });
-        }
-        let revision = cur.u32("the spec revision")?;
-        if revision > MAX_WHISPER_REVISION {
-            return Err(ModelError::malformed(
-                path,
-                format!(
-                    "WhisperSpec revision {revision} is newer than this converter knows \
-                     ({MAX_WHISPER_REVISION}); convert the model with an older CTranslate2 or \
-                     update Atlas"
-                ),
-            ));
-        }
+        cur.whisper_header()?;
         let count = cur.u32("the variable count")?;
         let mut variables = BTreeMap::new();
         for index in 0..count {
-            let name = cur.string(&format!("the name of variable {index}"))?;
-            let rank = cur.u8(&name)?;
-            let mut shape = Vec::with_capacity(usize::from(rank));
-            for _ in 0..rank {
-                shape.push(cur.u32(&name)? as usize);
-            }
-            let dtype_id = cur.u8(&name)?;
-            let dtype = DType::from_id(dtype_id).ok_or_else(|| {
-                ModelError::malformed(path, format!("{name} has unknown data type {dtype_id}"))
-            })?;
-            let len = cur.u32(&name)? as usize;
-            let expected = shape
-                .iter()
-                .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
-            if expected != Some(len) {
-                return Err(ModelError::malformed(
-                    path,
-                    format!(
-                        "{name} has shape {shape:?} of {} but {len} bytes of data",
-                        dtype.name()
-                    ),
-                ));
-            }
-            let offset = cur.pos;
-            if offset + len as u64 > file_len {
-                return Err(ModelError::malformed(
-                    path,
-                    format!("{name} runs past the end of the file (truncated download?)"),
-                ));
-            }
-            cur.skip(len as u64, &name)?;
-            variables.insert(
-                name,
-                Variable {
-                    shape,
-                    dtype,
-                    offset,
-                    len,
-                },
-            );
+            let (name, variable) = cur.variable(index, file_len)?;
+            variables.insert(name, variable);
         }
         let mut aliases = BTreeMap::new();
         let alias_count = cur.u32("the alias count")?;

@@ -189,7 +189,6 @@ async fn fetch_once(
     expected_size: Option<u64>,
     progress: Progress<'_>,
 ) -> Result<(), Failure> {
-    let fatal_io = |action, e| Failure::Fatal(ModelError::io(action, part, e));
     let mut offset = match tokio::fs::metadata(part).await {
         Ok(m) => m.len(),
         Err(_) => 0,
@@ -205,49 +204,13 @@ async fn fetch_once(
     if offset > 0 {
         request = request.header(RANGE, format!("bytes={offset}-"));
     }
-    let mut resp = request
+    let resp = request
         .send()
         .await
         .map_err(|e| Failure::Retry(describe(&e)))?;
-    let status = resp.status();
-    let total = match status {
-        StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => return Ok(()),
-        StatusCode::NOT_FOUND => {
-            return Err(Failure::Fatal(ModelError::NotFound {
-                url: url.to_owned(),
-            }));
-        }
-        StatusCode::PARTIAL_CONTENT => match content_range(&resp) {
-            Some((start, total)) if start == offset => {
-                total.or_else(|| resp.content_length().map(|n| n + offset))
-            }
-            _ => {
-                // A range we did not ask for: drop what we have and start over next attempt.
-                let _ = tokio::fs::remove_file(part).await;
-                return Err(Failure::Retry(format!(
-                    "server resumed at the wrong offset (asked for byte {offset})"
-                )));
-            }
-        },
-        StatusCode::OK => {
-            if offset > 0 {
-                info!(
-                    url,
-                    offset, "server ignored the range request; restarting from zero"
-                );
-            }
-            offset = 0;
-            resp.content_length()
-        }
-        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
-            return Err(Failure::Retry(format!("HTTP {}", s.as_u16())));
-        }
-        s => {
-            return Err(Failure::Fatal(ModelError::HttpStatus {
-                url: url.to_owned(),
-                status: s.as_u16(),
-            }));
-        }
+    let (offset, total) = match body_range(&resp, url, part, offset).await? {
+        Body::Complete => return Ok(()),
+        Body::From { offset, total } => (offset, total),
     };
     if let (Some(want), Some(got)) = (expected_size, total)
         && want != got
@@ -258,7 +221,76 @@ async fn fetch_once(
             actual: got,
         }));
     }
-    let total = total.or(expected_size);
+    append_body(resp, part, offset, total.or(expected_size), progress).await
+}
+
+/// What a response's status says about the body that follows.
+enum Body {
+    /// Nothing to fetch: the range asked for starts at the end (the partial file is whole).
+    Complete,
+    /// The body is the file from byte `offset`; the whole file has `total` bytes when known.
+    From { offset: u64, total: Option<u64> },
+}
+
+/// Reads the status of the answer to a request for the file from byte `offset`: where the body
+/// starts, or why there is none (retry later, or give up).
+async fn body_range(
+    resp: &reqwest::Response,
+    url: &str,
+    part: &Path,
+    offset: u64,
+) -> Result<Body, Failure> {
+    match resp.status() {
+        StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => Ok(Body::Complete),
+        StatusCode::NOT_FOUND => Err(Failure::Fatal(ModelError::NotFound {
+            url: url.to_owned(),
+        })),
+        StatusCode::PARTIAL_CONTENT => match content_range(resp) {
+            Some((start, total)) if start == offset => Ok(Body::From {
+                offset,
+                total: total.or_else(|| resp.content_length().map(|n| n + offset)),
+            }),
+            _ => {
+                // A range we did not ask for: drop what we have and start over next attempt.
+                let _ = tokio::fs::remove_file(part).await;
+                Err(Failure::Retry(format!(
+                    "server resumed at the wrong offset (asked for byte {offset})"
+                )))
+            }
+        },
+        StatusCode::OK => {
+            if offset > 0 {
+                info!(
+                    url,
+                    offset, "server ignored the range request; restarting from zero"
+                );
+            }
+            Ok(Body::From {
+                offset: 0,
+                total: resp.content_length(),
+            })
+        }
+        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+            Err(Failure::Retry(format!("HTTP {}", s.as_u16())))
+        }
+        s => Err(Failure::Fatal(ModelError::HttpStatus {
+            url: url.to_owned(),
+            status: s.as_u16(),
+        })),
+    }
+}
+
+/// Writes the body to `part` from byte `offset` (appending, or truncating when 0), reporting
+/// progress. What arrived is kept even when the connection breaks, so the next attempt resumes
+/// from it; a body shorter than `total` is a retry.
+async fn append_body(
+    mut resp: reqwest::Response,
+    part: &Path,
+    mut offset: u64,
+    total: Option<u64>,
+    progress: Progress<'_>,
+) -> Result<(), Failure> {
+    let fatal_io = |action, e| Failure::Fatal(ModelError::io(action, part, e));
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -281,7 +313,6 @@ async fn fetch_once(
             Err(e) => break Err(Failure::Retry(describe(&e))),
         }
     };
-    // Keep what arrived even when the connection broke: the next attempt resumes from it.
     file.flush().await.map_err(|e| fatal_io("write", e))?;
     file.sync_all().await.map_err(|e| fatal_io("sync", e))?;
     outcome?;

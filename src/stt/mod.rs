@@ -5,6 +5,8 @@
 //! decoding with no temperature fallback, one segment, an encoder window sized to the clip with a
 //! floor, and a token budget scaled to the clip (see `whisper-models.md` in the shared notes for
 //! the measurements behind each choice). A new utterance aborts one that is still decoding.
+//! Whisper's artefacts (annotations, loops) are cut from every transcript here, by the one
+//! cleaning step [`clean_transcript`]; [`is_noise_transcript`] recognises its silence inventions.
 //!
 //! **Boundary:** `stt` knows whisper and nothing of hotkeys, trays, intents or workflows. Which
 //! initial prompt to use (built from the user's trigger phrases) is decided by the caller.
@@ -13,10 +15,12 @@
 //! never on the async runtime; that thread is the single owner of the model.
 
 mod text;
+mod transcript;
 pub mod whisper;
 
 use std::path::PathBuf;
 
+pub use transcript::{clean_transcript, is_noise_transcript};
 pub use whisper::{SttConfig, Transcriber, Transcript};
 
 /// Errors from loading a model or transcribing.

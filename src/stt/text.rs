@@ -1,5 +1,5 @@
-//! Decoding budgets and transcript clean-up: small pure functions around whisper's inputs and
-//! outputs, kept apart from the model plumbing so they are easy to test.
+//! Decoding budgets and prompt hygiene: small pure functions around whisper's inputs, kept apart
+//! from the model plumbing so they are easy to test (its outputs are cleaned in `transcript`).
 
 /// Encoder frames per second of audio (whisper's mel hop of 10 ms, halved by the conv stride).
 const FRAMES_PER_SECOND: f64 = 50.0;
@@ -34,65 +34,6 @@ pub(crate) fn sanitize_prompt(prompt: &str) -> Option<String> {
     (!clean.is_empty()).then(|| clean.to_owned())
 }
 
-/// Turns whisper's raw segment text into a transcript: drops non-speech annotations such as
-/// `[BLANK_AUDIO]` or `(music)`, collapses whitespace, and cuts the text at the first sentence
-/// that repeats an earlier one ("What time is it? What time is it?" -> "What time is it?"), a
-/// cheap guard against the decoder looping.
-pub(crate) fn clean_transcript(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut depth = 0usize;
-    for c in raw.chars() {
-        match c {
-            '[' | '(' => depth += 1,
-            ']' | ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    cut_at_repeat(&collapsed)
-}
-
-fn cut_at_repeat(text: &str) -> String {
-    let mut seen: Vec<String> = Vec::new();
-    let mut end = 0;
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        if matches!(c, '.' | '?' | '!') {
-            let sentence_end = i + c.len_utf8();
-            let key = normalise(&text[start..sentence_end]);
-            if !key.is_empty() {
-                if seen.contains(&key) {
-                    return text[..end].trim().to_owned();
-                }
-                seen.push(key);
-            }
-            end = sentence_end;
-            start = sentence_end;
-        }
-    }
-    let tail = normalise(&text[start..]);
-    if !tail.is_empty()
-        && seen
-            .iter()
-            .any(|s| *s == tail || s.starts_with(&format!("{tail} ")))
-    {
-        // A trailing fragment that starts an earlier sentence again is the loop being cut off.
-        return text[..end].trim().to_owned();
-    }
-    text.trim().to_owned()
-}
-
-fn normalise(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,30 +65,5 @@ mod tests {
             Some("Morning briefing.")
         );
         assert_eq!(sanitize_prompt(" \0 "), None);
-    }
-
-    #[test]
-    fn transcripts_lose_annotations_and_repeats() {
-        assert_eq!(
-            clean_transcript(" What is the weather like today?"),
-            "What is the weather like today?"
-        );
-        assert_eq!(clean_transcript("[BLANK_AUDIO]"), "");
-        assert_eq!(clean_transcript(" (music) Play   it. "), "Play it.");
-        assert_eq!(
-            clean_transcript("What time is it? What time is it? What time"),
-            "What time is it?"
-        );
-        assert_eq!(clean_transcript("Stop. Stop. Stop."), "Stop.");
-        // Different sentences are kept.
-        assert_eq!(
-            clean_transcript("Note that. Read it back."),
-            "Note that. Read it back."
-        );
-        // A fragment that is not a restart is kept.
-        assert_eq!(
-            clean_transcript("Open the door. And the window"),
-            "Open the door. And the window"
-        );
     }
 }

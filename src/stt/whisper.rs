@@ -25,7 +25,8 @@ use whisper_rs::{
 };
 
 use super::SttError;
-use super::text::{audio_ctx_for, clean_transcript, max_tokens_for, sanitize_prompt};
+use super::text::{audio_ctx_for, max_tokens_for, sanitize_prompt};
+use super::transcript::clean_transcript;
 use crate::audio::SAMPLE_RATE;
 
 /// How to run whisper.
@@ -70,7 +71,8 @@ impl SttConfig {
 /// What one transcription produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transcript {
-    /// The recognised text, cleaned (annotations like `[BLANK_AUDIO]` and looping repeats cut).
+    /// The recognised text, cleaned by [`clean_transcript`]
+    /// (annotations like `[BLANK_AUDIO]` and looping repeats cut).
     pub text: String,
     /// Length of the audio, ms.
     pub audio_ms: u64,
@@ -314,46 +316,18 @@ impl Worker {
             .and_then(sanitize_prompt);
 
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(self.cfg.thread_count().min(c_int::MAX as usize) as c_int);
-        params.set_translate(false);
-        params.set_language(Some(if model.english_only { "en" } else { "auto" }));
-        params.set_no_context(true);
-        params.set_no_timestamps(true);
-        params.set_single_segment(true);
-        params.set_suppress_blank(true);
-        params.set_suppress_nst(true);
-        params.set_temperature(0.0);
-        params.set_temperature_inc(0.0);
-        params.set_print_special(false);
-        params.set_print_progress(false);
-        params.set_print_realtime(false);
-        params.set_print_timestamps(false);
+        tune_for_commands(&mut params, self.cfg.thread_count(), model.english_only);
         params.set_audio_ctx(audio_ctx);
         params.set_max_tokens(max_tokens);
         if let Some(p) = &prompt {
             params.set_initial_prompt(p);
         }
-        // whisper-rs 0.16's `set_abort_callback_safe` hands whisper.cpp a pointer to a boxed
-        // trait object but reads it back as the concrete closure, so its callback returns
-        // garbage (every encode "aborts" with -6). The raw setter with our own trampoline
-        // avoids that; `abort` lives on this stack frame until after `full` returns.
         let abort = AbortWhen {
             shared: Arc::clone(&self.shared),
             generation,
         };
-        // SAFETY: the trampoline only reads `abort`, which outlives the `full` call below, and
-        // `AbortWhen` is `Sync` (an `Arc` of atomics and a `u64`), so ggml threads may read it.
-        unsafe {
-            params.set_abort_callback(Some(abort_trampoline));
-            params.set_abort_callback_user_data(
-                std::ptr::from_ref(&abort)
-                    .cast_mut()
-                    .cast::<std::ffi::c_void>(),
-            );
-        }
-
         let started = Instant::now();
-        let result = model.state.full(params, samples);
+        let result = full_until_aborted(&mut model.state, params, samples, &abort);
         let stt = started.elapsed();
         self.last_used = Instant::now();
         if self.shared.generation.load(Ordering::SeqCst) != generation {
@@ -364,12 +338,11 @@ impl Worker {
             return Err(SttError::Aborted);
         }
         result.map_err(|e| SttError::Inference(e.to_string()))?;
-        let mut raw = String::new();
-        for segment in model.state.as_iter() {
-            if let Ok(text) = segment.to_str_lossy() {
-                raw.push_str(&text);
-            }
-        }
+        let raw: String = model
+            .state
+            .as_iter()
+            .filter_map(|segment| segment.to_str_lossy().ok().map(|t| t.into_owned()))
+            .collect();
         let text = clean_transcript(&raw);
         let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
         tracing::info!(
@@ -390,6 +363,50 @@ impl Worker {
     }
 }
 
+/// Whisper's settings for short spoken commands that do not depend on the clip: greedy, one
+/// segment, no context from earlier calls, no timestamps, no temperature fallback, no printing.
+fn tune_for_commands(params: &mut FullParams<'_, '_>, threads: usize, english_only: bool) {
+    params.set_n_threads(threads.min(c_int::MAX as usize) as c_int);
+    params.set_translate(false);
+    params.set_language(Some(if english_only { "en" } else { "auto" }));
+    params.set_no_context(true);
+    params.set_no_timestamps(true);
+    params.set_single_segment(true);
+    params.set_suppress_blank(true);
+    params.set_suppress_nst(true);
+    params.set_temperature(0.0);
+    params.set_temperature_inc(0.0);
+    params.set_print_special(false);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_timestamps(false);
+}
+
+/// Runs whisper on `samples`, stopping early once `abort` sees a newer generation.
+///
+/// whisper-rs 0.16's `set_abort_callback_safe` hands whisper.cpp a pointer to a boxed trait
+/// object but reads it back as the concrete closure, so its callback returns garbage (every
+/// encode "aborts" with -6). The raw setter with our own trampoline avoids that; `abort` is
+/// borrowed for the whole `full` call.
+fn full_until_aborted(
+    state: &mut WhisperState,
+    mut params: FullParams<'_, '_>,
+    samples: &[f32],
+    abort: &AbortWhen,
+) -> Result<(), whisper_rs::WhisperError> {
+    // SAFETY: the trampoline only reads `abort`, which outlives the `full` call below, and
+    // `AbortWhen` is `Sync` (an `Arc` of atomics and a `u64`), so ggml threads may read it.
+    unsafe {
+        params.set_abort_callback(Some(abort_trampoline));
+        params.set_abort_callback_user_data(
+            std::ptr::from_ref(abort)
+                .cast_mut()
+                .cast::<std::ffi::c_void>(),
+        );
+    }
+    state.full(params, samples)
+}
+
 /// What the abort callback compares: the call's own generation against the shared counter.
 struct AbortWhen {
     shared: Arc<Shared>,
@@ -401,7 +418,7 @@ unsafe extern "C" fn abort_trampoline(data: *mut std::ffi::c_void) -> bool {
     if data.is_null() {
         return false;
     }
-    // SAFETY: `data` is the `AbortWhen` set next to this callback in `Worker::transcribe`, alive
+    // SAFETY: `data` is the `AbortWhen` set next to this callback in `full_until_aborted`, alive
     // for the whole `full` call during which whisper.cpp may call us.
     let abort = unsafe { &*data.cast::<AbortWhen>() };
     abort.shared.generation.load(Ordering::Relaxed) != abort.generation

@@ -244,7 +244,8 @@ fn fix_stream_lengths(bytes: &mut [u8]) {
 mod tests {
     use super::*;
 
-    use crate::tts::test_support::{espeak_present, rms};
+    use crate::audio::test_support::rms;
+    use crate::tts::test_support::espeak_present;
 
     #[test]
     fn renders_a_sentence_to_audible_samples() {

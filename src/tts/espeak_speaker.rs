@@ -69,6 +69,27 @@ impl EspeakSpeaker {
         &self.player
     }
 
+    /// Waits, at most [`FIRST_AUDIO_LIMIT`], for the output to take `playback`'s first sample
+    /// (the renderer goes on with the next sentence meanwhile); a stop ends the wait.
+    async fn first_sample(
+        &self,
+        playback: &mut Playback,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<FirstSample, TtsError> {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => Ok(FirstSample::Stopped),
+            at = playback.first_sample() => Ok(FirstSample::At(at)),
+            _ = tokio::time::sleep(FIRST_AUDIO_LIMIT) => {
+                self.player.stop();
+                Err(stalled(format!(
+                    "the audio output did not start playing in {}",
+                    super::secs(FIRST_AUDIO_LIMIT)
+                )))
+            }
+        }
+    }
+
     async fn speak_text(&self, text: &str) -> Result<SpeechOutcome, TtsError> {
         let called = Instant::now();
         let sentences = split_sentences(&normalise_for_speech(text));
@@ -76,7 +97,7 @@ impl EspeakSpeaker {
         if sentences.is_empty() {
             return Ok(SpeechOutcome::completed(NAME));
         }
-        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
         *lock(&self.current) = Some(stop_tx);
         // Clears the stop signal and, if this future is dropped half-way, silences the player.
         let mut guard = TurnGuard {
@@ -85,13 +106,40 @@ impl EspeakSpeaker {
         };
         tracing::debug!(sentences = sentences.len(), chars = text.len(), "speaking");
 
-        let (rendered_tx, mut rendered) = mpsc::channel(1);
+        let (rendered_tx, rendered) = mpsc::channel(1);
         let espeak = self.espeak.clone();
         let renderer_stop = stop_rx.clone();
         tokio::task::spawn_blocking(move || {
             render_all(&espeak, sentences, &renderer_stop, &rendered_tx)
         });
+        let (completed, first_audio) = self.play_all(rendered, stop_rx, called).await?;
+        if !completed {
+            // A sentence queued in the same instant as the stop could have slipped past it.
+            self.player.stop();
+        }
+        guard.finished = true;
+        tracing::debug!(
+            completed,
+            first_audio_ms = first_audio.map(|d| d.as_millis() as u64),
+            "spoken"
+        );
+        Ok(SpeechOutcome {
+            backend: NAME,
+            completed,
+            first_audio,
+            unvoiced: None,
+        })
+    }
 
+    /// Plays the sentences as they are rendered, at most [`MAX_QUEUED`] ahead, until all are
+    /// played (`true`) or a stop comes (`false`); also returns when the first sample was heard,
+    /// counted from `called`.
+    async fn play_all(
+        &self,
+        mut rendered: mpsc::Receiver<Result<RenderedAudio, TtsError>>,
+        mut stop_rx: watch::Receiver<bool>,
+        called: Instant,
+    ) -> Result<(bool, Option<Duration>), TtsError> {
         let mut queued: VecDeque<(Playback, Duration)> = VecDeque::new();
         let mut first_audio = None;
         let mut rendering_done = false;
@@ -112,20 +160,10 @@ impl EspeakSpeaker {
                         let length = audio.duration();
                         let mut playback = self.player.play(audio)?;
                         if first_audio.is_none() {
-                            // Wait for the output to take the first sample; the renderer goes on
-                            // with the next sentence meanwhile.
-                            tokio::select! {
-                                biased;
-                                _ = stop_rx.changed() => break false,
-                                at = playback.first_sample() => {
+                            match self.first_sample(&mut playback, &mut stop_rx).await? {
+                                FirstSample::Stopped => break false,
+                                FirstSample::At(at) => {
                                     first_audio = at.map(|at| at.saturating_duration_since(called));
-                                }
-                                _ = tokio::time::sleep(FIRST_AUDIO_LIMIT) => {
-                                    self.player.stop();
-                                    return Err(stalled(format!(
-                                        "the audio output did not start playing in {}",
-                                        super::secs(FIRST_AUDIO_LIMIT)
-                                    )));
                                 }
                             }
                         }
@@ -159,23 +197,16 @@ impl EspeakSpeaker {
                 }
             }
         };
-        if !completed {
-            // A sentence queued in the same instant as the stop could have slipped past it.
-            self.player.stop();
-        }
-        guard.finished = true;
-        tracing::debug!(
-            completed,
-            first_audio_ms = first_audio.map(|d| d.as_millis() as u64),
-            "spoken"
-        );
-        Ok(SpeechOutcome {
-            backend: NAME,
-            completed,
-            first_audio,
-            unvoiced: None,
-        })
+        Ok((completed, first_audio))
     }
+}
+
+/// How the wait for a request's first sample ended.
+enum FirstSample {
+    /// A stop came first.
+    Stopped,
+    /// The output took it (when the playback knows the moment).
+    At(Option<Instant>),
 }
 
 /// Waits for the oldest queued playback to end.
@@ -260,7 +291,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::tts::test_support::{VirtualSpeaker, espeak_present, rms};
+    use crate::audio::test_support::rms;
+    use crate::test_pulse::VirtualSpeaker;
+    use crate::tts::test_support::espeak_present;
 
     const LONG_TEXT: &str = "This is the first sentence of a long reply. The second sentence \
         follows it closely. A third sentence keeps the speaker busy for a while. The fourth \

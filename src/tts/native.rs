@@ -412,7 +412,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::tts::test_support::{VirtualSpeaker, require, rms, with_env_var};
+    use crate::audio::test_support::rms;
+    use crate::test_pulse::{VirtualSpeaker, with_env_var};
+    use crate::tts::test_support::require;
 
     fn speaker() -> Option<(VirtualSpeaker, NativeSpeaker)> {
         if !(require(

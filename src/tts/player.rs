@@ -366,7 +366,8 @@ impl Source for Tracked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tts::test_support::{VirtualSpeaker, rms};
+    use crate::audio::test_support::rms;
+    use crate::test_pulse::VirtualSpeaker;
 
     #[test]
     fn chimes_are_short_quiet_and_audible() {

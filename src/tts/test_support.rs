@@ -1,21 +1,9 @@
-//! Test helpers for the speech module: a private PulseAudio server with a null sink, so tests can
-//! play audio on a machine without a sound card and record what came out of its monitor.
-//!
-//! Tests are skipped (and recorded as such, see [`crate::test_skip`]) when a needed program is
-//! missing, and fail instead when `ATLAS_REQUIRE_DESKTOP=1` is set, as CI does on a prepared
-//! machine.
+//! Test helpers of the speech module: [`StalledService`], a fake speech-dispatcher that never
+//! answers, and shorthands for the skip rule of [`crate::test_skip`] (a missing program skips the
+//! test, a failure under `ATLAS_REQUIRE_DESKTOP=1`). The sound server is [`crate::test_pulse`]'s.
 
-use std::sync::{Mutex, MutexGuard};
-
-pub(crate) use crate::test_pulse::{PulseServer, Recording};
-
-/// Serialises tests that use the process-wide sound server settings and the shared monitor.
-static AUDIO_LOCK: Mutex<()> = Mutex::new(());
-
-/// Root mean square of samples.
-pub(crate) fn rms(samples: &[f32]) -> f32 {
-    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
-}
+// `tts/config.rs`'s tests still import it from here.
+pub(crate) use crate::test_pulse::VirtualSpeaker;
 
 /// True when `program` is on `PATH`; otherwise the test is skipped (a failure under
 /// `ATLAS_REQUIRE_DESKTOP=1`).
@@ -26,83 +14,6 @@ pub(crate) fn require(program: &str, package: &str) -> bool {
 /// True when espeak-ng can be run (see [`require`]).
 pub(crate) fn espeak_present() -> bool {
     require("espeak-ng", "espeak-ng")
-}
-
-/// The shared PulseAudio server (see [`crate::test_pulse`]) made this process's sound server:
-/// while it lives, this process's `XDG_RUNTIME_DIR` points at it and other audio tests wait.
-pub(crate) struct VirtualSpeaker {
-    /// Variables to put back on drop, oldest first.
-    previous: Vec<(String, Option<std::ffi::OsString>)>,
-    server: PulseServer,
-    _lock: MutexGuard<'static, ()>,
-}
-
-/// Runs `f` with the environment variable `key` set to `value`, holding the audio lock so no
-/// other audio test reads the environment meanwhile; restores the old value afterwards.
-pub(crate) fn with_env_var<T>(key: &str, value: &str, f: impl FnOnce() -> T) -> T {
-    let _lock = AUDIO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let previous = std::env::var_os(key);
-    // SAFETY: see `VirtualSpeaker::start`; the audio lock is held.
-    unsafe { std::env::set_var(key, value) };
-    let result = f();
-    restore_var(key, previous);
-    result
-}
-
-/// Puts an environment variable back as it was. Call only while holding the audio lock.
-fn restore_var(key: &str, previous: Option<std::ffi::OsString>) {
-    // SAFETY: callers hold AUDIO_LOCK (see `VirtualSpeaker::start`).
-    unsafe {
-        match previous {
-            Some(value) => std::env::set_var(key, value),
-            None => std::env::remove_var(key),
-        }
-    }
-}
-
-impl VirtualSpeaker {
-    /// Starts the server, or returns `None` when PulseAudio or its tools are not installed.
-    pub(crate) fn start() -> Option<Self> {
-        let lock = AUDIO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let server = PulseServer::start()?;
-        let mut vs = Self {
-            previous: Vec::new(),
-            server,
-            _lock: lock,
-        };
-        let runtime_dir = vs.server.runtime_dir().to_string_lossy().into_owned();
-        vs.set_var("XDG_RUNTIME_DIR", &runtime_dir);
-        // libspeechd works out its default socket from the runtime dir only once per process
-        // (GLib caches the dir), so name this test's speech-dispatcher socket explicitly.
-        vs.set_var(
-            "SPEECHD_ADDRESS",
-            &format!("unix_socket:{runtime_dir}/speech-dispatcher/speechd.sock"),
-        );
-        Some(vs)
-    }
-
-    /// Sets an environment variable for this process until the server is dropped.
-    pub(crate) fn set_var(&mut self, key: &str, value: &str) {
-        self.previous.push((key.to_owned(), std::env::var_os(key)));
-        // SAFETY: every test that reads the sound server settings (audio output, speech
-        // dispatcher) holds AUDIO_LOCK, as `self` does, so no other thread reads the
-        // environment through C while it changes.
-        unsafe { std::env::set_var(key, value) };
-    }
-
-    /// Starts recording the sink's monitor (16 kHz mono).
-    pub(crate) fn record(&self) -> Recording {
-        self.server.record()
-    }
-}
-
-impl Drop for VirtualSpeaker {
-    fn drop(&mut self) {
-        // The server (and a speech-dispatcher it started) ends when the field drops, after this.
-        while let Some((key, value)) = self.previous.pop() {
-            restore_var(&key, value);
-        }
-    }
 }
 
 /// A speech service that accepts connections and never answers: what a stalled

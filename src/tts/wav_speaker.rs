@@ -144,7 +144,8 @@ impl Speaker for WavFileSpeaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tts::test_support::{espeak_present, rms};
+    use crate::audio::test_support::rms;
+    use crate::tts::test_support::espeak_present;
 
     fn read(path: &Path) -> (hound::WavSpec, Vec<f32>) {
         let reader = hound::WavReader::open(path).expect("valid WAV");

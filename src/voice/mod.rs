@@ -248,9 +248,9 @@ impl VoiceLoop {
         let transcript = self.transcriber.transcribe(speech, prompt).await?;
         handled.timings.stt_ms = transcript.stt_ms;
         handled.timings.load_ms = transcript.load_ms.unwrap_or(0);
-        let text = crate::intent::clean_transcript(&transcript.text);
+        let text = transcript.text;
         handled.transcript = text.clone();
-        if crate::intent::is_noise_transcript(&text) {
+        if crate::stt::is_noise_transcript(&text, crate::intent::content_words) {
             tracing::info!(transcript = %text, "ignored a near-silence transcript");
             handled.reason = Some(format!(
                 "ignored `{text}`: whisper's usual output on near-silence"
