@@ -35,12 +35,7 @@ pub async fn daemon(global: &Global) -> anyhow::Result<()> {
         started.interrupted,
         started.database.display()
     );
-    daemon
-        .run(async move {
-            signals.recv().await;
-            eprintln!("atlas daemon stopping");
-        })
-        .await;
+    daemon.run(async move { signals.recv().await }).await;
     Ok(())
 }
 

@@ -203,8 +203,9 @@ impl Daemon {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::select! {
             _ = shutdown => {}
-            _ = &mut self.agent => tracing::info!("the agent ended: stopping"),
+            _ = &mut self.agent => {}
         }
+        tracing::info!("atlas daemon stopping");
         self.agent.abort();
         self.background.cancel();
         self.speaker.stop();
