@@ -13,13 +13,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use super::*;
-use crate::test_display::{Xvfb, terminate, wait_for};
+use crate::test_display::{Trayer, Xvfb, wait_for};
 
 /// Set to "1" in the children, so inner tests run only when started by an outer test.
 const CHILD_ENV: &str = "ATLAS_TEST_DESKTOP_CHILD";
@@ -52,9 +52,10 @@ fn built_helper() -> PathBuf {
     helper
 }
 
-/// The shared private Xvfb (and optionally trayer, stopped first on drop).
+/// The shared private Xvfb (and optionally trayer; fields drop in order, so trayer stops
+/// first).
 struct XServer {
-    trayer: Option<Child>,
+    trayer: Option<Trayer>,
     x: Xvfb,
 }
 
@@ -64,32 +65,9 @@ impl XServer {
         if tray && !tray_tools_present() {
             return None;
         }
-        let mut server = XServer {
-            trayer: None,
-            x: Xvfb::start()?,
-        };
-        if tray {
-            let trayer = server
-                .x
-                .cmd("trayer")
-                .args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
-                .args(["--width", "200", "--heighttype", "pixel", "--height", "40"])
-                .args(["--SetDockType", "true", "--transparent", "false"])
-                .env("NO_AT_BRIDGE", "1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            server.trayer = Some(trayer);
-            let up = wait_for(Duration::from_secs(10), || {
-                !server
-                    .x
-                    .xdotool(&["search", "--class", "trayer"])
-                    .is_empty()
-            });
-            assert!(up, "trayer did not show its window");
-        }
-        Some(server)
+        let x = Xvfb::start()?;
+        let trayer = if tray { Some(Trayer::start(&x)?) } else { None };
+        Some(XServer { trayer, x })
     }
 
     /// This test binary, set up to run the ignored test `inner` on this display.
@@ -107,21 +85,13 @@ impl XServer {
             // stray dbus-daemon.
             .env(
                 "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={}", self.x.dir().join("no-bus").display()),
+                crate::test_dbus::no_bus_address(self.x.dir()),
             )
             .env("XDG_RUNTIME_DIR", &runtime);
         if self.trayer.is_some() {
             cmd.env(protocol::HELPER_ENV, built_helper());
         }
         cmd
-    }
-}
-
-impl Drop for XServer {
-    fn drop(&mut self) {
-        if let Some(trayer) = self.trayer.as_mut() {
-            terminate(trayer);
-        }
     }
 }
 
