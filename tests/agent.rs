@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use atlas::store::Store;
@@ -19,21 +20,34 @@ use crate::voice::{espeak, model};
 struct Daemon {
     child: Child,
     data: PathBuf,
+    /// The daemon's stderr, kept in a file so a test that fails can show what it logged.
+    log: PathBuf,
+}
+
+/// How a daemon ended: its exit status and everything it wrote to stderr.
+struct Ended {
+    status: std::process::ExitStatus,
+    stderr: String,
 }
 
 impl Daemon {
     fn status(&self) -> Option<Value> {
         serde_json::from_slice(&std::fs::read(self.data.join("status.json")).ok()?).ok()
     }
-    fn wait(mut self) -> std::process::Output {
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        child.wait_with_output().unwrap()
+    fn logged(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-    fn stop(mut self) -> std::process::Output {
+    fn wait(mut self) -> Ended {
+        let status = self.child.wait().unwrap();
+        Ended {
+            status,
+            stderr: self.logged(),
+        }
+    }
+    fn stop(self) -> Ended {
         // SAFETY: SIGTERM to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        child.wait_with_output().unwrap()
+        self.wait()
     }
 }
 
@@ -46,6 +60,10 @@ impl Drop for Daemon {
 
 fn daemon(dir: &Path, model: &Path, env: &[(&str, &str)]) -> Daemon {
     let data = dir.join("data");
+    let log = dir.join(format!(
+        "daemon-{}.log",
+        DAEMONS.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut c = Command::new(atlas_bin());
     c.env("ATLAS_DATA_DIR", &data)
         .env("ATLAS_CONFIG", dir.join("config.toml"))
@@ -60,16 +78,20 @@ fn daemon(dir: &Path, model: &Path, env: &[(&str, &str)]) -> Daemon {
         .arg(dir.join("wf"))
         .arg("daemon")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
     for (k, v) in env {
         c.env(k, v);
     }
     Daemon {
         child: c.spawn().unwrap(),
         data,
+        log,
     }
 }
+
+/// Numbers the daemons' log files (a test may start more than one in its folder).
+static DAEMONS: AtomicUsize = AtomicUsize::new(0);
 
 fn write_workflows(dir: &Path) {
     std::fs::create_dir_all(dir.join("wf")).unwrap();
@@ -80,8 +102,18 @@ fn write_workflows(dir: &Path) {
     .unwrap();
 }
 
-async fn wait_for(what: &str, f: impl FnMut() -> bool) {
-    crate::util::within(what, Duration::from_secs(30), f).await;
+/// Waits up to 30 s for `f`; on timeout the failure shows what the daemon logged.
+async fn wait_for(d: &Daemon, what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "timed out after 30s waiting for {what}; the daemon logged:\n{}",
+        d.logged()
+    );
 }
 
 fn runs(data: &Path) -> Vec<atlas::store::RunRecord> {
@@ -168,7 +200,7 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     let (model, pulse, x, dir) = (&rig.model, &rig.pulse, &rig.x, &rig.dir);
     write_workflows(dir.path());
     let d = rig.daemon(&[]);
-    wait_for("the daemon's status", || {
+    wait_for(&d, "the daemon's status", || {
         d.status().is_some_and(|s| s["state"] == "idle")
     })
     .await;
@@ -202,7 +234,7 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     assert!(pulse.cmd("paplay").arg(&cmd).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     xdo(x, &["keyup", "ctrl+shift+space"]);
-    wait_for("the voice run", || {
+    wait_for(&d, "the voice run", || {
         runs(&d.data)
             .iter()
             .any(|r| r.workflow_id == "volume" && r.status.is_final())
@@ -224,17 +256,13 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     let out = second.wait();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("already running (pid"),
+        out.stderr.contains("already running (pid"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
 
     let out = d.stop();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,14 +271,14 @@ async fn without_a_display_the_daemon_runs_headless_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     write_workflows(dir.path());
     let d = daemon(dir.path(), &model, &[("ATLAS_SPEECH", "none")]);
-    wait_for("the daemon's status", || {
+    wait_for(&d, "the daemon's status", || {
         d.status().is_some_and(|s| s["state"] != "starting")
     })
     .await;
     assert_eq!(d.status().unwrap()["headless"], true);
     let out = d.stop();
     assert!(out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr;
     assert!(
         err.contains("running headless, the hotkey and tray are off"),
         "{err}"
@@ -293,33 +321,33 @@ async fn in_toggle_mode_a_press_interrupts_speech_and_a_forgotten_stop_ends_at_t
     )
     .unwrap();
     let d = rig.daemon(&[]);
-    wait_for("the daemon's status", || state(&d) == "idle").await;
+    wait_for(&d, "the daemon's status", || state(&d) == "idle").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Tap to start, speak, tap to stop: a long story begins.
     let story = dir.path().join("story.wav");
     espeak("Tell me a long story.", "en-us", 150, &story);
     tap(x).await;
-    wait_for("listening", || state(&d) == "listening").await;
+    wait_for(&d, "listening", || state(&d) == "listening").await;
     assert!(pulse.cmd("paplay").arg(&story).status().unwrap().success());
     tap(x).await;
-    wait_for("Atlas speaking the story", || state(&d) == "speaking").await;
+    wait_for(&d, "Atlas speaking the story", || state(&d) == "speaking").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // A tap while it speaks stops the story and listens for the next command.
     tap(x).await;
-    wait_for("listening again", || state(&d) == "listening").await;
+    wait_for(&d, "listening again", || state(&d) == "listening").await;
     let cmd = dir.path().join("cmd.wav");
     espeak("Set the volume to low.", "en-us", 150, &cmd);
     assert!(pulse.cmd("paplay").arg(&cmd).status().unwrap().success());
     tap(x).await;
-    wait_for("the volume run", || {
+    wait_for(&d, "the volume run", || {
         runs(&d.data)
             .iter()
             .any(|r| r.workflow_id == "volume" && r.status.is_final())
     })
     .await;
-    wait_for("idle again", || state(&d) == "idle").await;
+    wait_for(&d, "idle again", || state(&d) == "idle").await;
     let all = runs(&d.data);
     let story = all.iter().find(|r| r.workflow_id == "story").unwrap();
     let volume = all.iter().find(|r| r.workflow_id == "volume").unwrap();
@@ -337,9 +365,9 @@ async fn in_toggle_mode_a_press_interrupts_speech_and_a_forgotten_stop_ends_at_t
     let cmd = dir.path().join("cmd2.wav");
     espeak("Set the volume to medium.", "en-us", 150, &cmd);
     tap(x).await;
-    wait_for("listening", || state(&d) == "listening").await;
+    wait_for(&d, "listening", || state(&d) == "listening").await;
     assert!(pulse.cmd("paplay").arg(&cmd).status().unwrap().success());
-    wait_for("the run after the longest recording", || {
+    wait_for(&d, "the run after the longest recording", || {
         runs(&d.data).iter().any(|r| {
             r.workflow_id == "volume"
                 && r.trigger_data["slots"]["level"] == "medium"
@@ -417,9 +445,9 @@ async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_qu
             ("ATLAS_SPEECH", "none"),
         ],
     );
-    wait_for("the daemon's status", || state(&d) == "idle").await;
+    wait_for(&d, "the daemon's status", || state(&d) == "idle").await;
     let mut icon = None;
-    wait_for("the tray icon docked in trayer", || {
+    wait_for(&d, "the tray icon docked in trayer", || {
         icon = search_class(&x, "^tray-icon tray app atlas$")
             .into_iter()
             .next();
@@ -445,7 +473,7 @@ async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_qu
         std::fs::copy(&shot, keep).unwrap();
     }
     xdo(&x, &["key", "Return"]);
-    wait_for("the run started from the tray", || {
+    wait_for(&d, "the run started from the tray", || {
         runs(&d.data)
             .iter()
             .any(|r| r.workflow_id == "note" && r.status.is_final())
@@ -458,22 +486,18 @@ async fn the_tray_icon_docks_and_its_menu_runs_workflows_pauses_listening_and_qu
 
     // "Listening" off: the agent is paused (the hotkey is ignored), and back on.
     menu(&x, &icon, &["Down", "Return"]).await;
-    wait_for("paused", || state(&d) == "paused").await;
+    wait_for(&d, "paused", || state(&d) == "paused").await;
     tap(&x).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(state(&d), "paused", "the hotkey is ignored while paused");
     menu(&x, &icon, &["Down", "Return"]).await;
-    wait_for("idle", || state(&d) == "idle").await;
+    wait_for(&d, "idle", || state(&d) == "idle").await;
 
     // Quit, the last item, ends the daemon cleanly.
     menu(&x, &icon, &["Up", "Return"]).await;
     let out = tokio::task::spawn_blocking(move || d.wait()).await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("atlas daemon stopping"));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("atlas daemon stopping"));
 }
 
 /// A private session bus with a real notification daemon (dunst) on the display.
@@ -567,14 +591,14 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     .unwrap();
     let speaker = SpeakerRecording::start(pulse, dir.path().join("speaker.wav"));
     let d = rig.daemon(&[("DBUS_SESSION_BUS_ADDRESS", notes.address())]);
-    wait_for("the daemon's status", || state(&d) == "idle").await;
+    wait_for(&d, "the daemon's status", || state(&d) == "idle").await;
     let next = d.status().unwrap()["next"].clone();
     assert!(
         next.as_array()
             .is_some_and(|n| n.iter().any(|u| u["workflow_id"] == "tea")),
         "{next}"
     );
-    wait_for("both scheduled runs", || {
+    wait_for(&d, "both scheduled runs", || {
         runs(&d.data).iter().filter(|r| r.status.is_final()).count() == 2
     })
     .await;
@@ -582,7 +606,7 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     tokio::time::sleep(Duration::from_secs(4)).await;
     let text = speaker.heard(model);
     // The status file's next runs move on: tea's next time is tomorrow's.
-    wait_for("the status file's next runs to move on", || {
+    wait_for(&d, "the status file's next runs to move on", || {
         d.status().is_some_and(|s| {
             s["next"].as_array().is_some_and(|n| {
                 n.iter().any(|u| {
@@ -622,7 +646,7 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     let backup = all.iter().find(|r| r.workflow_id == "backup").unwrap();
     assert_eq!(backup.status, atlas::store::RunStatus::Failed);
     let mut shown = String::new();
-    wait_for("the failure notification", || {
+    wait_for(&d, "the failure notification", || {
         notes.close_all();
         shown = notes.history().unwrap_or_default();
         shown.contains("Scheduled run of Nightly backup failed")
@@ -654,11 +678,15 @@ async fn a_schedule_fires_on_time_is_heard_on_the_speaker_and_a_failed_one_notif
     assert!(out.status.success(), "{out:?}");
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["result"]["delivered"], true, "{result:#}");
-    wait_for("the notify action's notification", || {
-        notes.close_all();
-        notes
-            .history()
-            .is_some_and(|h| h.contains("Build finished") && h.contains("All 42 tests passed."))
-    })
+    crate::util::within(
+        "the notify action's notification",
+        Duration::from_secs(30),
+        || {
+            notes.close_all();
+            notes
+                .history()
+                .is_some_and(|h| h.contains("Build finished") && h.contains("All 42 tests passed."))
+        },
+    )
     .await;
 }
