@@ -5,7 +5,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-use atlas::actions::{LlmDefaults, Services};
+use atlas::actions::Services;
+use atlas::config::LlmDefaults;
 use atlas::engine::{Engine, RunRequest};
 use atlas::intent::{MatchOptions, Matcher, VoiceEntry};
 use atlas::secrets::MemorySecrets;
@@ -57,7 +58,7 @@ fn run(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
     let services = Services {
-        http: reqwest::Client::new(),
+        http: atlas::actions::HttpClient::default(),
         speaker: Arc::new(RecordingSpeaker::default()),
         secrets: Arc::new(MemorySecrets::default()),
         file_roots: vec![("files".into(), dir.path().to_path_buf())],

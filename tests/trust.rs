@@ -262,7 +262,7 @@ fn lamp_voice(model: PathBuf) -> (crate::util::TestEngine, Arc<atlas::voice::Voi
         t.engine.clone(),
         stt,
         metered,
-        atlas::voice::VoiceConfig::default(),
+        atlas::config::VoiceConfig::default(),
     )
     .expect("voice loop");
     (t, Arc::new(voice))

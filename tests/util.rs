@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlas::actions::{LlmDefaults, Services};
+use atlas::actions::Services;
+use atlas::config::LlmDefaults;
 use atlas::engine::{Engine, RunOutcome, RunRequest};
 use atlas::secrets::MemorySecrets;
 use atlas::store::{RunStatus, Store};
@@ -53,7 +54,7 @@ pub fn engine_with(yamls: &[&str]) -> TestEngine {
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).expect("files dir");
     let services = Services {
-        http: reqwest::Client::new(),
+        http: atlas::actions::HttpClient::default(),
         speaker: speaker.clone(),
         secrets: secrets.clone(),
         file_roots: vec![("files".into(), files)],

@@ -96,9 +96,56 @@ pub enum ActionError {
         /// The kind's name.
         kind: &'static str,
     },
-    /// A control action run by the engine failed, in the engine's words.
-    #[error("{0}")]
-    Failed(String),
+    /// A control action (`loop`, `workflow`) run by the engine failed.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+/// Why a control action the engine runs (`loop`, `workflow`) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// `loop`'s `items` rendered to something that is not a list, a map or nothing.
+    #[error("loop `items` must be a list, got {got}")]
+    NotAList {
+        /// What it rendered to, as JSON text.
+        got: String,
+    },
+    /// `loop`'s `items` has more entries than its `max_iterations`.
+    #[error("loop has {items} items, more than its `max_iterations` ({max})")]
+    TooManyItems {
+        /// How many items.
+        items: usize,
+        /// The bound.
+        max: u32,
+    },
+    /// An iteration of a `loop`'s body failed the run's way (an action without `on_failure`).
+    #[error("iteration {index}: {reason}")]
+    Iteration {
+        /// Which iteration, from 0.
+        index: usize,
+        /// Why it failed, as the run records it.
+        reason: String,
+    },
+    /// The engine refused to start the `workflow` action's child run.
+    #[error("{reason}")]
+    NotStarted {
+        /// The workflow asked for.
+        workflow: String,
+        /// The engine's refusal (unknown workflow, nested too deep, the queue full).
+        reason: String,
+    },
+    /// The child run ended without succeeding.
+    #[error("workflow `{workflow}` (run {run}) {status}: {reason}")]
+    ChildFailed {
+        /// The workflow called.
+        workflow: String,
+        /// The child run's id.
+        run: String,
+        /// How it ended (`failed`, `cancelled`).
+        status: String,
+        /// Its error.
+        reason: String,
+    },
 }
 
 impl ActionError {

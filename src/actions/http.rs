@@ -170,7 +170,12 @@ fn request(
                 method: c.method.clone(),
             }
         })?;
-    let mut req = ctx.services.http.request(method, url);
+    let client = ctx
+        .services
+        .http
+        .get()
+        .map_err(|e| failed(url, error_chain(&e)))?;
+    let mut req = client.request(method, url);
     for (k, v) in render_map(&c.headers, ctx)? {
         req = req.header(k, v);
     }

@@ -56,30 +56,8 @@ impl LeafKind for Llm {
     }
 }
 
-/// Defaults for `llm` actions, from config.toml's `[llm]`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LlmDefaults {
-    /// Base URL of the API, up to and including `/v1`.
-    pub base_url: String,
-    /// Model name.
-    pub model: String,
-    /// Name of the secret holding the API key (none for local servers).
-    pub api_key_secret: Option<String>,
-}
-
-impl Default for LlmDefaults {
-    fn default() -> Self {
-        LlmDefaults {
-            base_url: "http://127.0.0.1:11434/v1".into(),
-            model: "llama3.2".into(),
-            api_key_secret: None,
-        }
-    }
-}
-
 /// Config of `llm`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     /// The user's message.
@@ -135,16 +113,21 @@ async fn complete(
     body: &Value,
     key: Option<String>,
 ) -> Result<Value, ActionError> {
-    let mut req = ctx.services.http.post(url).json(body);
+    let http_error = |reason| ActionError::Http {
+        url: url.to_owned(),
+        reason,
+    };
+    let client = ctx
+        .services
+        .http
+        .get()
+        .map_err(|e| http_error(error_chain(&e)))?;
+    let mut req = client.post(url).json(body);
     if let Some(k) = key {
         // An API key is a secret wherever it came from (a literal in the file too).
         ctx.redactor.add(&k);
         req = req.bearer_auth(k);
     }
-    let http_error = |reason| ActionError::Http {
-        url: url.to_owned(),
-        reason,
-    };
     let resp = tokio::select! {
         r = req.send() => r.map_err(|e| http_error(error_chain(&e)))?,
         _ = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),

@@ -19,6 +19,7 @@
 
 mod basic;
 mod body;
+mod client;
 mod control;
 mod error;
 mod file;
@@ -34,6 +35,7 @@ use minijinja::Value as MjValue;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::LlmDefaults;
 use crate::redact::Redactor;
 use crate::secrets::SecretStore;
 use crate::tts::Speaker;
@@ -42,12 +44,13 @@ pub use basic::{
     ConditionConfig, DelayConfig, Level, LogConfig, NotifyConfig, SetConfig, SpeakConfig, Urgency,
 };
 pub use body::{ByteLimit, DEFAULT_MAX_BYTES, MAX_MAX_BYTES};
+pub use client::HttpClient;
 pub use control::{LoopConfig, WorkflowCallConfig};
-pub use error::{ActionError, FileError, LlmError};
+pub use error::{ActionError, ControlError, FileError, LlmError};
 pub use file::{FileConfig, FileOp, resolve_in_root};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
-pub use llm::{LlmConfig, LlmDefaults};
+pub use llm::LlmConfig;
 
 use kind::action_kinds;
 
@@ -70,8 +73,8 @@ action_kinds! {
 /// Everything shared that actions use: clients, stores, the speaker, limits.
 #[derive(Clone)]
 pub struct Services {
-    /// HTTP client shared by `http` and `llm`.
-    pub http: reqwest::Client,
+    /// HTTP client shared by `http` and `llm`, built on first use.
+    pub http: HttpClient,
     /// Where `speak` goes.
     pub speaker: Arc<dyn Speaker>,
     /// Where `{{ secrets.X }}` comes from. Actions read it through [`ActionCtx::secret`], which
@@ -133,7 +136,7 @@ pub(crate) mod tests {
     /// Services with nothing configured: a recording speaker, no secrets, no file roots.
     pub(crate) fn services() -> Services {
         Services {
-            http: reqwest::Client::new(),
+            http: HttpClient::default(),
             speaker: Arc::new(crate::tts::RecordingSpeaker::default()),
             secrets: Arc::new(crate::secrets::MemorySecrets::default()),
             file_roots: Vec::new(),

@@ -23,56 +23,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use speaker::GatedSpeaker;
 
 use crate::audio::Recorder;
+use crate::config::{AgentConfig, PttMode};
 use crate::desktop::{AgentState, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, RunRequest};
 use crate::tts::{AudioPlayer, Speaker};
 use crate::voice::{Handled, Phase, VoiceLoop};
-
-/// `[agent]` in config.toml.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentConfig {
-    /// The push-to-talk combination, e.g. `ctrl+shift+space`.
-    pub hotkey: String,
-    /// `hold` (talk while the key is down) or `toggle` (press to start, press to stop).
-    pub mode: PttMode,
-    /// Presses shorter than this are ignored, in milliseconds.
-    pub min_press_ms: u64,
-    /// Show the tray icon.
-    pub tray: bool,
-    /// Play the listening chimes.
-    pub chimes: bool,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        AgentConfig {
-            hotkey: "ctrl+shift+space".into(),
-            mode: PttMode::Hold,
-            min_press_ms: 250,
-            tray: true,
-            chimes: true,
-        }
-    }
-}
-
-/// How the push-to-talk key works.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum PttMode {
-    /// Record while held.
-    #[default]
-    Hold,
-    /// Press to start, press again to stop.
-    Toggle,
-}
 
 /// Where the voice session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -20,7 +20,7 @@ pub async fn prune(
 ) -> anyhow::Result<()> {
     let app = build(global, Arc::new(RecordingSpeaker::default()))?;
     let rule = match (older_than, keep) {
-        (None, None) => app.config.history.rule(now_ms()),
+        (None, None) => Retention::from_history(&app.config.history, now_ms()),
         _ => {
             let before_ms = older_than
                 .map(|s| Dur::parse(s).map_err(anyhow::Error::msg))

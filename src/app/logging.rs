@@ -5,6 +5,9 @@ use atlas::redact::RedactingLogs;
 
 use super::Global;
 
+/// How many log lines may wait for the file writer before new ones are dropped.
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Logs to stderr; the daemon also writes them to `<data dir>/logs/atlas.log.YYYY-MM-DD` (daily
 /// files). Both pass through [`RedactingLogs`], so no secret a run read reaches a log line. The
 /// returned guard flushes the file on drop.
@@ -28,8 +31,11 @@ pub fn init_tracing(
         .filter(|dir| std::fs::create_dir_all(dir).is_ok());
     let (file, guard) = match logs {
         Some(dir) => {
-            let (writer, guard) =
-                tracing_appender::non_blocking(tracing_appender::rolling::daily(dir, "atlas.log"));
+            // The default queue holds 128,000 lines, preallocated: 4 MB resident for a daemon
+            // that logs a few lines a minute. 4,096 lines still absorbs any burst a run makes.
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(LOG_QUEUE_LINES)
+                .finish(tracing_appender::rolling::daily(dir, "atlas.log"));
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(RedactingLogs(writer))

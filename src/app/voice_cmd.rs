@@ -13,6 +13,7 @@ use atlas::config::{self, Config, Paths};
 use atlas::model;
 use atlas::runtime::Runtime;
 use atlas::stt::{SttConfig, Transcriber};
+use atlas::tts::espeak::Espeak;
 use atlas::tts::{Speaker, WavFileSpeaker};
 use atlas::voice::{MeteredSpeaker, VoiceLoop};
 
@@ -225,7 +226,10 @@ pub async fn transcribe(
 
 fn speaker_for(config: &Config, out: Option<&Path>) -> anyhow::Result<Arc<dyn Speaker>> {
     Ok(match out {
-        Some(p) => Arc::new(WavFileSpeaker::create(p, config.speech.espeak())?),
+        Some(p) => Arc::new(WavFileSpeaker::create(
+            p,
+            Espeak::from_config(&config.speech),
+        )?),
         None => atlas::tts::default_speaker(&config.speech),
     })
 }

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Engine, RunRequest};
-use crate::actions::{LlmDefaults, Services};
+use crate::actions::Services;
+use crate::config::LlmDefaults;
 use crate::secrets::MemorySecrets;
 use crate::store::{RunStatus, Store};
 use crate::tts::RecordingSpeaker;
@@ -17,7 +18,7 @@ fn engine(yaml: &str) -> (Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("atlas.db")).expect("store");
     let services = Services {
-        http: reqwest::Client::new(),
+        http: crate::actions::HttpClient::default(),
         speaker: Arc::new(RecordingSpeaker::default()),
         secrets: Arc::new(MemorySecrets::default()),
         file_roots: Vec::new(),

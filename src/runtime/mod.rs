@@ -21,7 +21,7 @@ pub use daemon::{Daemon, DaemonError, Started};
 pub use retention::{PRUNE_EVERY, keep_history};
 pub use status::{Facts, STATUS_REFRESH, StatusWriter, read_status};
 
-use crate::actions::Services;
+use crate::actions::{HttpClient, Services};
 use crate::config::{Config, Paths};
 use crate::engine::Engine;
 use crate::model::{self, ModelError};
@@ -46,9 +46,6 @@ pub enum RuntimeError {
     /// The database could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The HTTP client could not be built (TLS set-up).
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[source] reqwest::Error),
 }
 
 /// A configured engine and what loading produced.
@@ -106,11 +103,10 @@ pub fn services(
     }
     let secrets: Arc<dyn SecretStore> = Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets)]));
     Ok(Services {
-        http: reqwest::Client::builder()
-            .user_agent(concat!("atlas/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(RuntimeError::Http)?,
+        http: HttpClient::new(
+            concat!("atlas/", env!("CARGO_PKG_VERSION")),
+            Duration::from_secs(10),
+        ),
         speaker,
         secrets,
         file_roots: roots,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HistoryConfig;
-use crate::store::{Store, now_ms};
+use crate::store::{Retention, Store, now_ms};
 
 /// How often the daemon applies retention (and once at start).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -19,7 +19,10 @@ pub async fn keep_history(store: Store, config: HistoryConfig, stop: Cancellatio
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match store.prune(config.rule(now_ms())).await {
+        match store
+            .prune(Retention::from_history(&config, now_ms()))
+            .await
+        {
             Ok(p) if p.runs > 0 => {
                 tracing::info!(
                     runs = p.runs,

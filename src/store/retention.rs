@@ -8,6 +8,8 @@
 use rusqlite::{Transaction, params};
 use serde::{Deserialize, Serialize};
 
+use crate::config::HistoryConfig;
+
 /// Which runs to delete. A rule with neither bound deletes nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
@@ -15,6 +17,17 @@ pub struct Retention {
     pub before_ms: Option<i64>,
     /// Keep at most this many runs, newest first; older finished ones are deleted.
     pub keep: Option<u64>,
+}
+
+impl Retention {
+    /// The rule `[history]` describes, as of `now_ms` (Unix ms).
+    pub fn from_history(history: &HistoryConfig, now_ms: i64) -> Retention {
+        Retention {
+            before_ms: (history.keep_days > 0)
+                .then(|| now_ms - i64::from(history.keep_days) * 86_400_000),
+            keep: (history.keep_runs > 0).then_some(history.keep_runs),
+        }
+    }
 }
 
 /// What a prune deleted.

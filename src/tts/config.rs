@@ -8,67 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::auto::Build;
-use super::espeak::{DEFAULT_RATE, DEFAULT_VOICE, Espeak};
+use super::espeak::Espeak;
 use super::{AutoSpeaker, EspeakSpeaker, NativeSpeaker, RecordingSpeaker, Speaker, TtsError};
-
-/// Which speech backend to use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendChoice {
-    /// The platform's speech service if it answers, else espeak-ng, else silence.
-    #[default]
-    Auto,
-    /// The platform's speech service (speech-dispatcher on Linux).
-    Native,
-    /// espeak-ng rendering played by Atlas itself.
-    Espeak,
-    /// No sound: replies are only recorded (and printed by the CLI).
-    None,
-}
-
-/// Speech settings, e.g. in `config.toml`:
-///
-/// ```toml
-/// [speech]
-/// backend = "auto"   # auto | native | espeak | none
-/// voice = "en-us"    # espeak-ng voice, e.g. en-gb, en-us+f3
-/// rate = 175         # words per minute, 80..=450
-/// start_timeout_ms = 3000   # how long the speech service may take to answer
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SpeakerConfig {
-    /// Which backend to use.
-    pub backend: BackendChoice,
-    /// The voice: an espeak-ng voice name, or a native voice name or language.
-    pub voice: String,
-    /// Speaking rate in words per minute.
-    pub rate: u32,
-    /// How long the platform's speech service may take to answer at start-up before it is given
-    /// up on (the audio output has its own bound, [`super::player::OPEN_LIMIT`]).
-    pub start_timeout_ms: u64,
-}
-
-impl Default for SpeakerConfig {
-    fn default() -> Self {
-        Self {
-            backend: BackendChoice::Auto,
-            voice: DEFAULT_VOICE.to_owned(),
-            rate: DEFAULT_RATE,
-            start_timeout_ms: 3000,
-        }
-    }
-}
-
-impl SpeakerConfig {
-    /// The espeak-ng renderer these settings describe.
-    pub fn espeak(&self) -> Espeak {
-        Espeak::new(&self.voice, self.rate)
-    }
-}
+use crate::config::{BackendChoice, SpeakerConfig};
 
 /// Builds exactly the backend `cfg` asks for (for `auto`: the first that works), or says why
 /// it cannot. Blocks while connecting to the speech service or opening the audio device, each
@@ -113,7 +56,7 @@ pub fn start_speaker(cfg: &SpeakerConfig) -> Arc<AutoSpeaker> {
 /// The backends `cfg` allows, in order of preference.
 fn backends(cfg: &SpeakerConfig) -> Vec<(&'static str, Build)> {
     let limit = Duration::from_millis(cfg.start_timeout_ms.max(1));
-    let (voice, rate, espeak) = (cfg.voice.clone(), cfg.rate, cfg.espeak());
+    let (voice, rate, espeak) = (cfg.voice.clone(), cfg.rate, Espeak::from_config(cfg));
     let native: (&'static str, Build) = (
         "native",
         Box::new(move || {
@@ -147,7 +90,7 @@ mod tests {
             serde_json::from_str(r#"{"backend":"espeak","voice":"en-gb","rate":200}"#)
                 .expect("full config");
         assert_eq!(cfg.backend, BackendChoice::Espeak);
-        assert_eq!(cfg.espeak(), Espeak::new("en-gb", 200));
+        assert_eq!(Espeak::from_config(&cfg), Espeak::new("en-gb", 200));
         let err = serde_json::from_str::<SpeakerConfig>(r#"{"backend":"loud"}"#)
             .expect_err("unknown backend");
         assert!(err.to_string().contains("native"), "{err}");

@@ -9,15 +9,10 @@ use std::io::{Cursor, Read, Write};
 use std::process::{Command, Stdio};
 
 use super::TtsError;
+use crate::config::{DEFAULT_RATE, DEFAULT_VOICE, SpeakerConfig};
 
 /// The sample rate of espeak-ng's output, in Hz.
 pub const ESPEAK_SAMPLE_RATE: u32 = 22_050;
-
-/// The default espeak-ng voice.
-pub const DEFAULT_VOICE: &str = "en-us";
-
-/// The default speaking rate, in words per minute (espeak-ng's own default is 175).
-pub const DEFAULT_RATE: u32 = 175;
 
 /// What to tell a user who has no espeak-ng.
 const INSTALL_HINT: &str = "install espeak-ng: apt-get install espeak-ng";
@@ -55,6 +50,11 @@ impl Default for Espeak {
 }
 
 impl Espeak {
+    /// The renderer `[speech]` describes (its voice and rate).
+    pub fn from_config(cfg: &SpeakerConfig) -> Espeak {
+        Espeak::new(&cfg.voice, cfg.rate)
+    }
+
     /// A renderer using `voice` (e.g. `en-us`, `en-gb`, `en-us+f3`) at `rate` words per minute.
     /// espeak-ng accepts rates from 80 to 450; other values are clamped.
     pub fn new(voice: &str, rate: u32) -> Self {

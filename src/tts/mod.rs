@@ -38,7 +38,7 @@ pub mod text;
 mod wav_speaker;
 
 pub use auto::{AutoSpeaker, SilentSpeaker, SpeechReport};
-pub use config::{BackendChoice, SpeakerConfig, build_speaker, default_speaker, start_speaker};
+pub use config::{build_speaker, default_speaker, start_speaker};
 pub use espeak_speaker::EspeakSpeaker;
 pub use native::NativeSpeaker;
 pub use player::{AudioPlayer, ChimeKind};

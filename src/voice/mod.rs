@@ -15,58 +15,19 @@ mod metered;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use metered::MeteredSpeaker;
 
 use crate::audio::{Vad, VadConfig};
+use crate::config::VoiceConfig;
 use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
 use crate::stt::{SttError, Transcriber};
+use crate::template::Tmpl;
 use crate::workflow::TriggerDef;
-
-/// `[voice]` in config.toml.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VoiceConfig {
-    /// Whisper model: a catalog name (`tiny.en`) or a path; default the best installed English
-    /// model.
-    pub model: Option<String>,
-    /// Lowest match score that starts a workflow (0..1).
-    pub threshold: f32,
-    /// How far the best workflow must score above any other.
-    pub margin: f32,
-    /// What to say when nothing matched.
-    pub not_understood: String,
-    /// Send unmatched transcripts to the `llm` action and speak its answer.
-    pub llm_fallback: bool,
-    /// Unload the model after this many idle seconds (0 = never).
-    pub idle_unload_secs: u64,
-    /// Smallest whisper encoder window (in 20 ms frames); smaller is faster but less stable.
-    pub audio_ctx_floor: i32,
-    /// Input device name or id; default the system default.
-    pub input_device: Option<String>,
-    /// Longest recording, in seconds.
-    pub max_seconds: u32,
-}
-
-impl Default for VoiceConfig {
-    fn default() -> Self {
-        VoiceConfig {
-            model: None,
-            threshold: 0.75,
-            margin: 0.1,
-            not_understood: "Sorry, I didn't catch that.".into(),
-            llm_fallback: false,
-            idle_unload_secs: 300,
-            audio_ctx_floor: 512,
-            input_device: None,
-            max_seconds: 30,
-        }
-    }
-}
 
 /// Errors of the voice loop.
 #[derive(Debug, thiserror::Error)]
@@ -375,13 +336,19 @@ impl VoiceLoop {
     }
 
     async fn ask_llm(&self, text: &str) -> Result<String, crate::actions::ActionError> {
-        let cfg: crate::actions::LlmConfig = serde_json::from_value(json!({
-            "system": "You are Atlas, a voice assistant. Answer in one or two short spoken sentences.",
-            "prompt": text,
-        }))
-        .map_err(|e| crate::actions::ActionError::Failed(e.to_string()))?;
-        let scope =
-            minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
+        // The transcript goes in through the scope, never as template source: a `{{` whisper
+        // heard is text to send, not a template to render.
+        let cfg = crate::actions::LlmConfig {
+            system: Some(Tmpl::new(
+                "You are Atlas, a voice assistant. Answer in one or two short spoken sentences.",
+            )),
+            prompt: Some(Tmpl::new("{{ transcript }}")),
+            ..Default::default()
+        };
+        let scope = minijinja::Value::from(std::collections::BTreeMap::from([(
+            "transcript".to_owned(),
+            minijinja::Value::from(text),
+        )]));
         let cancel = tokio_util::sync::CancellationToken::new();
         let redactor = crate::redact::Redactor::default();
         let ctx = crate::actions::ActionCtx {

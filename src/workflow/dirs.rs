@@ -10,15 +10,7 @@ use super::load::{LoadError, LoadReport, load_file, load_str};
 use super::positions::Positions;
 use super::{Graph, Workflow};
 use crate::actions::ActionConfig;
-
-/// Where workflows are loaded from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// Every `*.yaml`/`*.yml` file of a folder.
-    Dir(PathBuf),
-    /// The bundled workflows built into the program (`workflows/` of its source tree).
-    Embedded,
-}
+use crate::config::WorkflowSource;
 
 /// Loaded workflows by id, with the index of the source each came from.
 type ById = BTreeMap<String, (usize, Arc<Workflow>)>;
@@ -38,18 +30,18 @@ fn workflow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// earlier one with the same id (the user's folder overrides the bundled one); two files with the
 /// same id in one directory are an error. Missing directories are skipped.
 pub fn load_dirs(dirs: &[PathBuf]) -> LoadReport {
-    let sources: Vec<Source> = dirs.iter().cloned().map(Source::Dir).collect();
+    let sources: Vec<WorkflowSource> = dirs.iter().cloned().map(WorkflowSource::Dir).collect();
     load_sources(&sources)
 }
 
 /// [`load_dirs`] over folders and the copy of the bundled workflows built into the program.
-pub fn load_sources(sources: &[Source]) -> LoadReport {
+pub fn load_sources(sources: &[WorkflowSource]) -> LoadReport {
     let mut report = LoadReport::default();
     let mut by_id = ById::new();
     for (d, source) in sources.iter().enumerate() {
         let files: Vec<(PathBuf, Option<&'static str>)> = match source {
-            Source::Embedded => super::bundled::files(),
-            Source::Dir(dir) => match workflow_files(dir) {
+            WorkflowSource::Embedded => super::bundled::files(),
+            WorkflowSource::Dir(dir) => match workflow_files(dir) {
                 Ok(f) => f.into_iter().map(|f| (f, None)).collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {

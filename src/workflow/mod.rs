@@ -31,7 +31,7 @@ pub use crate::spec::{
     ActionDef, Dur, MAX_ATTEMPTS, MAX_BACKOFF, MAX_RETRY_DELAY, MAX_STEPS, MAX_TIMEOUT, MAX_VISITS,
     RetryDef,
 };
-pub use dirs::{Source, load_dirs, load_sources};
+pub use dirs::{load_dirs, load_sources};
 pub use load::{LoadError, LoadReport, load_file, load_str};
 pub use positions::{Pos, Positions};
 

@@ -39,13 +39,15 @@ use tokio_util::sync::CancellationToken;
 use super::keys::{HOTKEY, Keyboard};
 use super::{figure, print_figures, round1};
 use crate::app::{Global, build, resolve_model};
-use atlas::agent::{self, AgentConfig, GatedSpeaker, Msg, Parts, PttMode, Stage};
+use atlas::agent::{self, GatedSpeaker, Msg, Parts, Stage};
+use atlas::config::{AgentConfig, PttMode, VoiceConfig};
 use atlas::desktop::{Desktop, DesktopConfig, DesktopEvent};
 use atlas::engine::Engine;
 use atlas::stt::{SttConfig, Transcriber};
 use atlas::triggers::Scheduler;
+use atlas::tts::espeak::Espeak;
 use atlas::tts::{AudioPlayer, Speaker, WavFileSpeaker};
-use atlas::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
+use atlas::voice::{MeteredSpeaker, VoiceLoop};
 
 /// Presses measured after one warm-up press.
 const PRESSES: usize = 5;
@@ -309,7 +311,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         Ok(s) if s.name() != "recorder" => s,
         _ => Arc::new(WavFileSpeaker::create(
             &tmp.path().join("reply.wav"),
-            config.speech.espeak(),
+            Espeak::from_config(&config.speech),
         )?),
     };
     let speaker_name = real.name();

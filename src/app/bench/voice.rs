@@ -21,9 +21,11 @@ use serde_json::json;
 
 use super::{at_least, figure, print_figures, round1, rss_mb};
 use crate::app::{Global, build, resolve_model};
+use atlas::config::VoiceConfig;
 use atlas::stt::{SttConfig, Transcriber};
+use atlas::tts::espeak::Espeak;
 use atlas::tts::{Speaker, WavFileSpeaker};
-use atlas::voice::{MeteredSpeaker, VoiceConfig, VoiceLoop};
+use atlas::voice::{MeteredSpeaker, VoiceLoop};
 
 const SHORT: &str = "What's the weather like today?";
 const LONG: &str = "Good morning Atlas. Could you please read me my daily briefing now, with the weather and the news?";
@@ -60,7 +62,7 @@ pub async fn voice(
     };
     let wav: Arc<dyn Speaker> = Arc::new(WavFileSpeaker::create(
         &tmp.path().join("reply.wav"),
-        config.speech.espeak(),
+        Espeak::from_config(&config.speech),
     )?);
     let speaker = MeteredSpeaker::new(wav);
     let app = build(&bench_global, speaker.clone())?;

@@ -11,7 +11,7 @@ use minijinja::Value as MjValue;
 use serde_json::{Map, Value, json};
 
 use super::{AttemptErr, Run, Stop};
-use crate::actions::{ActionError, LoopConfig, WorkflowCallConfig};
+use crate::actions::{ControlError, LoopConfig, WorkflowCallConfig};
 use crate::engine::{Engine, Parent, RunRequest, TriggerEvent};
 use crate::store::RunStatus;
 use crate::template::mj;
@@ -38,17 +38,22 @@ impl Run {
                 .map(|(k, v)| json!({ "key": k, "value": v }))
                 .collect(),
             other => {
-                return Err(AttemptErr::Action(ActionError::Failed(format!(
-                    "loop `items` must be a list, got {other}"
-                ))));
+                return Err(AttemptErr::Action(
+                    ControlError::NotAList {
+                        got: other.to_string(),
+                    }
+                    .into(),
+                ));
             }
         };
         if items.len() > cfg.max_iterations as usize {
-            return Err(AttemptErr::Action(ActionError::Failed(format!(
-                "loop has {} items, more than its `max_iterations` ({})",
-                items.len(),
-                cfg.max_iterations
-            ))));
+            return Err(AttemptErr::Action(
+                ControlError::TooManyItems {
+                    items: items.len(),
+                    max: cfg.max_iterations,
+                }
+                .into(),
+            ));
         }
         Ok(items)
     }
@@ -93,9 +98,13 @@ impl Run {
             {
                 Ok(()) => {}
                 Err(Stop::Failed(e)) => {
-                    return Err(AttemptErr::Action(ActionError::Failed(format!(
-                        "iteration {i}: {e}"
-                    ))));
+                    return Err(AttemptErr::Action(
+                        ControlError::Iteration {
+                            index: i,
+                            reason: e,
+                        }
+                        .into(),
+                    ));
                 }
                 Err(stop) => return Err(AttemptErr::Stop(stop)),
             }
@@ -142,7 +151,15 @@ impl Run {
         let handle = self
             .engine
             .trigger_child(req, parent)
-            .map_err(|e| AttemptErr::Action(ActionError::Failed(e.to_string())))?;
+            .map_err(|e| {
+                AttemptErr::Action(
+                    ControlError::NotStarted {
+                        workflow: cfg.workflow.clone(),
+                        reason: e.to_string(),
+                    }
+                    .into(),
+                )
+            })?;
         let child = handle.id.clone();
         // The child's cancel token is derived from this run's, so cancelling this run (by hand,
         // at shutdown or by a `restart` replacement) cancels it too; its deadline is at most this
@@ -159,12 +176,15 @@ impl Run {
         guard.armed = false;
         self.spoken.extend(outcome.spoken.iter().cloned());
         if outcome.status != RunStatus::Succeeded {
-            return Err(AttemptErr::Action(ActionError::Failed(format!(
-                "workflow `{}` (run {child}) {}: {}",
-                cfg.workflow,
-                outcome.status,
-                outcome.error.as_deref().unwrap_or("no error given")
-            ))));
+            return Err(AttemptErr::Action(
+                ControlError::ChildFailed {
+                    workflow: cfg.workflow.clone(),
+                    run: child,
+                    status: outcome.status.to_string(),
+                    reason: outcome.error.clone().unwrap_or_else(|| "no error given".into()),
+                }
+                .into(),
+            ));
         }
         Ok(json!({
             "run_id": child,

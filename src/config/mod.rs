@@ -1,5 +1,8 @@
 //! Configuration and paths: `config.toml`, the data directory, the workflow folders.
 //!
+//! **Boundary**: plain data. Components import their section from here (`[voice]` is
+//! [`VoiceConfig`], `[speech]` [`SpeakerConfig`], ...); `config` imports no component.
+//!
 //! Paths follow the platform's conventions (XDG on Linux: `~/.config/atlas/config.toml`,
 //! `~/.local/share/atlas/` for the database and logs, `~/.config/atlas/workflows/` for the user's
 //! workflows). `--config`/`ATLAS_CONFIG` and `--data-dir`/`ATLAS_DATA_DIR` override them. A missing
@@ -11,8 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::actions::LlmDefaults;
-use crate::workflow::Source;
+mod sections;
+
+pub use sections::{
+    AgentConfig, BackendChoice, DEFAULT_RATE, DEFAULT_VOICE, HistoryConfig, LlmDefaults, PttMode,
+    SpeakerConfig, VoiceConfig, WorkflowSource,
+};
 
 /// Errors reading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -61,47 +68,15 @@ pub struct Config {
     /// Defaults of the `llm` action.
     pub llm: LlmDefaults,
     /// The voice loop: model, matching, the not-understood reply.
-    pub voice: crate::voice::VoiceConfig,
+    pub voice: VoiceConfig,
     /// How Atlas speaks: backend (auto, native, espeak, none), voice, rate.
-    pub speech: crate::tts::SpeakerConfig,
+    pub speech: SpeakerConfig,
     /// The resident agent: hotkey, push-to-talk mode, tray, chimes.
-    pub agent: crate::agent::AgentConfig,
+    pub agent: AgentConfig,
     /// Where `atlas model download` fetches whisper.cpp models from.
     pub model_base_url: Option<String>,
     /// How much run history to keep.
     pub history: HistoryConfig,
-}
-
-/// `[history]` in config.toml: which finished runs the daemon deletes (at start and hourly) and
-/// `atlas workflow prune` deletes by default. A run goes when either bound says so; 0 turns a
-/// bound off. Running, queued and paused runs are never deleted.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct HistoryConfig {
-    /// Delete finished runs older than this many days (default 90).
-    pub keep_days: u32,
-    /// Keep at most this many runs, newest first (default 10,000).
-    pub keep_runs: u64,
-}
-
-impl Default for HistoryConfig {
-    fn default() -> Self {
-        HistoryConfig {
-            keep_days: 90,
-            keep_runs: 10_000,
-        }
-    }
-}
-
-impl HistoryConfig {
-    /// The retention rule as of `now_ms` (Unix ms).
-    pub fn rule(&self, now_ms: i64) -> crate::store::Retention {
-        crate::store::Retention {
-            before_ms: (self.keep_days > 0)
-                .then(|| now_ms - i64::from(self.keep_days) * 86_400_000),
-            keep: (self.keep_runs > 0).then_some(self.keep_runs),
-        }
-    }
 }
 
 /// Where everything lives, resolved.
@@ -203,27 +178,27 @@ impl Config {
     /// Where the bundled workflows come from: configured, `ATLAS_BUNDLED_WORKFLOWS`,
     /// `share/atlas/workflows` next to the program (an installed package), or the copy built
     /// into the program. Never the machine the program was built on.
-    pub fn bundled_source(&self) -> Source {
+    pub fn bundled_source(&self) -> WorkflowSource {
         if let Some(p) = &self.bundled_workflows {
-            return Source::Dir(p.clone());
+            return WorkflowSource::Dir(p.clone());
         }
         if let Ok(p) = std::env::var("ATLAS_BUNDLED_WORKFLOWS") {
-            return Source::Dir(PathBuf::from(p));
+            return WorkflowSource::Dir(PathBuf::from(p));
         }
         let exe_relative = std::env::current_exe().ok().and_then(|exe| {
             let share = exe.parent()?.parent()?.join("share/atlas/workflows");
             share.is_dir().then_some(share)
         });
-        exe_relative.map_or(Source::Embedded, Source::Dir)
+        exe_relative.map_or(WorkflowSource::Embedded, WorkflowSource::Dir)
     }
 
     /// Every workflow source, in load order (later ones override earlier ids).
-    pub fn workflow_dirs(&self, paths: &Paths) -> Vec<Source> {
+    pub fn workflow_dirs(&self, paths: &Paths) -> Vec<WorkflowSource> {
         let mut dirs = vec![
             self.bundled_source(),
-            Source::Dir(paths.user_workflows.clone()),
+            WorkflowSource::Dir(paths.user_workflows.clone()),
         ];
-        dirs.extend(self.workflow_dirs.iter().cloned().map(Source::Dir));
+        dirs.extend(self.workflow_dirs.iter().cloned().map(WorkflowSource::Dir));
         dirs
     }
 
@@ -273,7 +248,7 @@ mod tests {
         let config = Config::default();
         // Tests run from target/debug/deps: no share/atlas/workflows beside them.
         if std::env::var_os("ATLAS_BUNDLED_WORKFLOWS").is_none() {
-            assert_eq!(config.bundled_source(), Source::Embedded);
+            assert_eq!(config.bundled_source(), WorkflowSource::Embedded);
         }
         let configured = Config {
             bundled_workflows: Some(PathBuf::from("/opt/flows")),
@@ -281,7 +256,7 @@ mod tests {
         };
         assert_eq!(
             configured.bundled_source(),
-            Source::Dir(PathBuf::from("/opt/flows"))
+            WorkflowSource::Dir(PathBuf::from("/opt/flows"))
         );
     }
 }

@@ -1,0 +1,193 @@
+//! The sections of `config.toml` that components read: plain data with their defaults. Each
+//! component takes its section from here; `config` imports no component.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The default espeak-ng voice.
+pub const DEFAULT_VOICE: &str = "en-us";
+
+/// The default speaking rate, in words per minute (espeak-ng's own default is 175).
+pub const DEFAULT_RATE: u32 = 175;
+
+/// `[voice]` in config.toml.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceConfig {
+    /// Whisper model: a catalog name (`tiny.en`) or a path; default the best installed English
+    /// model.
+    pub model: Option<String>,
+    /// Lowest match score that starts a workflow (0..1).
+    pub threshold: f32,
+    /// How far the best workflow must score above any other.
+    pub margin: f32,
+    /// What to say when nothing matched.
+    pub not_understood: String,
+    /// Send unmatched transcripts to the `llm` action and speak its answer.
+    pub llm_fallback: bool,
+    /// Unload the model after this many idle seconds (0 = never).
+    pub idle_unload_secs: u64,
+    /// Smallest whisper encoder window (in 20 ms frames); smaller is faster but less stable.
+    pub audio_ctx_floor: i32,
+    /// Input device name or id; default the system default.
+    pub input_device: Option<String>,
+    /// Longest recording, in seconds.
+    pub max_seconds: u32,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            model: None,
+            threshold: 0.75,
+            margin: 0.1,
+            not_understood: "Sorry, I didn't catch that.".into(),
+            llm_fallback: false,
+            idle_unload_secs: 300,
+            audio_ctx_floor: 512,
+            input_device: None,
+            max_seconds: 30,
+        }
+    }
+}
+
+/// Which speech backend to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// The platform's speech service if it answers, else espeak-ng, else silence.
+    #[default]
+    Auto,
+    /// The platform's speech service (speech-dispatcher on Linux).
+    Native,
+    /// espeak-ng rendering played by Atlas itself.
+    Espeak,
+    /// No sound: replies are only recorded (and printed by the CLI).
+    None,
+}
+
+/// Speech settings, e.g. in `config.toml`:
+///
+/// ```toml
+/// [speech]
+/// backend = "auto"   # auto | native | espeak | none
+/// voice = "en-us"    # espeak-ng voice, e.g. en-gb, en-us+f3
+/// rate = 175         # words per minute, 80..=450
+/// start_timeout_ms = 3000   # how long the speech service may take to answer
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeakerConfig {
+    /// Which backend to use.
+    pub backend: BackendChoice,
+    /// The voice: an espeak-ng voice name, or a native voice name or language.
+    pub voice: String,
+    /// Speaking rate in words per minute.
+    pub rate: u32,
+    /// How long the platform's speech service may take to answer at start-up before it is given
+    /// up on (the audio output has its own bound, `tts::player::OPEN_LIMIT`).
+    pub start_timeout_ms: u64,
+}
+
+impl Default for SpeakerConfig {
+    fn default() -> Self {
+        Self {
+            backend: BackendChoice::Auto,
+            voice: DEFAULT_VOICE.to_owned(),
+            rate: DEFAULT_RATE,
+            start_timeout_ms: 3000,
+        }
+    }
+}
+
+/// `[agent]` in config.toml.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// The push-to-talk combination, e.g. `ctrl+shift+space`.
+    pub hotkey: String,
+    /// `hold` (talk while the key is down) or `toggle` (press to start, press to stop).
+    pub mode: PttMode,
+    /// Presses shorter than this are ignored, in milliseconds.
+    pub min_press_ms: u64,
+    /// Show the tray icon.
+    pub tray: bool,
+    /// Play the listening chimes.
+    pub chimes: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            hotkey: "ctrl+shift+space".into(),
+            mode: PttMode::Hold,
+            min_press_ms: 250,
+            tray: true,
+            chimes: true,
+        }
+    }
+}
+
+/// How the push-to-talk key works.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PttMode {
+    /// Record while held.
+    #[default]
+    Hold,
+    /// Press to start, press again to stop.
+    Toggle,
+}
+
+/// Defaults for `llm` actions, from config.toml's `[llm]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmDefaults {
+    /// Base URL of the API, up to and including `/v1`.
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// Name of the secret holding the API key (none for local servers).
+    pub api_key_secret: Option<String>,
+}
+
+impl Default for LlmDefaults {
+    fn default() -> Self {
+        LlmDefaults {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.2".into(),
+            api_key_secret: None,
+        }
+    }
+}
+
+/// `[history]` in config.toml: which finished runs the daemon deletes (at start and hourly) and
+/// `atlas workflow prune` deletes by default. A run goes when either bound says so; 0 turns a
+/// bound off. Running, queued and paused runs are never deleted.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Delete finished runs older than this many days (default 90).
+    pub keep_days: u32,
+    /// Keep at most this many runs, newest first (default 10,000).
+    pub keep_runs: u64,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            keep_days: 90,
+            keep_runs: 10_000,
+        }
+    }
+}
+
+/// Where workflows are loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowSource {
+    /// Every `*.yaml`/`*.yml` file of a folder.
+    Dir(PathBuf),
+    /// The bundled workflows built into the program (`workflows/` of its source tree).
+    Embedded,
+}
