@@ -14,6 +14,7 @@ mod test_skip;
 mod agent;
 mod bundled;
 mod cli;
+mod daemon;
 mod engine;
 mod engine_safety;
 mod loader_props;

@@ -25,7 +25,7 @@ use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::Scheduler;
-use crate::tts::{AudioPlayer, Speaker, SpeechReport};
+use crate::tts::{AudioPlayer, AutoSpeaker, Speaker, SpeechReport};
 use crate::voice::{MeteredSpeaker, VoiceLoop};
 
 /// Why the daemon could not start.
@@ -93,38 +93,14 @@ impl Daemon {
         let engine = runtime.engine.clone();
         let (resumed, interrupted) = engine.recover().await?;
         let background = CancellationToken::new();
-        let scheduler = Scheduler::new(engine.clone(), true);
-        tokio::spawn(scheduler.clone().run(background.clone()));
-        tokio::spawn(keep_history(
-            engine.store().clone(),
-            runtime.config.history,
-            background.clone(),
-        ));
-        let status = StatusWriter::new(
-            &runtime.paths.data_dir,
-            scheduler.clone(),
-            auto.clone(),
-            engine.store().clone(),
-        );
-        status.write(None);
-        tokio::spawn(status.clone().refresh(background.clone()));
+        let (scheduler, status) = start_background(&runtime, auto.clone(), &background);
 
         let speech = auto.ready().await;
         tracing::info!(speech = %speech, "speech output chosen");
         status.write(None);
 
         let mut problems = Vec::new();
-        let model = resolve_model(None, &runtime.config, &runtime.paths);
-        let model_name = model.as_ref().ok().map(|p| p.display().to_string());
-        let voice = match model {
-            Ok(path) => voice_loop(&runtime.config, &engine, path, metered)
-                .map_err(|e| problems.push(format!("voice is off: {e}")))
-                .ok(),
-            Err(e) => {
-                problems.push(format!("voice is off: {e}"));
-                None
-            }
-        };
+        let (voice, model_name) = open_voice(&runtime, metered, &mut problems);
         let (tx, rx) = mpsc::unbounded_channel::<Msg>();
         let headless = desktop::display_problem();
         let parts = match &headless {
@@ -141,6 +117,7 @@ impl Daemon {
             starting: false,
         });
         status.write(None);
+        let desktop = parts.desktop.clone();
         let agent_parts = Parts {
             engine: engine.clone(),
             voice,
@@ -149,7 +126,6 @@ impl Daemon {
             player: parts.player,
             tray: parts
                 .desktop
-                .clone()
                 .map(|d| Box::new(move |u| d.update(u)) as Box<dyn Fn(TrayUpdate) + Send>),
             on_stage: Box::new(move |stage| status.write(Some(stage))),
             workflows_dir: runtime.paths.user_workflows.clone(),
@@ -176,7 +152,7 @@ impl Daemon {
             started,
             background,
             speaker: gated,
-            desktop: parts.desktop,
+            desktop,
             agent,
             _lock: lock,
         })
@@ -217,6 +193,53 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(instance::status_path(&self.runtime.paths.data_dir));
     }
+}
+
+/// The scheduler, retention and the status file (state `starting`, refreshed), all stopped by
+/// `background`.
+fn start_background(
+    runtime: &Runtime,
+    speech: Arc<AutoSpeaker>,
+    background: &CancellationToken,
+) -> (Scheduler, StatusWriter) {
+    let engine = &runtime.engine;
+    let scheduler = Scheduler::new(engine.clone(), true);
+    tokio::spawn(scheduler.clone().run(background.clone()));
+    tokio::spawn(keep_history(
+        engine.store().clone(),
+        runtime.config.history,
+        background.clone(),
+    ));
+    let status = StatusWriter::new(
+        &runtime.paths.data_dir,
+        scheduler.clone(),
+        speech,
+        engine.store().clone(),
+    );
+    status.write(None);
+    tokio::spawn(status.clone().refresh(background.clone()));
+    (scheduler, status)
+}
+
+/// The voice loop on the configured model, and the model's path for the status file; why voice
+/// is off, if it is, is pushed to `problems`.
+fn open_voice(
+    runtime: &Runtime,
+    speaker: Arc<MeteredSpeaker>,
+    problems: &mut Vec<String>,
+) -> (Option<Arc<VoiceLoop>>, Option<String>) {
+    let model = match resolve_model(None, &runtime.config, &runtime.paths) {
+        Ok(path) => path,
+        Err(e) => {
+            problems.push(format!("voice is off: {e}"));
+            return (None, None);
+        }
+    };
+    let name = model.display().to_string();
+    let voice = voice_loop(&runtime.config, &runtime.engine, model, speaker)
+        .map_err(|e| problems.push(format!("voice is off: {e}")))
+        .ok();
+    (voice, Some(name))
 }
 
 /// The voice loop on the model at `model`.

@@ -148,18 +148,15 @@ impl Run {
             control: self.control.clone(),
             deadline: self.deadline,
         };
-        let handle = self
-            .engine
-            .trigger_child(req, parent)
-            .map_err(|e| {
-                AttemptErr::Action(
-                    ControlError::NotStarted {
-                        workflow: cfg.workflow.clone(),
-                        reason: e.to_string(),
-                    }
-                    .into(),
-                )
-            })?;
+        let handle = self.engine.trigger_child(req, parent).map_err(|e| {
+            AttemptErr::Action(
+                ControlError::NotStarted {
+                    workflow: cfg.workflow.clone(),
+                    reason: e.to_string(),
+                }
+                .into(),
+            )
+        })?;
         let child = handle.id.clone();
         // The child's cancel token is derived from this run's, so cancelling this run (by hand,
         // at shutdown or by a `restart` replacement) cancels it too; its deadline is at most this
@@ -181,7 +178,10 @@ impl Run {
                     workflow: cfg.workflow.clone(),
                     run: child,
                     status: outcome.status.to_string(),
-                    reason: outcome.error.clone().unwrap_or_else(|| "no error given".into()),
+                    reason: outcome
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "no error given".into()),
                 }
                 .into(),
             ));
