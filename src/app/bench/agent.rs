@@ -40,9 +40,11 @@ use super::keys::{HOTKEY, Keyboard};
 use super::{figure, print_figures, round1};
 use crate::app::{Global, build, resolve_model};
 use atlas::agent::{self, GatedSpeaker, Msg, Parts, Stage};
-use atlas::config::{AgentConfig, PttMode, VoiceConfig};
+use atlas::audio::Recorder;
+use atlas::config::{AgentConfig, Config, PttMode, VoiceConfig};
 use atlas::desktop::{Desktop, DesktopConfig, DesktopEvent};
 use atlas::engine::Engine;
+use atlas::runtime::Runtime;
 use atlas::stt::{SttConfig, Transcriber};
 use atlas::triggers::Scheduler;
 use atlas::tts::espeak::Espeak;
@@ -161,19 +163,9 @@ async fn first_sample(probe: &atlas::audio::FirstSampleProbe, pressed: Instant) 
     None
 }
 
-/// Presses and releases the hotkey for real, `PRESSES + 1` times, on an agent set up as the
-/// daemon sets it up; the utterance in `wav` is played while the key is down.
-async fn through_the_agent(
-    engine: Engine,
-    voice: Arc<VoiceLoop>,
-    metered: Arc<MeteredSpeaker>,
-    gated: Arc<GatedSpeaker>,
-    wav: &Path,
-) -> anyhow::Result<AgentPath> {
-    if let Some(reason) = atlas::desktop::display_problem() {
-        anyhow::bail!("no display ({reason}): no key to press");
-    }
-    let keyboard = Keyboard::connect()?;
+/// The warm microphone (delivering audio), the chime player, and a second output that plays
+/// the utterance into the microphone.
+async fn open_audio() -> anyhow::Result<(Recorder, Option<AudioPlayer>, AudioPlayer)> {
     let capture = atlas::audio::CaptureConfig {
         device: None,
         max_seconds: 10,
@@ -188,13 +180,15 @@ async fn through_the_agent(
     .await?;
     let (recorder, live) = recorder.context("no microphone")?;
     anyhow::ensure!(live, "the microphone delivered no audio in 5 s");
-    let probe = recorder.first_sample_probe();
     let chimes = tokio::task::spawn_blocking(AudioPlayer::open_default).await?;
     let mouth = tokio::task::spawn_blocking(AudioPlayer::open_default)
         .await?
         .context("no audio output to play the utterance on")?;
+    Ok((recorder, chimes.ok(), mouth))
+}
 
-    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+/// The global hotkey alone (no tray), its presses forwarded to the agent on `tx`.
+fn hotkey_desktop(tx: &mpsc::UnboundedSender<Msg>) -> anyhow::Result<Desktop> {
     let (dtx, mut drx) = mpsc::unbounded_channel::<DesktopEvent>();
     let desktop = Desktop::start(
         &DesktopConfig {
@@ -206,23 +200,41 @@ async fn through_the_agent(
     if let Some(problem) = desktop.hotkey_problem() {
         anyhow::bail!("push-to-talk is off: {problem}");
     }
-    {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(e) = drx.recv().await {
-                if tx.send(Msg::Desktop(e)).is_err() {
-                    break;
-                }
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(e) = drx.recv().await {
+            if tx.send(Msg::Desktop(e)).is_err() {
+                break;
             }
-        });
+        }
+    });
+    Ok(desktop)
+}
+
+/// Presses and releases the hotkey for real, `PRESSES + 1` times, on an agent set up as the
+/// daemon sets it up; the utterance in `wav` is played while the key is down.
+async fn through_the_agent(
+    engine: Engine,
+    voice: Arc<VoiceLoop>,
+    metered: Arc<MeteredSpeaker>,
+    gated: Arc<GatedSpeaker>,
+    wav: &Path,
+) -> anyhow::Result<AgentPath> {
+    if let Some(reason) = atlas::desktop::display_problem() {
+        anyhow::bail!("no display ({reason}): no key to press");
     }
+    let keyboard = Keyboard::connect()?;
+    let (recorder, chimes, mouth) = open_audio().await?;
+    let probe = recorder.first_sample_probe();
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+    let desktop = hotkey_desktop(&tx)?;
     let (stage_tx, mut stages) = mpsc::unbounded_channel();
     let parts = Parts {
         engine,
         voice: Some(voice),
         recorder: Some(recorder),
         speaker: gated,
-        player: chimes.ok(),
+        player: chimes,
         tray: None,
         on_stage: Box::new(move |s| {
             let _ = stage_tx.send(s);
@@ -296,33 +308,15 @@ fn schedule_lateness(engine: &Engine) -> anyhow::Result<Vec<f64>> {
     Ok(late)
 }
 
-/// Runs the agent benchmark and prints its figures.
-pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyhow::Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let (config, paths) =
-        atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-    let model = resolve_model(model, &config, &paths)?;
-    let model_name = model.display().to_string();
-
-    // The daemon's speaker chain; a WAV file when the machine has no speech output.
-    let speech_cfg = config.speech.clone();
-    let real = tokio::task::spawn_blocking(move || atlas::tts::build_speaker(&speech_cfg)).await?;
-    let real: Arc<dyn Speaker> = match real {
-        Ok(s) if s.name() != "recorder" => s,
-        _ => Arc::new(WavFileSpeaker::create(
-            &tmp.path().join("reply.wav"),
-            Espeak::from_config(&config.speech),
-        )?),
-    };
-    let speaker_name = real.name();
-    let metered = MeteredSpeaker::new(real);
-    let gated = GatedSpeaker::new(metered.clone());
+/// A runtime on a scratch data folder in `dir` with two workflows: `tick` every second (for
+/// schedule lateness) and a local `weather` that answers the spoken question.
+fn bench_runtime(dir: &Path, gated: Arc<GatedSpeaker>) -> anyhow::Result<Runtime> {
     let bench_global = Global {
-        data_dir: Some(tmp.path().join("data")),
-        config: Some(tmp.path().join("none.toml")),
+        data_dir: Some(dir.join("data")),
+        config: Some(dir.join("none.toml")),
         workflows: Vec::new(),
     };
-    let app = build(&bench_global, gated.clone())?;
+    let app = build(&bench_global, gated)?;
     let sched_src = "id: tick\ntriggers: [{type: schedule, cron: '* * * * * *', missed: skip}]\nconcurrency: {mode: parallel, max: 100}\nactions:\n  - {id: a, type: log, config: {message: tick}}\n";
     let say_src = "id: weather\ntriggers: [{type: voice, phrases: [\"what's [the] weather [like] [today]\"]}]\nactions:\n  - {id: say, type: speak, config: {text: 'It is sunny and twenty degrees.'}}\n";
     let workflows = [sched_src, say_src]
@@ -331,6 +325,36 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     app.engine.set_workflows(workflows);
+    Ok(app)
+}
+
+/// The daemon's speaker chain; a WAV file in `dir` when the machine has no speech output.
+async fn speaker_chain(config: &Config, dir: &Path) -> anyhow::Result<Arc<dyn Speaker>> {
+    let speech_cfg = config.speech.clone();
+    let real = tokio::task::spawn_blocking(move || atlas::tts::build_speaker(&speech_cfg)).await?;
+    let real: Arc<dyn Speaker> = match real {
+        Ok(s) if s.name() != "recorder" => s,
+        _ => Arc::new(WavFileSpeaker::create(
+            &dir.join("reply.wav"),
+            Espeak::from_config(&config.speech),
+        )?),
+    };
+    Ok(real)
+}
+
+/// Runs the agent benchmark and prints its figures.
+pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (config, paths) =
+        atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let model = resolve_model(model, &config, &paths)?;
+    let model_name = model.display().to_string();
+
+    let real = speaker_chain(&config, tmp.path()).await?;
+    let speaker_name = real.name();
+    let metered = MeteredSpeaker::new(real);
+    let gated = GatedSpeaker::new(metered.clone());
+    let app = bench_runtime(tmp.path(), gated.clone())?;
     let mut stt = SttConfig::new(model);
     stt.audio_ctx_floor = config.voice.audio_ctx_floor;
     let voice = Arc::new(VoiceLoop::new(

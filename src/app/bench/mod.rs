@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::app::{Global, build};
-use atlas::engine::RunRequest;
+use atlas::engine::{Engine, RunRequest};
 use atlas::tts::RecordingSpeaker;
 use atlas::workflow::load_str;
 
@@ -69,6 +69,59 @@ fn long_chain(n: usize) -> String {
     s
 }
 
+/// Start latency, in µs: trigger to the first `ActionStarted` on the bus, 2,000 runs.
+async fn start_latencies(engine: &Engine) -> anyhow::Result<Vec<f64>> {
+    let mut events = engine.subscribe();
+    let mut starts = Vec::new();
+    for _ in 0..2000 {
+        let t0 = Instant::now();
+        let handle = engine.trigger(RunRequest::manual("bench_one"))?;
+        // A start lost to lag is no sample (rather than a wait that never ends).
+        if let Some(started) = atlas::engine::first_action_started(&mut events, &handle).await {
+            starts.push((started - t0).as_secs_f64() * 1e6);
+        }
+        handle.wait().await;
+    }
+    Ok(starts)
+}
+
+/// Per-action overhead, in µs: a 50-action run minus a 1-action run, per action, 200 times.
+async fn action_overheads(engine: &Engine) -> anyhow::Result<Vec<f64>> {
+    let mut per_action = Vec::new();
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        engine.run(RunRequest::manual("bench_chain")).await?;
+        let long = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        engine.run(RunRequest::manual("bench_one")).await?;
+        let short = t1.elapsed().as_secs_f64();
+        per_action.push(((long - short) / 49.0).max(0.0) * 1e6);
+    }
+    engine.store().flush().await?;
+    Ok(per_action)
+}
+
+/// Throughput: `runs` 3-action runs, up to 256 in flight, all persisted; runs a second, or
+/// `None` when no runs were asked for (not zero runs a second).
+async fn throughput(engine: &Engine, runs: usize) -> anyhow::Result<Option<f64>> {
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(256);
+    for _ in 0..runs {
+        handles.push(engine.trigger(RunRequest::manual("bench_three"))?);
+        if handles.len() == 256 {
+            for h in handles.drain(..) {
+                h.wait().await;
+            }
+        }
+    }
+    for h in handles {
+        h.wait().await;
+    }
+    engine.store().flush().await?;
+    let runs_per_sec = (runs > 0).then(|| (runs as f64 / t0.elapsed().as_secs_f64()).round());
+    Ok(runs_per_sec)
+}
+
 /// Runs the engine benchmark and prints its figures.
 pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -100,50 +153,9 @@ pub async fn engine(global: &Global, runs: usize, as_json: bool) -> anyhow::Resu
     }
     engine.set_workflows(all);
 
-    // Start latency: trigger -> first ActionStarted on the bus.
-    let mut events = engine.subscribe();
-    let mut starts = Vec::new();
-    for _ in 0..2000 {
-        let t0 = Instant::now();
-        let handle = engine.trigger(RunRequest::manual("bench_one"))?;
-        // A start lost to lag is no sample (rather than a wait that never ends).
-        if let Some(started) = atlas::engine::first_action_started(&mut events, &handle).await {
-            starts.push((started - t0).as_secs_f64() * 1e6);
-        }
-        handle.wait().await;
-    }
-    drop(events);
-
-    // Per-action overhead: a 50-action run, minus a 1-action run, per action.
-    let mut per_action = Vec::new();
-    for _ in 0..200 {
-        let t0 = Instant::now();
-        engine.run(RunRequest::manual("bench_chain")).await?;
-        let long = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        engine.run(RunRequest::manual("bench_one")).await?;
-        let short = t1.elapsed().as_secs_f64();
-        per_action.push(((long - short) / 49.0).max(0.0) * 1e6);
-    }
-    engine.store().flush().await?;
-
-    // Throughput: many 3-action runs in flight, all persisted.
-    let t0 = Instant::now();
-    let mut handles = Vec::with_capacity(256);
-    for _ in 0..runs {
-        handles.push(engine.trigger(RunRequest::manual("bench_three"))?);
-        if handles.len() == 256 {
-            for h in handles.drain(..) {
-                h.wait().await;
-            }
-        }
-    }
-    for h in handles {
-        h.wait().await;
-    }
-    engine.store().flush().await?;
-    // No runs asked for: no throughput measured (not zero runs a second).
-    let runs_per_sec = (runs > 0).then(|| (runs as f64 / t0.elapsed().as_secs_f64()).round());
+    let starts = start_latencies(&engine).await?;
+    let per_action = action_overheads(&engine).await?;
+    let runs_per_sec = throughput(&engine, runs).await?;
 
     let figures = json!({
         "start_p50_us": required(&starts, 0.5, "start latency")?,

@@ -22,6 +22,7 @@ use serde_json::json;
 use super::{at_least, figure, print_figures, round1, rss_mb};
 use crate::app::{Global, build, resolve_model};
 use atlas::config::VoiceConfig;
+use atlas::runtime::Runtime;
 use atlas::stt::{SttConfig, Transcriber};
 use atlas::tts::espeak::Espeak;
 use atlas::tts::{Speaker, WavFileSpeaker};
@@ -41,32 +42,15 @@ fn speak_to_wav(text: &str, out: &Path) -> anyhow::Result<Vec<f32>> {
     Ok(atlas::audio::read_wav_16k_mono(out)?)
 }
 
-/// Runs the voice benchmark and prints its figures.
-pub async fn voice(
-    global: &Global,
-    model: Option<&str>,
-    reps: usize,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let (config, paths) =
-        atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-    let model = resolve_model(model, &config, &paths)?;
-    let short = at_least(speak_to_wav(SHORT, &tmp.path().join("short.wav"))?, 2.0);
-    let long = at_least(speak_to_wav(LONG, &tmp.path().join("long.wav"))?, 6.0);
-
+/// A runtime on a scratch data folder in `dir` with the bundled workflows, where a local
+/// stand-in with the same phrases replaces the weather workflows (they need the network).
+fn stand_in_runtime(dir: &Path, speaker: Arc<MeteredSpeaker>) -> anyhow::Result<Runtime> {
     let bench_global = Global {
-        data_dir: Some(tmp.path().join("data")),
-        config: Some(tmp.path().join("none.toml")),
+        data_dir: Some(dir.join("data")),
+        config: Some(dir.join("none.toml")),
         workflows: Vec::new(),
     };
-    let wav: Arc<dyn Speaker> = Arc::new(WavFileSpeaker::create(
-        &tmp.path().join("reply.wav"),
-        Espeak::from_config(&config.speech),
-    )?);
-    let speaker = MeteredSpeaker::new(wav);
-    let app = build(&bench_global, speaker.clone())?;
-    // The weather workflow needs the network; a local workflow with the same phrase stands in.
+    let app = build(&bench_global, speaker)?;
     let stand_in = atlas::workflow::load_str(
         "id: weather\ntriggers: [{type: voice, phrases: [\"what's [the] weather [like] [today]\", \"[read] [me] [my] (morning|daily) briefing [now]\"]}]\nactions:\n  - {id: say, type: speak, config: {text: 'It is sunny and twenty degrees. Enjoy your day.'}}\n",
         Path::new("bench.yaml"),
@@ -81,7 +65,74 @@ pub async fn voice(
         .collect();
     all.push(Arc::new(stand_in));
     app.engine.set_workflows(all);
+    Ok(app)
+}
 
+/// One clip through the voice loop `reps` times after a warm-up: what it heard and matched,
+/// and the p50 of each stage.
+async fn measure_clip(
+    voice: &VoiceLoop,
+    label: &str,
+    clip: &[f32],
+    reps: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut stt = Vec::new();
+    let mut to_wf = Vec::new();
+    let mut to_audio = Vec::new();
+    let mut matched = None;
+    // One warm-up run, then the measured ones.
+    for i in 0..=reps {
+        let released = Instant::now();
+        let h = voice.handle(clip.to_vec(), released).await?;
+        if i == 0 {
+            matched = Some((h.transcript.clone(), h.workflow.clone()));
+            continue;
+        }
+        stt.push(h.timings.stt_ms as f64);
+        if let Some(ms) = h.timings.release_to_workflow_ms {
+            to_wf.push(ms);
+        }
+        if let Some(ms) = h.timings.release_to_first_audio_ms {
+            to_audio.push(ms);
+        }
+    }
+    let (transcript, workflow) = matched.unwrap_or_default();
+    if workflow.is_none() {
+        eprintln!(
+            "the {label} utterance matched no workflow (heard {transcript:?}): it has no \
+             release-to-workflow figure, and its first audio is the not-understood reply"
+        );
+    }
+    Ok(json!({
+        "transcript": transcript,
+        "workflow": workflow,
+        "matched": workflow.is_some(),
+        "stt_p50_ms": figure(&stt, 0.5),
+        "release_to_workflow_p50_ms": figure(&to_wf, 0.5),
+        "release_to_first_audio_p50_ms": figure(&to_audio, 0.5),
+    }))
+}
+
+/// Runs the voice benchmark and prints its figures.
+pub async fn voice(
+    global: &Global,
+    model: Option<&str>,
+    reps: usize,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (config, paths) =
+        atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
+    let model = resolve_model(model, &config, &paths)?;
+    let short = at_least(speak_to_wav(SHORT, &tmp.path().join("short.wav"))?, 2.0);
+    let long = at_least(speak_to_wav(LONG, &tmp.path().join("long.wav"))?, 6.0);
+
+    let wav: Arc<dyn Speaker> = Arc::new(WavFileSpeaker::create(
+        &tmp.path().join("reply.wav"),
+        Espeak::from_config(&config.speech),
+    )?);
+    let speaker = MeteredSpeaker::new(wav);
+    let app = stand_in_runtime(tmp.path(), speaker.clone())?;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let rss_idle = rss_mb();
     let mut cfg = SttConfig::new(model.clone());
@@ -97,44 +148,7 @@ pub async fn voice(
 
     let mut figures = serde_json::Map::new();
     for (label, clip) in [("2s", &short), ("6s", &long)] {
-        let mut stt = Vec::new();
-        let mut to_wf = Vec::new();
-        let mut to_audio = Vec::new();
-        let mut matched = None;
-        // One warm-up run, then the measured ones.
-        for i in 0..=reps {
-            let released = Instant::now();
-            let h = voice.handle(clip.clone(), released).await?;
-            if i == 0 {
-                matched = Some((h.transcript.clone(), h.workflow.clone()));
-                continue;
-            }
-            stt.push(h.timings.stt_ms as f64);
-            if let Some(ms) = h.timings.release_to_workflow_ms {
-                to_wf.push(ms);
-            }
-            if let Some(ms) = h.timings.release_to_first_audio_ms {
-                to_audio.push(ms);
-            }
-        }
-        let (transcript, workflow) = matched.unwrap_or_default();
-        if workflow.is_none() {
-            eprintln!(
-                "the {label} utterance matched no workflow (heard {transcript:?}): it has no \
-                 release-to-workflow figure, and its first audio is the not-understood reply"
-            );
-        }
-        figures.insert(
-            label.into(),
-            json!({
-                "transcript": transcript,
-                "workflow": workflow,
-                "matched": workflow.is_some(),
-                "stt_p50_ms": figure(&stt, 0.5),
-                "release_to_workflow_p50_ms": figure(&to_wf, 0.5),
-                "release_to_first_audio_p50_ms": figure(&to_audio, 0.5),
-            }),
-        );
+        figures.insert(label.into(), measure_clip(&voice, label, clip, reps).await?);
     }
     let rss_active = rss_mb();
     let mut match_times = Vec::new();
