@@ -17,6 +17,7 @@ mod cli;
 mod daemon;
 mod engine;
 mod engine_safety;
+mod layering;
 mod loader_props;
 mod schedule;
 mod secrets;
