@@ -191,8 +191,9 @@ fn crash_workflow(addr: std::net::SocketAddr, resume: bool) -> String {
     )
 }
 
-/// Starts `atlas workflow run crashy`, waits until `slow` is recorded as started, kills it.
-async fn kill_mid_run(h: &Home) -> String {
+/// Starts `atlas workflow run crashy`, waits until `slow` is recorded as started and its request
+/// has reached the server (`hits`), kills it.
+async fn kill_mid_run(h: &Home, hits: &AtomicUsize) -> String {
     let mut child = h
         .cmd()
         .args(["workflow", "run", "crashy", "--silent"])
@@ -212,7 +213,9 @@ async fn kill_mid_run(h: &Home) -> String {
                 .next()
             {
                 let actions = store.run_actions(&run.id).unwrap();
-                if actions.iter().any(|a| a.action_id == "slow") {
+                // Recorded first, sent after: the kill must land while the request hangs.
+                if actions.iter().any(|a| a.action_id == "slow") && hits.load(Ordering::SeqCst) > 0
+                {
                     run_id = Some(run.id);
                     break;
                 }
@@ -244,24 +247,27 @@ fn stop(mut child: Child) {
 }
 
 async fn wait_status(db: &Path, run_id: &str, want: RunStatus) -> atlas::store::RunRecord {
+    let mut last = None;
     for _ in 0..3000 {
         let store = Store::open(db).unwrap();
-        if let Some(run) = store.get_run(run_id).unwrap()
+        last = store.get_run(run_id).unwrap();
+        if let Some(run) = &last
             && run.status == want
         {
-            return run;
+            return run.clone();
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("run {run_id} never became {want}");
+    let actions = Store::open(db).unwrap().run_actions(run_id).unwrap();
+    panic!("run {run_id} never became {want}: it is {last:?}, its actions {actions:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_leaves_an_interrupted_run_with_its_actions() {
-    let (addr, _) = hang_once().await;
+    let (addr, hits) = hang_once().await;
     let h = Home::new();
     h.write("crashy.yaml", &crash_workflow(addr, false));
-    let run_id = kill_mid_run(&h).await;
+    let run_id = kill_mid_run(&h, &hits).await;
     let daemon = start_daemon(&h);
     let run = wait_status(&h.data().join("atlas.db"), &run_id, RunStatus::Interrupted).await;
     stop(daemon);
@@ -293,7 +299,7 @@ async fn sigkill_mid_run_resumes_from_the_last_completed_action() {
     let (addr, hits) = hang_once().await;
     let h = Home::new();
     h.write("crashy.yaml", &crash_workflow(addr, true));
-    let run_id = kill_mid_run(&h).await;
+    let run_id = kill_mid_run(&h, &hits).await;
     let daemon = start_daemon(&h);
     let run = wait_status(&h.data().join("atlas.db"), &run_id, RunStatus::Succeeded).await;
     stop(daemon);

@@ -13,7 +13,7 @@
 //! - [`RecordingSpeaker`]: no sound at all, by choice (`--silent`, `backend = "none"`, tests).
 //! - [`SilentSpeaker`]: no sound because nothing works; every outcome says why.
 //!
-//! [`default_speaker`] builds an [`AutoSpeaker`] from a [`SpeakerConfig`]: the backends to try in
+//! [`default_speaker`] builds an [`AutoSpeaker`] from a [`SpeakerConfig`](crate::config::SpeakerConfig): the backends to try in
 //! order, each given a bounded time to start, the next one tried when one stops answering, and
 //! a [`SpeechReport`] of the choice and its reasons for `atlas status`. Text goes through
 //! [`text::normalise_for_speech`] and [`text::split_sentences`] in every sound-making backend.
