@@ -53,3 +53,5 @@ mod test_display;
 mod test_pulse;
 #[cfg(test)]
 mod test_skip;
+#[cfg(test)]
+mod test_speechd;

@@ -1,7 +1,8 @@
 //! Integration tests, built as one binary: shared helpers in `util`, one module per area.
 
 mod util;
-// Shared with the unit tests: the skip rule, the session bus, X server and sound server harnesses.
+// Shared with the unit tests: the skip rule, the session bus, X server, sound server and
+// speech-dispatcher harnesses.
 #[path = "../src/test_dbus.rs"]
 mod test_dbus;
 #[path = "../src/test_display.rs"]
@@ -10,6 +11,8 @@ mod test_display;
 mod test_pulse;
 #[path = "../src/test_skip.rs"]
 mod test_skip;
+#[path = "../src/test_speechd.rs"]
+mod test_speechd;
 
 mod agent;
 mod bundled;

@@ -2,7 +2,6 @@
 //! workflow run, the daemon's start-up or its schedules; a superseded utterance does nothing
 //! more; shutdown starts no run.
 
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -13,30 +12,9 @@ use atlas::store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::test_speechd::StalledSpeechd;
 use crate::util::{atlas_bin, engine_with, eventually};
 use crate::voice::{espeak, model};
-
-/// A speech-dispatcher that accepts connections and never answers (what a stalled one looks
-/// like to its clients). Held connections stay open until the test ends.
-struct StalledSpeechd {
-    address: String,
-}
-
-impl StalledSpeechd {
-    fn start(dir: &Path) -> StalledSpeechd {
-        let socket = dir.join("speechd.sock");
-        let listener = UnixListener::bind(&socket).expect("bind the stalled socket");
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for conn in listener.incoming().flatten() {
-                held.push(conn);
-            }
-        });
-        StalledSpeechd {
-            address: format!("unix_socket:{}", socket.display()),
-        }
-    }
-}
 
 /// The environment of a machine whose speech service is stalled and that has no sound server.
 fn broken_sound(cmd: &mut Command, dir: &Path, speechd: &StalledSpeechd) {
@@ -45,7 +23,7 @@ fn broken_sound(cmd: &mut Command, dir: &Path, speechd: &StalledSpeechd) {
         "[speech]\nstart_timeout_ms = 1000\n",
     )
     .expect("config");
-    cmd.env("SPEECHD_ADDRESS", &speechd.address)
+    cmd.env("SPEECHD_ADDRESS", speechd.address())
         .env(
             "PULSE_SERVER",
             format!("unix:{}", dir.join("no-pulse").display()),
@@ -87,7 +65,7 @@ fn bounded(mut cmd: Command, limit: Duration) -> Output {
 #[test]
 fn workflow_run_with_a_stalled_speech_service_prints_what_it_would_say_and_succeeds() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let speechd = StalledSpeechd::start(dir.path());
+    let speechd = StalledSpeechd::start();
     // The bundled `hello` workflow, from the copy built into the binary.
     let mut cmd = Command::new(atlas_bin());
     broken_sound(&mut cmd, dir.path(), &speechd);
@@ -147,7 +125,7 @@ fn workflow_run_with_a_stalled_speech_service_prints_what_it_would_say_and_succe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_comes_up_and_runs_schedules_while_the_speech_service_is_stalled() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let speechd = StalledSpeechd::start(dir.path());
+    let speechd = StalledSpeechd::start();
     std::fs::create_dir_all(dir.path().join("wf")).expect("wf");
     std::fs::write(
         dir.path().join("wf/tick.yaml"),

@@ -78,7 +78,9 @@ fn backends(cfg: &SpeakerConfig) -> Vec<(&'static str, Build)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tts::test_support::{VirtualSpeaker, espeak_present, require};
+    use crate::test_pulse::VirtualSpeaker;
+    use crate::test_speechd::StalledSpeechd;
+    use crate::tts::test_support::{espeak_present, require};
 
     #[test]
     fn config_defaults_and_parses() {
@@ -125,7 +127,7 @@ mod tests {
         let Some(mut vs) = VirtualSpeaker::start() else {
             return;
         };
-        let stalled = crate::tts::test_support::StalledService::start();
+        let stalled = StalledSpeechd::start();
         vs.set_var("SPEECHD_ADDRESS", &stalled.address());
         let cfg = SpeakerConfig {
             start_timeout_ms: 1000,
