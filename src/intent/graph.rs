@@ -41,12 +41,9 @@ impl Vocab {
         self.words.len()
     }
 
-    /// The shape of the word with this id.
-    pub fn shape(&self, id: u32) -> Shape {
-        self.shapes
-            .get(id as usize)
-            .copied()
-            .unwrap_or_else(|| Shape::of(""))
+    /// The shape of the word with this id (ids come from this vocabulary, so it exists).
+    pub fn shape(&self, id: u32) -> &Shape {
+        &self.shapes[id as usize]
     }
 
     /// The word with this id.
@@ -268,6 +265,27 @@ impl Graph {
             }
         }
         most.last().copied().unwrap_or(0)
+    }
+
+    /// The words a path can begin with (slots and later words not included).
+    pub fn first_words(&self) -> Vec<u32> {
+        let mut reached = vec![false; self.out.len()];
+        reached[0] = true;
+        let mut words = Vec::new();
+        // Node ids are topological, so one sweep follows every chain of empty edges.
+        for node in 0..self.out.len() {
+            if !reached[node] {
+                continue;
+            }
+            for e in &self.out[node] {
+                match e.label {
+                    Label::Empty => reached[e.to as usize] = true,
+                    Label::Word { id, words: 1, .. } => words.push(id),
+                    _ => {}
+                }
+            }
+        }
+        words
     }
 
     /// The fewest words and slots on any path from start to end.

@@ -14,10 +14,12 @@
 //! their ids and phrases.
 
 mod align;
+mod contrast;
 mod graph;
 mod matcher;
 mod normalize;
 mod numbers;
+mod phonetic;
 mod prompt;
 mod similarity;
 mod template;

@@ -57,6 +57,44 @@ pub const DEFAULT_SUFFIXES: &[&str] = &[
     "thanks",
     "atlas",
     "okay",
+    // A tag that makes a request polite ("turn on the lights, will you?").
+    "will you",
+    "would you",
+    "can you",
+    "could you",
+];
+
+/// Words that open a question ("is the lamp on", "which lights are on", "can it rain").
+/// Polite wrappers ("can you", "could you") are prefixes and skipped before this is asked.
+const QUESTION_OPENERS: &[&str] = &[
+    "is", "are", "am", "was", "were", "which", "what", "who", "whom", "whose", "when", "where",
+    "why", "how", "do", "does", "did", "can", "could", "should", "would", "will", "shall", "may",
+    "might", "must", "has", "have", "had", "isnt",
+];
+
+/// Words that ask (the "wh" words); with an auxiliary after them they open a question.
+const WH_WORDS: &[&str] = &[
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
+];
+
+/// Auxiliaries and copulas: "is", "do", "can"... After a wh word they make a question, and a
+/// copula never begins a name or a task.
+const AUXILIARIES: &[&str] = &[
+    "is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "should", "would",
+    "will", "shall", "has", "have", "had",
+];
+
+/// Discourse fillers that are not skip words (they can be real words elsewhere) but never begin
+/// the value of a free-text slot.
+const FILLERS: &[&str] = &[
+    "like",
+    "well",
+    "oh",
+    "okay",
+    "yeah",
+    "actually",
+    "basically",
+    "literally",
 ];
 
 /// Common function words. They count half as much as other words when matching, so a missing
@@ -73,6 +111,21 @@ const FUNCTION_WORDS: &[&str] = &[
 /// True for a normalised function word ("the", "is", "to"), weighted half when matching.
 pub(crate) fn is_function_word(word: &str) -> bool {
     FUNCTION_WORDS.contains(&word)
+}
+
+/// True when a sentence opening with `word` (then `next`) asks a question: an interrogative or
+/// auxiliary word first ("is the lamp on", "which lights are on", "how do I..."), except the
+/// negative imperative "do not ...".
+pub(crate) fn opens_question(word: &str, next: Option<&str>) -> bool {
+    QUESTION_OPENERS.contains(&word) && !(matches!(word, "do" | "does") && next == Some("not"))
+}
+
+/// True when a free-text slot may begin with `word` (followed by `next`): not with a filler, not
+/// with a copula ("is", "are"), and not with a question opening ("what is", "where do").
+pub(crate) fn opens_free_text(word: &str, next: Option<&str>) -> bool {
+    let copula = matches!(word, "is" | "are" | "am" | "was" | "were");
+    let question = WH_WORDS.contains(&word) && next.is_some_and(|n| AUXILIARIES.contains(&n));
+    !(copula || question || FILLERS.contains(&word))
 }
 
 /// One normalised word of a template or transcript.
@@ -96,6 +149,11 @@ pub(crate) struct Normalized {
     pub lead: usize,
     /// How many words at the end form a courtesy suffix.
     pub trail: usize,
+    /// True when the transcript asks a question rather than making a request: its words (after
+    /// the prefix) open with an interrogative ("is the lamp on", "which lights are on"), or it
+    /// has a question mark that no polite wrapper ("can you ...?", "..., will you?", "please")
+    /// explains.
+    pub question: bool,
 }
 
 impl Normalized {
@@ -177,12 +235,40 @@ impl Normalizer {
         let tokens = self.template_words(text);
         let lead = repeated_affix(&tokens, &self.prefixes, false);
         let trail = repeated_affix(&tokens[lead..], &self.suffixes, true);
+        let question = is_question(text, &tokens, lead, trail);
         Normalized {
             tokens,
             lead,
             trail,
+            question,
         }
     }
+}
+
+/// See [`Normalized::question`].
+fn is_question(text: &str, tokens: &[Token], lead: usize, trail: usize) -> bool {
+    let start = if lead + trail < tokens.len() { lead } else { 0 };
+    let Some(first) = tokens.get(start) else {
+        return false;
+    };
+    let next = tokens.get(start + 1).map(|t| t.text.as_str());
+    if opens_question(&first.text, next) {
+        return true;
+    }
+    if !text.contains('?') {
+        return false;
+    }
+    let wrapped = tokens[..start]
+        .iter()
+        .chain(&tokens[tokens.len() - trail..])
+        .any(|t| QUESTION_OPENERS.contains(&t.text.as_str()));
+    // "please" is a skip word, so it is looked for in the raw words.
+    !wrapped && !words(text).iter().any(|t| t.text == "please")
+}
+
+/// True when a template asks a question: a question mark in it, or a first word that opens one.
+pub(crate) fn is_question_phrase(source: &str, first_words: &[&str]) -> bool {
+    source.contains('?') || first_words.iter().any(|w| opens_question(w, None))
 }
 
 /// How many words at one end of `tokens` are covered by a run of the given phrases.

@@ -1,0 +1,331 @@
+//! How alike two words sound, for words speech-to-text spells as a different, commoner word
+//! ("brief" heard as "breathe", "pause" as "post").
+//!
+//! A word becomes a short phonetic key: English spelling rules in the manner of Metaphone turn
+//! letters into sounds ("ph" -> F, "th" -> 0, "tion" -> XN, silent "kn", "gh", final "e"), vowel
+//! groups become one vowel mark `A` (spelt vowels say little about the sound), doubled letters
+//! collapse. Keys are compared by a weighted edit distance in which sounds that differ only in
+//! voicing or place ("f"/"th", "p"/"b", "s"/"z", "m"/"n") cost half, as do vowels and "h".
+//! The key is computed once per word and kept in its `Shape`, so matching stays allocation-free.
+
+/// Longest key kept; longer words are compared on their first sounds.
+const MAX_KEY: usize = 20;
+/// The vowel mark.
+const VOWEL: u8 = b'A';
+/// Symbols a key can hold, for the shared-sound bound: `A`..`Z` plus `0` (th).
+const SYMBOLS: usize = 27;
+
+/// A word's phonetic key, fixed-size so it can live in a `Copy` shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Key {
+    sounds: [u8; MAX_KEY],
+    len: u8,
+    /// How many consonant sounds the key has; short keys are not compared by sound.
+    consonants: u8,
+    /// Sum of the insertion costs of the key's sounds, in halves.
+    weight: u8,
+    /// Occurrences of each symbol, for a quick bound.
+    counts: [u8; SYMBOLS],
+}
+
+impl Key {
+    /// The key of a normalised word; empty for words with anything but ASCII letters.
+    pub fn of(word: &str) -> Key {
+        let mut key = Key {
+            sounds: [0; MAX_KEY],
+            len: 0,
+            consonants: 0,
+            weight: 0,
+            counts: [0; SYMBOLS],
+        };
+        let w = word.as_bytes();
+        if w.is_empty() || !w.iter().all(u8::is_ascii_lowercase) {
+            return key;
+        }
+        encode(w, &mut |sound| key.push(sound));
+        key
+    }
+
+    fn push(&mut self, sound: u8) {
+        let len = usize::from(self.len);
+        if len >= MAX_KEY || (len > 0 && self.sounds[len - 1] == sound) {
+            return;
+        }
+        self.sounds[len] = sound;
+        self.len += 1;
+        self.weight += indel(sound);
+        self.consonants += u8::from(sound != VOWEL && sound != b'H');
+        self.counts[slot(sound)] = self.counts[slot(sound)].saturating_add(1);
+    }
+
+    /// The key's sounds.
+    pub fn sounds(&self) -> &[u8] {
+        &self.sounds[..usize::from(self.len)]
+    }
+
+    /// True when the key carries enough sound to compare: two consonants or more. Shorter words
+    /// ("on", "it", "go") sound like too many others.
+    pub fn comparable(&self) -> bool {
+        self.consonants >= 2
+    }
+
+    /// An upper bound of [`sound_similarity`]: every sound of the longer key that the other does
+    /// not have costs at least half an edit.
+    pub fn bound(&self, other: &Key) -> f32 {
+        let shared: u32 = self
+            .counts
+            .iter()
+            .zip(&other.counts)
+            .map(|(a, b)| u32::from(*a.min(b)))
+            .sum();
+        let longest = u32::from(self.len.max(other.len));
+        let weight = f32::from(self.weight.max(other.weight)).max(1.0);
+        1.0 - (longest.saturating_sub(shared)) as f32 / weight
+    }
+}
+
+/// How alike two keys sound, 0.0 (nothing alike) to 1.0 (the same sounds).
+pub(crate) fn sound_similarity(a: &Key, b: &Key) -> f32 {
+    let (x, y) = (a.sounds(), b.sounds());
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    // Edit distance in halves over two rows; keys are at most MAX_KEY long.
+    let mut prev = [0u16; MAX_KEY + 1];
+    let mut row = [0u16; MAX_KEY + 1];
+    for (j, &s) in y.iter().enumerate() {
+        prev[j + 1] = prev[j] + u16::from(indel(s));
+    }
+    for &s in x {
+        row[0] = prev[0] + u16::from(indel(s));
+        for (j, &t) in y.iter().enumerate() {
+            row[j + 1] = (prev[j] + u16::from(substitute(s, t)))
+                .min(prev[j + 1] + u16::from(indel(s)))
+                .min(row[j] + u16::from(indel(t)));
+        }
+        prev = row;
+    }
+    let distance = f32::from(prev[y.len()]);
+    let weight = f32::from(a.weight.max(b.weight)).max(1.0);
+    (1.0 - distance / weight).max(0.0)
+}
+
+fn slot(sound: u8) -> usize {
+    if sound == b'0' {
+        26
+    } else {
+        usize::from(sound.saturating_sub(b'A')).min(25)
+    }
+}
+
+/// Cost in halves of inserting or deleting a sound: vowels and "h" are often lost.
+fn indel(sound: u8) -> u8 {
+    if sound == VOWEL || sound == b'H' {
+        1
+    } else {
+        2
+    }
+}
+
+/// Cost in halves of hearing sound `b` for sound `a`.
+fn substitute(a: u8, b: u8) -> u8 {
+    if a == b {
+        return 0;
+    }
+    let near = |x: u8, y: u8| (a == x && b == y) || (a == y && b == x);
+    let pairs = [
+        (b'B', b'P'),
+        (b'D', b'T'),
+        (b'G', b'K'),
+        (b'F', b'V'),
+        (b'S', b'Z'),
+        (b'0', b'F'),
+        (b'0', b'T'),
+        (b'0', b'D'),
+        (b'0', b'S'),
+        (b'X', b'S'),
+        (b'X', b'J'),
+        (b'M', b'N'),
+        (VOWEL, b'W'),
+        (VOWEL, b'Y'),
+        (VOWEL, b'H'),
+    ];
+    if pairs.iter().any(|&(x, y)| near(x, y)) {
+        1
+    } else {
+        2
+    }
+}
+
+fn is_vowel(c: u8) -> bool {
+    matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')
+}
+
+/// Feeds the sounds of lowercase ASCII `w` to `out`, by Metaphone-like rules.
+fn encode(w: &[u8], out: &mut impl FnMut(u8)) {
+    let at = |i: usize| w.get(i).copied().unwrap_or(0);
+    let n = w.len();
+    // Silent first letters: "knee", "gnome", "psalm", "write", "pneumatic"; "x" sounds "z".
+    let mut i = match (at(0), at(1)) {
+        (b'k' | b'g' | b'p', b'n') | (b'p', b's') | (b'w', b'r') => 1,
+        (b'x', _) => {
+            out(b'S');
+            1
+        }
+        _ => 0,
+    };
+    while i < n {
+        let (c, next, after) = (w[i], at(i + 1), at(i + 2));
+        let front = matches!(next, b'e' | b'i' | b'y');
+        // A doubled consonant sounds once ("ll", "tt"); "cc" before a front vowel is "ks".
+        if i > 0 && c == w[i - 1] && !is_vowel(c) && !(c == b'c' && front) {
+            i += 1;
+            continue;
+        }
+        let mut step = 1;
+        match c {
+            b'a' | b'e' | b'i' | b'o' | b'u' => {
+                // A final "e" after a consonant is silent ("pause", "time").
+                let silent = c == b'e' && i + 1 == n && n > 3 && i > 0 && !is_vowel(w[i - 1]);
+                if !silent {
+                    out(VOWEL);
+                }
+            }
+            b'w' if next == b'h' => {
+                out(b'W');
+                step = 2;
+            }
+            b'y' | b'w' if is_vowel(next) => out(c.to_ascii_uppercase()),
+            b'y' | b'w' => out(VOWEL),
+            b'b' if i + 1 == n && i > 0 && w[i - 1] == b'm' => {}
+            b'c' if next == b'h' => {
+                out(if after == b'r' { b'K' } else { b'X' });
+                step = 2;
+            }
+            b'c' if front => out(b'S'),
+            b'c' => {
+                out(b'K');
+                step = if next == b'k' || next == b'q' { 2 } else { 1 };
+            }
+            b'd' if next == b'g' && matches!(after, b'e' | b'i' | b'y') => {
+                out(b'J');
+                step = 2;
+            }
+            b'g' if next == b'h' => {
+                // "ghost" keeps it; "light", "though" lose it; "tough" is too rare to special-case.
+                if i == 0 {
+                    out(b'G');
+                }
+                step = 2;
+            }
+            b'g' if next == b'n' && (i + 2 == n || (after == b's' && i + 3 == n)) => {}
+            b'g' if next == b'e' && i + 2 == n => out(b'J'),
+            b'h' => {
+                let opens = i == 0 || is_vowel(w[i - 1]);
+                if opens && is_vowel(next) {
+                    out(b'H');
+                }
+            }
+            b'n' if next == b'g' && !is_vowel(after) => {
+                out(b'N');
+                step = 2;
+            }
+            b'p' if next == b'h' => {
+                out(b'F');
+                step = 2;
+            }
+            b'q' => {
+                out(b'K');
+                if next == b'u' {
+                    out(b'W');
+                    step = 2;
+                }
+            }
+            b's' if next == b'h' => {
+                out(b'X');
+                step = 2;
+            }
+            b's' | b't' if next == b'i' && matches!(after, b'o' | b'a') && i > 0 => out(b'X'),
+            b't' if next == b'h' => {
+                out(b'0');
+                step = 2;
+            }
+            b't' if next == b'c' && after == b'h' => {
+                out(b'X');
+                step = 3;
+            }
+            b'x' => {
+                out(b'K');
+                out(b'S');
+            }
+            b'k' | b'f' | b'j' | b'l' | b'm' | b'n' | b'p' | b'r' | b's' | b't' | b'v' | b'z'
+            | b'b' | b'd' | b'g' => out(c.to_ascii_uppercase()),
+            _ => {}
+        }
+        i += step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(word: &str) -> String {
+        String::from_utf8_lossy(Key::of(word).sounds()).into_owned()
+    }
+
+    fn sim(a: &str, b: &str) -> f32 {
+        sound_similarity(&Key::of(a), &Key::of(b))
+    }
+
+    #[test]
+    fn spelling_rules_give_sounds() {
+        assert_eq!(key("pause"), "PAS");
+        assert_eq!(key("post"), "PAST");
+        assert_eq!(key("phone"), "FAN");
+        assert_eq!(key("knight"), "NAT");
+        assert_eq!(key("nation"), "NAXAN");
+        assert_eq!(key("briefing"), "BRAFAN");
+        assert_eq!(key("breathing"), "BRA0AN");
+        assert_eq!(key("kitchen"), "KAXAN");
+        assert_eq!(key("12"), "");
+    }
+
+    #[test]
+    fn sound_alikes_are_close_and_different_sounds_far() {
+        for (a, b) in [
+            ("brief", "breathe"),
+            ("pause", "post"),
+            ("weather", "whether"),
+            ("night", "knight"),
+        ] {
+            assert!(sim(a, b) >= 0.65, "{a} / {b}: {}", sim(a, b));
+        }
+        for (a, b) in [
+            ("pause", "music"),
+            ("kitchen", "garage"),
+            ("start", "stop"),
+            ("open", "close"),
+        ] {
+            assert!(sim(a, b) < 0.6, "{a} / {b}: {}", sim(a, b));
+        }
+        assert_eq!(sim("weather", "whether"), 1.0);
+    }
+
+    #[test]
+    fn bound_is_an_upper_bound() {
+        let words = [
+            "brief", "breathe", "pause", "post", "kitchen", "garage", "ethereum", "aquarium",
+            "library", "memory", "start", "stop", "x", "phone",
+        ];
+        for a in words {
+            for b in words {
+                let (ka, kb) = (Key::of(a), Key::of(b));
+                assert!(
+                    ka.bound(&kb) + 1e-6 >= sound_similarity(&ka, &kb),
+                    "{a} {b}"
+                );
+            }
+        }
+    }
+}
