@@ -12,7 +12,7 @@
 //! integer order is the preference order, so relaxing an edge is one add and one compare.
 
 use super::graph::{Graph, Label, SlotSpec, Vocab};
-use super::normalize::{Token, is_function_word, opens_free_text};
+use super::normalize::{Token, is_filler, is_function_word, opens_free_text};
 use super::similarity::{Shape, similarity_with_shapes, substitution_cost, word_similarity};
 
 /// Cost of a template word (or slot) that was not heard, in thousandths.
@@ -158,7 +158,7 @@ impl<'a> Aligner<'a> {
             shapes: tokens.iter().map(|t| Shape::of(&t.text)).collect(),
             weights: tokens
                 .iter()
-                .map(|t| if is_function_word(&t.text) { 1 } else { 2 })
+                .map(|t| u8::from(!is_function_word(&t.text) && !is_filler(&t.text)) + 1)
                 .collect(),
             costs: vec![u16::MAX; size],
             joined: vec![u16::MAX; size],
@@ -423,7 +423,16 @@ impl<'a> Aligner<'a> {
         }
         if pos < n {
             let cost = self.word_cost(id, pos);
-            if words == 1 || cost <= JOINED_MAX_COST {
+            // One heard word for two template words must be about as long as both together:
+            // "heater" alone is not "heater on".
+            let long_enough = || {
+                self.vocab
+                    .word(id)
+                    .len()
+                    .abs_diff(self.tokens[pos].text.len())
+                    <= 1
+            };
+            if words == 1 || (cost <= JOINED_MAX_COST && long_enough()) {
                 offer(self, pos + 1, delta(cost * w / 2, units, 0, 1));
             }
         }
@@ -444,7 +453,13 @@ impl<'a> Aligner<'a> {
         let missing = Step::Slot { slot, option: 0 };
         offer(self, pos, delta(MISSING_COST, 2, 0, 0), missing);
         match &graph.slots[usize::from(slot)].1 {
-            SlotSpec::Text if pos < n && self.opens_text[pos] => {
+            // Free text does not begin with a filler or a question, nor with the template word
+            // right before it (which would leave that word missing to swallow what says it).
+            SlotSpec::Text
+                if pos < n
+                    && self.opens_text[pos]
+                    && !self.exact[pos].is_some_and(|w| graph.before[from.node].contains(&w)) =>
+            {
                 for end in pos + 1..=n {
                     offer(self, end, delta(0, 2, (end - pos) as u16, 0), missing);
                 }

@@ -32,6 +32,8 @@ pub use numbers::parse_number;
 pub use template::{IntentError, Node, SlotKind, Template, TemplateError, parse_template};
 
 #[cfg(test)]
+mod matcher_classes_tests;
+#[cfg(test)]
 mod matcher_props_tests;
 #[cfg(test)]
 mod matcher_tests;

@@ -120,6 +120,11 @@ pub(crate) fn opens_question(word: &str, next: Option<&str>) -> bool {
     QUESTION_OPENERS.contains(&word) && !(matches!(word, "do" | "does") && next == Some("not"))
 }
 
+/// True for a discourse filler ("like", "well", "okay"): weighed half when left unexplained.
+pub(crate) fn is_filler(word: &str) -> bool {
+    FILLERS.contains(&word)
+}
+
 /// True when a free-text slot may begin with `word` (followed by `next`): not with a filler, not
 /// with a copula ("is", "are"), and not with a question opening ("what is", "where do").
 pub(crate) fn opens_free_text(word: &str, next: Option<&str>) -> bool {
@@ -602,5 +607,43 @@ mod tests {
         let n = norm.transcript("hey jarvis what is it like");
         assert_eq!(n.lead, 2);
         assert_eq!(n.core_text(), "what is it");
+    }
+
+    #[test]
+    fn questions_are_told_from_requests() {
+        let norm = Normalizer::default();
+        for asked in [
+            "Is the lamp on?",
+            "which lights are on",
+            "How do I turn on the lights",
+            "lights on?",
+            "Hey Atlas, are the lights on?",
+        ] {
+            assert!(norm.transcript(asked).question, "{asked}");
+        }
+        for request in [
+            "Turn on the lights.",
+            "Can you turn on the lights?",
+            "Could you please turn on the lights?",
+            "turn on the lights, will you?",
+            "Please turn on the lights?",
+            "Do not disturb",
+        ] {
+            assert!(!norm.transcript(request).question, "{request}");
+        }
+    }
+
+    #[test]
+    fn free_text_does_not_open_with_a_filler_or_a_question() {
+        for (word, next) in [("like", Some("jazz")), ("is", None), ("what", Some("is"))] {
+            assert!(!opens_free_text(word, next), "{word} {next:?}");
+        }
+        for (word, next) in [
+            ("what", Some("a")),
+            ("call", Some("mom")),
+            ("the", Some("news")),
+        ] {
+            assert!(opens_free_text(word, next), "{word} {next:?}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use super::phonetic::{Key, sound_similarity};
 const MIN_SIMILARITY: f32 = 0.6;
 /// What sounding alike is worth against being spelt alike: identical sounds ("weather" /
 /// "whether") score this, below an exact word.
-const SOUND_WEIGHT: f32 = 0.9;
+const SOUND_WEIGHT: f32 = 0.95;
 /// Prefixes that turn a word into its opposite or a contrasting word. A pair that differs only
 /// by these (one may have none) is a contrast, not a mishearing.
 const CONTRAST_PREFIXES: &[&str] = &[
@@ -235,5 +235,34 @@ mod tests {
             .map(|i| substitution_cost(i as f32 / 100.0))
             .collect();
         assert!(costs.windows(2).all(|w| w[1] <= w[0]), "{costs:?}");
+    }
+
+    #[test]
+    fn sound_alikes_are_near_misses_but_contrasts_and_short_words_are_not() {
+        // Spelt apart, sounding alike: a near miss, never as good as the word itself.
+        for (a, b) in [
+            ("brief", "breathe"),
+            ("pause", "post"),
+            ("weather", "whether"),
+        ] {
+            let similarity = word_similarity(a, b);
+            assert!((0.6..1.0).contains(&similarity), "{a} / {b}: {similarity}");
+        }
+        // A contrasting prefix makes the opposite word, however alike they look.
+        for (a, b) in [
+            ("pause", "unpause"),
+            ("increase", "decrease"),
+            ("enable", "disable"),
+            ("activate", "deactivate"),
+            ("lock", "unlock"),
+            ("include", "exclude"),
+        ] {
+            assert!(contrast(a, b) && contrast(b, a), "{a} / {b}");
+            assert_eq!(word_similarity(a, b), 0.0, "{a} / {b}");
+        }
+        assert!(!contrast("lamp", "lamps") && !contrast("unit", "it"));
+        // Function words and words of one consonant sound are compared by spelling only.
+        assert_eq!(word_similarity("there", "dare"), 0.0);
+        assert_eq!(word_similarity("it", "eat"), 0.0);
     }
 }
