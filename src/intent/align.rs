@@ -12,7 +12,8 @@
 //! integer order is the preference order, so relaxing an edge is one add and one compare.
 
 use super::graph::{Graph, Label, SlotSpec, Vocab};
-use super::normalize::{Token, is_filler, is_function_word, opens_free_text};
+use super::normalize::{Token, is_function_word};
+use super::questions::{is_filler, opens_free_text};
 use super::similarity::{Shape, similarity_with_shapes, substitution_cost, word_similarity};
 
 /// Cost of a template word (or slot) that was not heard, in thousandths.

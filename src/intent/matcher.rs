@@ -5,7 +5,11 @@
 //! template of every other workflow by [`MatchOptions::margin`]. One exception keeps specific
 //! phrases usable next to catch-alls: when the rivals within the margin only explain some heard
 //! words through a free-text slot, the template that explains the most words literally wins
-//! ("call mom on slack" picks `call {name} on slack` over `call {name}`).
+//! ("call mom on slack" picks `call {name} on slack` over `call {name}`). Another keeps
+//! contrasting phrases usable side by side: the best also wins when it beats each close rival by
+//! [`MatchOptions::contrast_margin`] on the steps their alignments do not share (see `contrast`),
+//! so "turn off the living room lights" said exactly is not refused for its "on" twin. A
+//! transcript that asks a question only matches templates that ask one.
 
 use std::collections::HashMap;
 
@@ -15,10 +19,9 @@ use serde_json::{Map, Value};
 use super::align::{Aligner, PathStep, Step};
 use super::contrast::{contrast, signed};
 use super::graph::{Graph, SlotSpec, Vocab};
-use super::normalize::{
-    DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, Normalizer, Token, is_question_phrase,
-};
+use super::normalize::{DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, Normalizer, Token};
 use super::prompt::build_prompt;
+use super::questions::is_question_phrase;
 use super::template::{Template, TemplateError, parse_template};
 
 /// The voice phrases of one workflow.

@@ -15,8 +15,6 @@ const MAX_KEY: usize = 20;
 fn vowel_sound(s: u8) -> bool {
     matches!(s, b'A' | b'E' | b'I' | b'O' | b'U')
 }
-/// Symbols a key can hold, for the shared-sound bound: `A`..`Z` plus `0` (th).
-const SYMBOLS: usize = 27;
 
 /// A word's phonetic key, fixed-size so it can live in a `Copy` shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,8 +25,8 @@ pub(crate) struct Key {
     consonants: u8,
     /// Sum of the insertion costs of the key's sounds, in halves.
     weight: u8,
-    /// Occurrences of each symbol, for a quick bound.
-    counts: [u8; SYMBOLS],
+    /// Which symbols occur (bit per symbol), for a quick bound.
+    present: u32,
 }
 
 impl Key {
@@ -39,7 +37,7 @@ impl Key {
             len: 0,
             consonants: 0,
             weight: 0,
-            counts: [0; SYMBOLS],
+            present: 0,
         };
         let w = word.as_bytes();
         if w.is_empty() || !w.iter().all(u8::is_ascii_lowercase) {
@@ -58,7 +56,7 @@ impl Key {
         self.len += 1;
         self.weight += indel(sound);
         self.consonants += u8::from(!vowel_sound(sound) && sound != b'H');
-        self.counts[slot(sound)] = self.counts[slot(sound)].saturating_add(1);
+        self.present |= 1 << slot(sound);
     }
 
     /// The key's sounds.
@@ -73,14 +71,12 @@ impl Key {
     }
 
     /// An upper bound of [`sound_similarity`]: every sound of the longer key that the other does
-    /// not have costs at least half an edit.
+    /// not have costs at least half an edit. A symbol one key has and the other lacks occurs at
+    /// least once, so the keys share at most their length less their missing symbols.
     pub fn bound(&self, other: &Key) -> f32 {
-        let shared: u32 = self
-            .counts
-            .iter()
-            .zip(&other.counts)
-            .map(|(a, b)| u32::from(*a.min(b)))
-            .sum();
+        let lacking = |a: &Key, b: &Key| (a.present & !b.present).count_ones();
+        let shared = (u32::from(self.len).saturating_sub(lacking(self, other)))
+            .min(u32::from(other.len).saturating_sub(lacking(other, self)));
         let longest = u32::from(self.len.max(other.len));
         let weight = f32::from(self.weight.max(other.weight)).max(1.0);
         1.0 - (longest.saturating_sub(shared)) as f32 / weight

@@ -130,13 +130,12 @@ pub(crate) fn similarity_with_shapes(a: &str, shape_a: &Shape, b: &str, shape_b:
     } else {
         0.0
     };
-    let reach = shape_a.key.bound(&shape_b.key) * SOUND_WEIGHT;
-    let sounded =
-        if shape_a.sounded && shape_b.sounded && reach >= MIN_SIMILARITY && reach > spelled {
-            sound_similarity(&shape_a.key, &shape_b.key) * SOUND_WEIGHT
-        } else {
-            0.0
-        };
+    let reach = || shape_a.key.bound(&shape_b.key) * SOUND_WEIGHT;
+    let sounded = if shape_a.sounded && shape_b.sounded && reach() >= MIN_SIMILARITY.max(spelled) {
+        sound_similarity(&shape_a.key, &shape_b.key) * SOUND_WEIGHT
+    } else {
+        0.0
+    };
     let similarity = spelled.max(sounded);
     if similarity >= MIN_SIMILARITY && contrast(a, b) {
         return 0.0;
