@@ -394,17 +394,24 @@ impl Matcher {
                 self.workflows[s.workflow], self.templates[s.index].template.source, s.score
             )
         };
+        let blocked = scored.iter().find(|s| s.blocked);
+        let question = |s: &Scored| {
+            format!(
+                "a question does not start a command: best was {}, which is not a question",
+                describe(s)
+            )
+        };
         let Some(&top) = per_workflow.first() else {
-            return Err(match scored.first() {
-                Some(s) if s.score >= self.options.threshold => format!(
-                    "a question does not start a command: best was {}, which is not a question",
-                    describe(s)
-                ),
-                Some(_) => "below threshold: no phrase that asks a question matched".into(),
-                None => "no voice phrases are configured".into(),
+            return Err(match (blocked, scored.first()) {
+                (Some(s), _) if s.score >= self.options.threshold => question(s),
+                (_, Some(_)) => "below threshold: no phrase that asks a question matched".into(),
+                (_, None) => "no voice phrases are configured".into(),
             });
         };
         if top.score < self.options.threshold {
+            if let Some(s) = blocked.filter(|s| s.score >= self.options.threshold) {
+                return Err(question(s));
+            }
             return Err(format!(
                 "below threshold: best was {}, needs {:.2}",
                 describe(&top),

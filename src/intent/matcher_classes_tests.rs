@@ -174,6 +174,12 @@ fn a_question_does_not_start_a_command() {
         let outcome = m.match_text(asked);
         assert!(outcome.best.is_none(), "{asked:?}\n{}", outcome.explain());
     }
+    // The reason names the rule when a command phrase would otherwise have matched.
+    let reason = m.match_text("turn on the lamp?").reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("a question does not start a command"),
+        "{reason}"
+    );
     for command in commands {
         for question in [format!("can i {command}?"), format!("should you {command}")] {
             let outcome = m.match_text(&question);
