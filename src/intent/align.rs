@@ -13,6 +13,7 @@
 
 use super::graph::{Graph, Label, SlotSpec, Vocab};
 use super::normalize::{Token, is_function_word};
+use super::questions::{is_filler, opens_free_text};
 use super::similarity::{Shape, similarity_with_shapes, substitution_cost, word_similarity};
 
 /// Cost of a template word (or slot) that was not heard, in thousandths.
@@ -47,12 +48,16 @@ pub(crate) enum Step {
     Slot { slot: u16, option: u16 },
 }
 
-/// A step of the best path with the heard words it covers.
+/// A step of the best path with the heard words it covers and what it cost.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PathStep {
     pub step: Step,
     pub from: usize,
     pub to: usize,
+    /// Cost of the step in thousandths (already weighted, as summed into the score).
+    pub cost: u32,
+    /// Units of the step in half units.
+    pub units: u16,
 }
 
 /// The outcome of aligning one template.
@@ -128,6 +133,8 @@ pub(crate) struct Aligner<'a> {
     weights: Vec<u8>,
     /// Whether any heard word is a number.
     has_number: bool,
+    /// Whether a free-text slot may begin at each heard word (see `normalize::opens_free_text`).
+    opens_text: Vec<bool>,
     /// Scratch space of [`Aligner::upper_bound`].
     cheapest: Vec<u32>,
     cells: Vec<Key>,
@@ -152,12 +159,17 @@ impl<'a> Aligner<'a> {
             shapes: tokens.iter().map(|t| Shape::of(&t.text)).collect(),
             weights: tokens
                 .iter()
-                .map(|t| if is_function_word(&t.text) { 1 } else { 2 })
+                .map(|t| u8::from(!is_function_word(&t.text) && !is_filler(&t.text)) + 1)
                 .collect(),
             costs: vec![u16::MAX; size],
             joined: vec![u16::MAX; size],
             lowest: vec![u16::MAX; vocab.len()],
             has_number: tokens.iter().any(|t| t.number.is_some()),
+            opens_text: (0..tokens.len())
+                .map(|i| {
+                    opens_free_text(&tokens[i].text, tokens.get(i + 1).map(|t| t.text.as_str()))
+                })
+                .collect(),
             cheapest: Vec::new(),
             cells: Vec::new(),
             backs: Vec::new(),
@@ -174,7 +186,7 @@ impl<'a> Aligner<'a> {
         if self.costs[slot] == u16::MAX {
             let similarity = similarity_with_shapes(
                 self.vocab.word(id),
-                &self.vocab.shape(id),
+                self.vocab.shape(id),
                 &self.tokens[pos].text,
                 &self.shapes[pos],
             );
@@ -412,7 +424,16 @@ impl<'a> Aligner<'a> {
         }
         if pos < n {
             let cost = self.word_cost(id, pos);
-            if words == 1 || cost <= JOINED_MAX_COST {
+            // One heard word for two template words must be about as long as both together:
+            // "heater" alone is not "heater on".
+            let long_enough = || {
+                self.vocab
+                    .word(id)
+                    .len()
+                    .abs_diff(self.tokens[pos].text.len())
+                    <= 1
+            };
+            if words == 1 || (cost <= JOINED_MAX_COST && long_enough()) {
                 offer(self, pos + 1, delta(cost * w / 2, units, 0, 1));
             }
         }
@@ -433,11 +454,18 @@ impl<'a> Aligner<'a> {
         let missing = Step::Slot { slot, option: 0 };
         offer(self, pos, delta(MISSING_COST, 2, 0, 0), missing);
         match &graph.slots[usize::from(slot)].1 {
-            SlotSpec::Text => {
+            // Free text does not begin with a filler or a question, nor with the template word
+            // right before it (which would leave that word missing to swallow what says it).
+            SlotSpec::Text
+                if pos < n
+                    && self.opens_text[pos]
+                    && !self.exact[pos].is_some_and(|w| graph.before[from.node].contains(&w)) =>
+            {
                 for end in pos + 1..=n {
                     offer(self, end, delta(0, 2, (end - pos) as u16, 0), missing);
                 }
             }
+            SlotSpec::Text => {}
             SlotSpec::Number => {
                 if pos < n && self.tokens[pos].number.is_some() {
                     offer(self, pos + 1, delta(0, 2, 0, 1), missing);
@@ -496,6 +524,8 @@ impl<'a> Aligner<'a> {
                 step: Step::Skip,
                 from: end_pos,
                 to: n,
+                cost: 0,
+                units: 0,
             });
         }
         let (mut node, mut pos) = (end, end_pos);
@@ -509,16 +539,26 @@ impl<'a> Aligner<'a> {
                             step: Step::Skip,
                             from: 0,
                             to: pos,
+                            cost: 0,
+                            units: 0,
                         });
                     }
                     break;
                 }
                 Step::Empty => {}
-                step => path.push(PathStep {
-                    step,
-                    from: usize::from(back.pos),
-                    to: pos,
-                }),
+                step => {
+                    let (after, _, _, _) = unpack(self.cells[node * width + pos]);
+                    let before = self.cells[back.node as usize * width + usize::from(back.pos)];
+                    let (cost, units_before, _, _) = unpack(before);
+                    let units = unpack(self.cells[node * width + pos]).1 - units_before;
+                    path.push(PathStep {
+                        step,
+                        from: usize::from(back.pos),
+                        to: pos,
+                        cost: after - cost,
+                        units,
+                    });
+                }
             }
             (node, pos) = (back.node as usize, usize::from(back.pos));
         }

@@ -41,12 +41,9 @@ impl Vocab {
         self.words.len()
     }
 
-    /// The shape of the word with this id.
-    pub fn shape(&self, id: u32) -> Shape {
-        self.shapes
-            .get(id as usize)
-            .copied()
-            .unwrap_or_else(|| Shape::of(""))
+    /// The shape of the word with this id (ids come from this vocabulary, so it exists).
+    pub fn shape(&self, id: u32) -> &Shape {
+        &self.shapes[id as usize]
     }
 
     /// The word with this id.
@@ -99,6 +96,8 @@ pub(crate) struct Graph {
     pub slots: Vec<(String, SlotSpec)>,
     /// The most half units any path from start to end can count (see `align`).
     pub max_units: u16,
+    /// Per node, the template words that can come right before it.
+    pub before: Vec<Vec<u32>>,
 }
 
 impl Graph {
@@ -108,10 +107,12 @@ impl Graph {
             out: vec![Vec::new()],
             slots: Vec::new(),
             max_units: 0,
+            before: Vec::new(),
         };
         graph.add(root, 0, normalizer, vocab);
         graph.add_joined_pairs(vocab);
         graph.max_units = graph.longest_path();
+        graph.before = graph.words_before();
         (graph.min_words() > 0).then_some(graph)
     }
 
@@ -268,6 +269,49 @@ impl Graph {
             }
         }
         most.last().copied().unwrap_or(0)
+    }
+
+    /// For each node, the words on edges into it, seen through empty edges.
+    fn words_before(&self) -> Vec<Vec<u32>> {
+        let mut before: Vec<Vec<u32>> = vec![Vec::new(); self.out.len()];
+        // Node ids are topological: a node's incoming edges all come from earlier nodes.
+        for node in 0..self.out.len() {
+            for e in &self.out[node] {
+                let to = e.to as usize;
+                let words = match e.label {
+                    Label::Empty => before[node].clone(),
+                    Label::Word { id, words: 1, .. } => vec![id],
+                    _ => continue,
+                };
+                for w in words {
+                    if !before[to].contains(&w) {
+                        before[to].push(w);
+                    }
+                }
+            }
+        }
+        before
+    }
+
+    /// The words a path can begin with (slots and later words not included).
+    pub fn first_words(&self) -> Vec<u32> {
+        let mut reached = vec![false; self.out.len()];
+        reached[0] = true;
+        let mut words = Vec::new();
+        // Node ids are topological, so one sweep follows every chain of empty edges.
+        for node in 0..self.out.len() {
+            if !reached[node] {
+                continue;
+            }
+            for e in &self.out[node] {
+                match e.label {
+                    Label::Empty => reached[e.to as usize] = true,
+                    Label::Word { id, words: 1, .. } => words.push(id),
+                    _ => {}
+                }
+            }
+        }
+        words
     }
 
     /// The fewest words and slots on any path from start to end.

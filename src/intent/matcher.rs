@@ -5,7 +5,11 @@
 //! template of every other workflow by [`MatchOptions::margin`]. One exception keeps specific
 //! phrases usable next to catch-alls: when the rivals within the margin only explain some heard
 //! words through a free-text slot, the template that explains the most words literally wins
-//! ("call mom on slack" picks `call {name} on slack` over `call {name}`).
+//! ("call mom on slack" picks `call {name} on slack` over `call {name}`). Another keeps
+//! contrasting phrases usable side by side: the best also wins when it beats each close rival by
+//! [`MatchOptions::contrast_margin`] on the steps their alignments do not share (see `contrast`),
+//! so "turn off the living room lights" said exactly is not refused for its "on" twin. A
+//! transcript that asks a question only matches templates that ask one.
 
 use std::collections::HashMap;
 
@@ -13,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::align::{Aligner, PathStep, Step};
+use super::contrast::{contrast, signed};
 use super::graph::{Graph, SlotSpec, Vocab};
 use super::normalize::{DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, Normalizer, Token};
 use super::prompt::build_prompt;
+use super::questions::is_question_phrase;
 use super::template::{Template, TemplateError, parse_template};
 
 /// The voice phrases of one workflow.
@@ -33,8 +39,13 @@ pub struct VoiceEntry {
 pub struct MatchOptions {
     /// Lowest score (0..=1) a match needs; 1.0 means word-perfect after normalisation.
     pub threshold: f32,
-    /// How far the best workflow must score above every other workflow.
+    /// How far the best workflow must score above every other workflow, unless it wins on the
+    /// words that tell them apart (see [`MatchOptions::contrast_margin`]).
     pub margin: f32,
+    /// How far the best workflow must score above a close rival on the steps their alignments
+    /// do not share (the distinguishing words), to win although the overall scores are within
+    /// `margin`. Its own distinguishing steps must also score at least `threshold`.
+    pub contrast_margin: f32,
     /// Filler words dropped from templates and transcripts ("um", "uh", "please").
     pub skip_words: Vec<String>,
     /// Phrases skipped for free at the start of a transcript ("hey atlas", "okay").
@@ -51,6 +62,7 @@ impl Default for MatchOptions {
         MatchOptions {
             threshold: 0.75,
             margin: 0.1,
+            contrast_margin: 0.25,
             skip_words: own(DEFAULT_SKIP_WORDS),
             prefixes: own(DEFAULT_PREFIXES),
             suffixes: own(DEFAULT_SUFFIXES),
@@ -146,6 +158,9 @@ pub(super) struct Compiled {
     pub(super) workflow: usize,
     pub(super) template: Template,
     pub(super) graph: Graph,
+    /// True when the template asks a question ("what's the weather"); only such templates may
+    /// match a transcript that asks one.
+    pub(super) question: bool,
 }
 
 /// A template's score for one transcript.
@@ -156,6 +171,8 @@ struct Scored {
     score: f32,
     coverage: u16,
     captured: u16,
+    /// True when the transcript asks a question and the template does not: it cannot win.
+    blocked: bool,
 }
 
 /// Matches transcripts against the voice phrases of all workflows. Cheap to share; matching
@@ -196,11 +213,17 @@ impl Matcher {
                 };
                 match parse_template(phrase) {
                     Ok(template) => match Graph::compile(&template.root, &normalizer, &mut vocab) {
-                        Some(graph) => templates.push(Compiled {
-                            workflow,
-                            template,
-                            graph,
-                        }),
+                        Some(graph) => {
+                            let firsts = graph.first_words();
+                            let firsts: Vec<&str> = firsts.iter().map(|&w| vocab.word(w)).collect();
+                            let question = is_question_phrase(&template.source, &firsts);
+                            templates.push(Compiled {
+                                workflow,
+                                template,
+                                graph,
+                                question,
+                            });
+                        }
                         None => fail(TemplateError {
                             column: 1,
                             message: "only filler words are required (they are ignored when \
@@ -258,8 +281,8 @@ impl Matcher {
         }
         let tokens = &normalized.tokens;
         let mut aligner = Aligner::new(&self.vocab, tokens, normalized.lead, normalized.trail);
-        let scored = self.score(&mut aligner, prune);
-        let decision = self.decide(&scored);
+        let scored = self.score(&mut aligner, prune, normalized.question);
+        let decision = self.decide(&mut aligner, &scored);
         let mut built: Vec<(usize, Candidate)> = Vec::new();
         let listed_floor = (self.options.threshold - self.options.margin) / 2.0;
         let listed = scored
@@ -300,7 +323,7 @@ impl Matcher {
     /// decision or enter the listed candidates (templates that cannot reach half the acceptance
     /// floor are not listed). The scores returned are exact either way, and the best is always
     /// among them.
-    fn score(&self, aligner: &mut Aligner<'_>, prune: bool) -> Vec<Scored> {
+    fn score(&self, aligner: &mut Aligner<'_>, prune: bool, question: bool) -> Vec<Scored> {
         let mut order: Vec<(f32, usize)> = self
             .templates
             .iter()
@@ -343,6 +366,7 @@ impl Matcher {
                 score: a.score,
                 coverage: a.coverage,
                 captured: a.captured,
+                blocked: question && !compiled.question,
             });
         }
         scored.sort_by(|a, b| {
@@ -355,25 +379,39 @@ impl Matcher {
         scored
     }
 
-    /// Applies the threshold and margin rules to scores sorted best first.
-    fn decide(&self, scored: &[Scored]) -> Result<Scored, String> {
+    /// Applies the threshold, margin and contrast rules to scores sorted best first.
+    fn decide(&self, aligner: &mut Aligner<'_>, scored: &[Scored]) -> Result<Scored, String> {
         let mut seen = vec![false; self.workflows.len()];
         let mut per_workflow: Vec<Scored> = Vec::new();
-        for s in scored {
+        for s in scored.iter().filter(|s| !s.blocked) {
             if !std::mem::replace(&mut seen[s.workflow], true) {
                 per_workflow.push(*s);
             }
         }
-        let Some(&top) = per_workflow.first() else {
-            return Err("no voice phrases are configured".into());
-        };
         let describe = |s: &Scored| {
             format!(
                 "{} (\"{}\", {:.2})",
                 self.workflows[s.workflow], self.templates[s.index].template.source, s.score
             )
         };
+        let blocked = scored.iter().find(|s| s.blocked);
+        let question = |s: &Scored| {
+            format!(
+                "a question does not start a command: best was {}, which is not a question",
+                describe(s)
+            )
+        };
+        let Some(&top) = per_workflow.first() else {
+            return Err(match (blocked, scored.first()) {
+                (Some(s), _) if s.score >= self.options.threshold => question(s),
+                (_, Some(_)) => "below threshold: no phrase that asks a question matched".into(),
+                (_, None) => "no voice phrases are configured".into(),
+            });
+        };
         if top.score < self.options.threshold {
+            if let Some(s) = blocked.filter(|s| s.score >= self.options.threshold) {
+                return Err(question(s));
+            }
             return Err(format!(
                 "below threshold: best was {}, needs {:.2}",
                 describe(&top),
@@ -400,10 +438,30 @@ impl Matcher {
         {
             return Ok(**leader);
         }
+        // The best beats each close rival on the words that tell them apart.
+        let steps = |this: &Self, aligner: &mut Aligner<'_>, s: &Scored| {
+            let graph = &this.templates[s.index].graph;
+            signed(&aligner.align(graph, true).path, graph)
+        };
+        let mine = steps(self, aligner, &top);
+        let mut rival_left = None;
+        for rival in &close[1..] {
+            let (own, theirs) = contrast(&mine, &steps(self, aligner, rival));
+            let wins =
+                own >= self.options.threshold && own - theirs >= self.options.contrast_margin;
+            if !wins {
+                rival_left = Some((rival, own, theirs));
+                break;
+            }
+        }
+        let Some((rival, own, theirs)) = rival_left else {
+            return Ok(top);
+        };
         Err(format!(
-            "ambiguous between {} and {}; make their phrases more distinct",
-            describe(&close[0]),
-            describe(&close[1])
+            "ambiguous between {} and {} (on the words that differ: {own:.2} / {theirs:.2}); \
+             make their phrases more distinct",
+            describe(&top),
+            describe(rival)
         ))
     }
 
@@ -413,7 +471,7 @@ impl Matcher {
         let alignment = aligner.align(&compiled.graph, true);
         let mut slots = Map::new();
         let mut notes = Vec::new();
-        for PathStep { step, from, to } in alignment.path.iter().copied() {
+        for PathStep { step, from, to, .. } in alignment.path.iter().copied() {
             let heard = || {
                 tokens[from..to]
                     .iter()
@@ -460,11 +518,14 @@ impl Matcher {
                 _ => {}
             }
         }
-        let why = match (notes.is_empty(), alignment.score >= 1.0) {
+        let mut why = match (notes.is_empty(), alignment.score >= 1.0) {
             (true, _) => "exact".to_string(),
             (false, true) => format!("exact; {}", notes.join("; ")),
             (false, false) => notes.join("; "),
         };
+        if s.blocked {
+            why.push_str("; not a question, and the transcript asks one");
+        }
         Candidate {
             workflow_id: self.workflows[compiled.workflow].clone(),
             phrase: compiled.template.source.clone(),

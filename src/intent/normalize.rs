@@ -5,12 +5,14 @@
 //! expand contractions ("what's" -> "what is", "don't" -> "do not"); turn spoken numbers into
 //! digits ("twenty five" -> "25"); drop filler words ("um", "uh", "please"). For transcripts the
 //! normaliser also marks a leading wake/politeness prefix ("hey atlas", "okay so") and a trailing
-//! courtesy ("thanks", "atlas") that the matcher may skip for free.
+//! courtesy ("thanks", "atlas") that the matcher may skip for free, and tells whether it asks a
+//! question (see `questions`).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use super::numbers::{find_numbers, format_number};
+use super::questions::is_question;
 
 /// Filler words dropped everywhere by default.
 pub const DEFAULT_SKIP_WORDS: &[&str] = &[
@@ -57,6 +59,11 @@ pub const DEFAULT_SUFFIXES: &[&str] = &[
     "thanks",
     "atlas",
     "okay",
+    // A tag that makes a request polite ("turn on the lights, will you?").
+    "will you",
+    "would you",
+    "can you",
+    "could you",
 ];
 
 /// Common function words. They count half as much as other words when matching, so a missing
@@ -96,6 +103,11 @@ pub(crate) struct Normalized {
     pub lead: usize,
     /// How many words at the end form a courtesy suffix.
     pub trail: usize,
+    /// True when the transcript asks a question rather than making a request: its words (after
+    /// the prefix) open with an interrogative ("is the lamp on", "which lights are on"), or it
+    /// has a question mark that no polite wrapper ("can you ...?", "..., will you?", "please")
+    /// explains.
+    pub question: bool,
 }
 
 impl Normalized {
@@ -177,10 +189,12 @@ impl Normalizer {
         let tokens = self.template_words(text);
         let lead = repeated_affix(&tokens, &self.prefixes, false);
         let trail = repeated_affix(&tokens[lead..], &self.suffixes, true);
+        let question = is_question(text, &tokens, lead, trail);
         Normalized {
             tokens,
             lead,
             trail,
+            question,
         }
     }
 }

@@ -1,11 +1,31 @@
 //! How alike two words are, for matching speech-to-text output that is close but not exact.
 //!
 //! Whisper's errors are mostly near-homophones ("briefing" -> "breathing", "lights" -> "light",
-//! "weather" -> "whether"), so the similarity blends normalised Levenshtein distance (edits) with
-//! Jaro-Winkler (shared letters in order, weighted towards a shared start), both from `strsim`.
+//! "weather" -> "whether"), so a word pair is compared two ways and the better counts:
+//! - by spelling: normalised Levenshtein distance (edits) blended with Jaro-Winkler (shared
+//!   letters in order, weighted towards a shared start), both from `strsim`;
+//! - by sound: the edit distance of their phonetic keys (see `phonetic`), scaled by
+//!   [`SOUND_WEIGHT`] so that sounding the same never equals being the same word. Only words with
+//!   two consonant sounds or more that are not function words are compared by sound: short words
+//!   and "the", "is", "to" sound like too many others, and off-topic speech must not gain from it.
+//!
+//! Two words that differ only by a negating or opposing prefix ("pause" / "unpause", "increase" /
+//! "decrease", "enable" / "disable", "activate" / "deactivate") are unrelated however alike they
+//! look or sound: they ask for opposite things.
+
+use super::normalize::is_function_word;
+use super::phonetic::{Key, sound_similarity};
 
 /// Similarity below which two different words count as unrelated.
 const MIN_SIMILARITY: f32 = 0.6;
+/// What sounding alike is worth against being spelt alike: identical sounds ("weather" /
+/// "whether") score this, below an exact word.
+const SOUND_WEIGHT: f32 = 0.95;
+/// Prefixes that turn a word into its opposite or a contrasting word. A pair that differs only
+/// by these (one may have none) is a contrast, not a mishearing.
+const CONTRAST_PREFIXES: &[&str] = &[
+    "un", "de", "dis", "in", "im", "il", "ir", "non", "anti", "en", "em", "ex",
+];
 
 /// What the quick rejection test needs to know about a word, computed once per word.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +38,10 @@ pub(crate) struct Shape {
     head: [u8; 4],
     /// True when the word is made of ASCII letters a..z only.
     letters: bool,
+    /// How the word sounds; compared only when `sounded` is set.
+    key: Key,
+    /// True when the word may be compared by sound (see the module doc).
+    sounded: bool,
 }
 
 impl Shape {
@@ -28,7 +52,10 @@ impl Shape {
             len: word.len().min(255) as u8,
             head: [0; 4],
             letters: !word.is_empty() && word.len() < 256,
+            key: Key::of(word),
+            sounded: false,
         };
+        shape.sounded = shape.key.comparable() && !is_function_word(word);
         for (i, c) in word.bytes().enumerate() {
             if let Some(slot) = shape.head.get_mut(i) {
                 *slot = c;
@@ -96,12 +123,50 @@ pub(crate) fn similarity_with_shapes(a: &str, shape_a: &Shape, b: &str, shape_b:
     if article(a) && article(b) {
         return 0.7;
     }
-    if shape_a.bound(shape_b) < MIN_SIMILARITY {
+    let spelled = if shape_a.bound(shape_b) >= MIN_SIMILARITY {
+        let edits = strsim::normalized_levenshtein(a, b) as f32;
+        let shared = strsim::jaro_winkler(a, b) as f32;
+        (edits + shared) / 2.0
+    } else {
+        0.0
+    };
+    let reach = || shape_a.key.bound(&shape_b.key) * SOUND_WEIGHT;
+    let sounded = if shape_a.sounded && shape_b.sounded && reach() >= MIN_SIMILARITY.max(spelled) {
+        sound_similarity(&shape_a.key, &shape_b.key) * SOUND_WEIGHT
+    } else {
+        0.0
+    };
+    let similarity = spelled.max(sounded);
+    if similarity >= MIN_SIMILARITY && contrast(a, b) {
         return 0.0;
     }
-    let edits = strsim::normalized_levenshtein(a, b) as f32;
-    let shared = strsim::jaro_winkler(a, b) as f32;
-    (edits + shared) / 2.0
+    similarity
+}
+
+/// True when `a` and `b` are the same stem with different contrasting prefixes (one may have
+/// none): "lock" / "unlock", "increase" / "decrease", "enable" / "disable".
+pub(crate) fn contrast(a: &str, b: &str) -> bool {
+    let stems = |word: &str| -> [(usize, usize); 4] {
+        // (prefix index, its length): first the word itself, then each contrasting prefix it
+        // starts with (at most a few fit one word; unused entries stay at the first value).
+        let mut out = [(usize::MAX, 0); 4];
+        let mut k = 1;
+        for (i, p) in CONTRAST_PREFIXES.iter().enumerate() {
+            if k < out.len() && word.starts_with(p) {
+                out[k] = (i, p.len());
+                k += 1;
+            }
+        }
+        out
+    };
+    let (fa, fb) = (stems(a), stems(b));
+    fa.iter().enumerate().any(|(ka, &(pa, la))| {
+        fb.iter().enumerate().any(|(kb, &(pb, lb))| {
+            let used = (ka == 0 || pa != usize::MAX) && (kb == 0 || pb != usize::MAX);
+            let (sa, sb) = (&a[la..], &b[lb..]);
+            used && pa != pb && sa.len() >= 3 && sa == sb
+        })
+    })
 }
 
 /// Cost of hearing `b` where the template says `a`, given their similarity: 0 for equal words,
@@ -169,5 +234,34 @@ mod tests {
             .map(|i| substitution_cost(i as f32 / 100.0))
             .collect();
         assert!(costs.windows(2).all(|w| w[1] <= w[0]), "{costs:?}");
+    }
+
+    #[test]
+    fn sound_alikes_are_near_misses_but_contrasts_and_short_words_are_not() {
+        // Spelt apart, sounding alike: a near miss, never as good as the word itself.
+        for (a, b) in [
+            ("brief", "breathe"),
+            ("pause", "post"),
+            ("weather", "whether"),
+        ] {
+            let similarity = word_similarity(a, b);
+            assert!((0.6..1.0).contains(&similarity), "{a} / {b}: {similarity}");
+        }
+        // A contrasting prefix makes the opposite word, however alike they look.
+        for (a, b) in [
+            ("pause", "unpause"),
+            ("increase", "decrease"),
+            ("enable", "disable"),
+            ("activate", "deactivate"),
+            ("lock", "unlock"),
+            ("include", "exclude"),
+        ] {
+            assert!(contrast(a, b) && contrast(b, a), "{a} / {b}");
+            assert_eq!(word_similarity(a, b), 0.0, "{a} / {b}");
+        }
+        assert!(!contrast("lamp", "lamps") && !contrast("unit", "it"));
+        // Function words and words of one consonant sound are compared by spelling only.
+        assert_eq!(word_similarity("there", "dare"), 0.0);
+        assert_eq!(word_similarity("it", "eat"), 0.0);
     }
 }
