@@ -50,6 +50,19 @@ pub const DEFAULT_PREFIXES: &[&str] = &[
     "i want you to",
     "i need you to",
     "i would like you to",
+    // A request with the speaker as subject ("can I get the weather", "I'd like to hear jazz").
+    // Questions that happen to open this way ("can I go out today?") lose only these words; the
+    // rest must still match a phrase on its own.
+    "can i get",
+    "could i get",
+    "can i have",
+    "could i have",
+    "may i have",
+    "can we get",
+    "i want to",
+    "i would like to",
+    "i need to",
+    "let us",
 ];
 
 /// Words and phrases skipped for free at the end of a transcript by default.
@@ -505,6 +518,9 @@ mod tests {
             normalize("I want you to go ahead and set a timer"),
             "set a timer"
         );
+        assert_eq!(normalize("Can I get the weather?"), "the weather");
+        assert_eq!(normalize("I'd like to hear some jazz"), "hear some jazz");
+        assert_eq!(normalize("Let's play some music"), "play some music");
         // A transcript made only of prefix words keeps them.
         assert_eq!(normalize("Okay."), "okay");
         assert_eq!(normalize("Good morning, Atlas."), "good morning atlas");
