@@ -71,8 +71,12 @@ pub enum Command {
     /// Handle one utterance: transcribe, match a workflow, run it, speak the reply.
     Listen {
         /// Read the utterance from a WAV file.
-        #[arg(long, conflicts_with = "mic", required_unless_present = "mic")]
+        #[arg(long, conflicts_with_all = ["mic", "text"], required_unless_present_any = ["mic", "text"])]
         wav: Option<PathBuf>,
+        /// A typed command, matched and run as if it had been heard (no whisper); exit status 1
+        /// when no workflow matched it or its run did not succeed.
+        #[arg(long, conflicts_with = "mic")]
+        text: Option<String>,
         /// Record the utterance from the microphone.
         #[arg(long)]
         mic: bool,
