@@ -248,6 +248,27 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         reps: usize,
     },
+    /// Voice loop accuracy on a generated corpus: per class, false starts, WER, confusions.
+    Accuracy {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Whisper model: a catalog name or a file.
+        #[arg(long, env = "ATLAS_MODEL")]
+        model: Option<String>,
+        /// Utterances to run, spread over the classes.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// Run the whole corpus (several minutes more).
+        #[arg(long, conflicts_with = "limit")]
+        full: bool,
+        /// The corpus folder (default: the source tree's bench/accuracy).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Where the corpus manifest and WAVs are cached (default: ~/.cache/atlas/accuracy).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
 }
 
 impl Cli {

@@ -172,6 +172,24 @@ async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
         BenchCmd::Voice { json, model, reps } => {
             bench::voice(global, model.as_deref(), reps, json).await
         }
+        BenchCmd::Accuracy {
+            json,
+            model,
+            limit,
+            full,
+            corpus,
+            cache,
+        } => {
+            let opts = bench::AccuracyOpts {
+                model,
+                limit,
+                full,
+                corpus,
+                cache,
+                json,
+            };
+            bench::accuracy(global, opts).await
+        }
     }
 }
 
