@@ -11,6 +11,7 @@
 //! **Boundary**: imports `audio`, `stt`, `intent`, `engine`, `tts`; never the desktop.
 
 mod metered;
+mod text;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
