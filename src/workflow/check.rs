@@ -119,7 +119,12 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
                     );
                 }
             }
-            TriggerDef::Voice { phrases } => check_phrases(&field, phrases, c),
+            TriggerDef::Voice { phrases, ack } => {
+                check_phrases(&field, phrases, c);
+                if let Some(ack) = ack {
+                    check_ack(&field, ack, c);
+                }
+            }
             TriggerDef::Manual {} => {}
         }
     }
@@ -194,6 +199,31 @@ fn check_phrases(field: &str, phrases: &[String], c: &mut Checker<'_>) {
                 format!("phrase `{p}`, column {}: {}", e.column, e.message),
             );
         }
+    }
+}
+
+/// Longest spoken acknowledgement: a few words, said before the run's own reply.
+const ACK_MAX_CHARS: usize = 80;
+
+fn check_ack(field: &str, ack: &str, c: &mut Checker<'_>) {
+    let field = format!("{field}.ack");
+    if ack.trim().is_empty() {
+        c.err(field, "empty acknowledgement: write a few words, e.g. `On it.`, or remove `ack`");
+    } else if ack.contains("{{") || ack.contains("{%") {
+        c.err(
+            field,
+            "an acknowledgement is said as written, not rendered: remove the template tags \
+             (a reply that needs the run's data belongs in a `speak` action)",
+        );
+    } else if ack.chars().count() > ACK_MAX_CHARS {
+        c.err(
+            field,
+            format!(
+                "acknowledgement of {} characters: keep it under {ACK_MAX_CHARS} (it is said \
+                 before the run's own reply)",
+                ack.chars().count()
+            ),
+        );
     }
 }
 
