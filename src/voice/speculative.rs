@@ -22,6 +22,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use tokio::sync::oneshot;
 
 use super::VoiceLoop;
@@ -58,11 +59,12 @@ impl VoiceLoop {
     pub fn speculate(self: &Arc<Self>, snapshot: Vec<f32>) -> Speculation {
         let covered = snapshot.len();
         let (tx, result) = oneshot::channel();
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let report = this.vad.analyze(&snapshot);
-            let heard = if report.has_speech {
-                match this.decode(report.trim(&snapshot).to_vec()).await {
+        let report = self.vad.analyze(&snapshot);
+        if report.has_speech {
+            let this = Arc::clone(self);
+            let speech = report.trim(&snapshot).to_vec();
+            let mut decoding = async move {
+                let heard = match this.decode(speech).await {
                     Ok(t) => Some(t),
                     Err(SttError::Aborted) => {
                         tracing::debug!("speculative decode superseded");
@@ -72,13 +74,19 @@ impl VoiceLoop {
                         tracing::warn!(error = %e, "speculative decode failed");
                         None
                     }
-                }
-            } else {
-                None
-            };
-            let _ = tx.send(heard);
-        });
-        tracing::debug!(covered_ms = covered / 16, "speculative decode started");
+                };
+                let _ = tx.send(heard);
+            }
+            .boxed();
+            // The first poll hands the job to whisper and takes its turn: a later snapshot's
+            // decode (or the release's) is newer and aborts this one, whatever tasks run first.
+            if (&mut decoding).now_or_never().is_none() {
+                tokio::spawn(decoding);
+            }
+            tracing::debug!(covered_ms = covered / 16, "speculative decode started");
+        } else {
+            let _ = tx.send(None);
+        }
         Speculation {
             covered,
             started: Instant::now(),

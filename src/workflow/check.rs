@@ -246,3 +246,34 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
         format!("`{expr}` is not a valid cron expression: {reason}")
     })
 }
+
+#[cfg(test)]
+mod ack_tests {
+    use std::path::Path;
+
+    use crate::workflow::{TriggerDef, load_str};
+
+    fn voice(ack: &str) -> String {
+        format!(
+            "id: w\ntriggers: [{{type: voice, phrases: ['start the backup'], ack: {ack}}}]\nactions:\n  - {{id: a, type: log, config: {{message: hi}}}}\n"
+        )
+    }
+
+    #[test]
+    fn a_voice_trigger_may_say_a_short_plain_acknowledgement() {
+        let wf = load_str(&voice("'On it.'"), Path::new("w.yaml")).expect("loads");
+        assert!(matches!(
+            &wf.def.triggers[0],
+            TriggerDef::Voice { ack: Some(a), .. } if a == "On it."
+        ));
+        for (bad, says) in [
+            ("'  '", "empty acknowledgement"),
+            ("'On it, {{ trigger.slots.x }}'", "said as written"),
+            (&format!("'{}'", "word ".repeat(30)), "keep it under"),
+        ] {
+            let errs = load_str(&voice(bad), Path::new("w.yaml")).expect_err(bad);
+            assert_eq!(errs[0].field, "triggers[0].ack", "{errs:?}");
+            assert!(errs[0].message.contains(says), "{bad}: {errs:?}");
+        }
+    }
+}
