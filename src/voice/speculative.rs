@@ -83,7 +83,7 @@ impl VoiceLoop {
             if (&mut decoding).now_or_never().is_none() {
                 tokio::spawn(decoding);
             }
-            tracing::debug!(covered_ms = covered / 16, "speculative decode started");
+            tracing::info!(covered_ms = covered / 16, "speculative decode started");
         } else {
             let _ = tx.send(None);
         }
