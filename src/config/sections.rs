@@ -34,6 +34,16 @@ pub struct VoiceConfig {
     pub input_device: Option<String>,
     /// Longest recording, in seconds.
     pub max_seconds: u32,
+    /// Quiet after speech, in milliseconds, at which the recording so far is decoded while the
+    /// key is still held (a speculative decode, used at release when nothing was said after it);
+    /// 0 turns speculative decoding off. Default 200: shorter than the usual delay between the
+    /// last word and the key coming up, longer than most gaps between words; a pause that turns
+    /// out to be mid-sentence only costs a background decode, which the next one aborts.
+    pub speculate_pause_ms: u64,
+    /// In toggle mode, seconds of silence after speech that end the recording as a second tap
+    /// would; 0 turns it off. Default 1.2: longer than the hesitations people make inside a
+    /// command (mostly under a second), short enough not to feel like waiting.
+    pub silence_stop: f32,
 }
 
 impl Default for VoiceConfig {
@@ -48,6 +58,8 @@ impl Default for VoiceConfig {
             audio_ctx_floor: 512,
             input_device: None,
             max_seconds: 30,
+            speculate_pause_ms: 200,
+            silence_stop: 1.2,
         }
     }
 }

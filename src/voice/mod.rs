@@ -10,7 +10,9 @@
 //!
 //! **Boundary**: imports `audio`, `stt`, `intent`, `engine`, `tts`; never the desktop.
 
+mod ack;
 mod metered;
+mod speculative;
 mod text;
 
 use std::sync::{Arc, RwLock};
@@ -21,12 +23,13 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use metered::MeteredSpeaker;
+pub use speculative::Speculation;
 
 use crate::audio::{Vad, VadConfig};
 use crate::config::VoiceConfig;
 use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
-use crate::stt::{SttError, Transcriber};
+use crate::stt::{SttError, Transcriber, Transcript};
 use crate::template::Tmpl;
 use crate::workflow::TriggerDef;
 
@@ -67,6 +70,9 @@ pub struct Timings {
     pub release_to_workflow_ms: Option<f64>,
     /// End of audio to the first reply sample ready for the speaker.
     pub release_to_first_audio_ms: Option<f64>,
+    /// The transcript is a speculative decode's, made while the key was still held (nothing
+    /// was heard after its snapshot), so no decode ran after the release.
+    pub speculative: bool,
 }
 
 /// What became of one utterance (the `atlas listen --json` contract).
@@ -178,6 +184,21 @@ impl VoiceLoop {
         progress: &(dyn Fn(Phase) + Send + Sync),
         superseded: &CancellationToken,
     ) -> Result<Handled, VoiceError> {
+        self.handle_released(samples, released, progress, superseded, None)
+            .await
+    }
+
+    /// [`VoiceLoop::handle_reporting`] for a recording that `speculation` decoded while the key
+    /// was held: its transcript stands for the whole recording when nothing was heard after its
+    /// snapshot ([`Timings::speculative`]); otherwise the recording is decoded again.
+    pub async fn handle_released(
+        &self,
+        samples: Vec<f32>,
+        released: Instant,
+        progress: &(dyn Fn(Phase) + Send + Sync),
+        superseded: &CancellationToken,
+        speculation: Option<Speculation>,
+    ) -> Result<Handled, VoiceError> {
         let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
         let mut handled = Handled {
             transcript: String::new(),
@@ -206,8 +227,9 @@ impl VoiceLoop {
         let speech = report.trim(&samples).to_vec();
         progress(Phase::Transcribing);
         let matcher = self.matcher();
-        let prompt = (!matcher.1.is_empty()).then(|| matcher.1.clone());
-        let transcript = self.transcriber.transcribe(speech, prompt).await?;
+        let transcript = self.hear(&samples, speech, speculation).await?;
+        handled.timings.speculative = transcript.1;
+        let transcript = transcript.0;
         handled.timings.stt_ms = transcript.stt_ms;
         handled.timings.load_ms = transcript.load_ms.unwrap_or(0);
         let text = transcript.text;
@@ -250,6 +272,14 @@ impl VoiceLoop {
         Ok(handled)
     }
 
+    /// Whisper on the speech part of an utterance, with the user's phrases as its prompt: the
+    /// decode after the release and the speculative one while the key is held both go here.
+    async fn decode(&self, speech: Vec<f32>) -> Result<Transcript, SttError> {
+        let matcher = self.matcher();
+        let prompt = (!matcher.1.is_empty()).then(|| matcher.1.clone());
+        self.transcriber.transcribe(speech, prompt).await
+    }
+
     async fn run_matched(
         &self,
         handled: &mut Handled,
@@ -275,6 +305,7 @@ impl VoiceLoop {
             parent_run: None,
             depth: 0,
         };
+        let ack = self.acknowledge(workflow, phrase, said);
         let handle = match self.engine.trigger(req) {
             Ok(h) => h,
             Err(e) => {
@@ -308,6 +339,9 @@ impl VoiceLoop {
         });
         if !outcome.spoken.is_empty() {
             handled.reply = Some(outcome.spoken.join(" "));
+        }
+        if let Some(ack) = ack {
+            handled.reply = ack::with_ack(Some(ack.said().await), handled.reply.take());
         }
         if outcome.status != crate::store::RunStatus::Succeeded {
             let name = self
@@ -407,7 +441,7 @@ fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, Stri
                 .triggers
                 .iter()
                 .filter_map(|t| match t {
-                    TriggerDef::Voice { phrases } => Some(phrases.clone()),
+                    TriggerDef::Voice { phrases, .. } => Some(phrases.clone()),
                     _ => None,
                 })
                 .flatten()
