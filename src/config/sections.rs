@@ -28,8 +28,13 @@ pub struct VoiceConfig {
     pub llm_fallback: bool,
     /// Unload the model after this many idle seconds (0 = never).
     pub idle_unload_secs: u64,
-    /// Smallest whisper encoder window (in 20 ms frames); smaller is faster but less stable.
+    /// Smallest whisper encoder window (in 20 ms frames); 0 (the default) sizes the window to
+    /// the clip plus a margin, which is what makes short commands fast.
     pub audio_ctx_floor: i32,
+    /// Guide whisper with a grammar of the workflows' phrases when its free transcript is not
+    /// one of them; the guided transcript is taken only when whisper finds it nearly as likely,
+    /// so speech that is none of the phrases stays as heard. Default on.
+    pub grammar: bool,
     /// Input device name or id; default the system default.
     pub input_device: Option<String>,
     /// Longest recording, in seconds.
@@ -55,7 +60,8 @@ impl Default for VoiceConfig {
             not_understood: "Sorry, I didn't catch that.".into(),
             llm_fallback: false,
             idle_unload_secs: 300,
-            audio_ctx_floor: 512,
+            audio_ctx_floor: 0,
+            grammar: true,
             input_device: None,
             max_seconds: 30,
             speculate_pause_ms: 200,

@@ -76,5 +76,3 @@ pub enum SttError {
     #[error("the speech recognition worker has stopped; restart Atlas (see the log for why)")]
     WorkerGone,
 }
-#[cfg(test)]
-mod measure_scratch;

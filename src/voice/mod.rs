@@ -15,6 +15,9 @@ mod metered;
 mod speculative;
 mod text;
 
+#[cfg(test)]
+mod grammar_tests;
+
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,7 +32,7 @@ use crate::audio::{Vad, VadConfig};
 use crate::config::VoiceConfig;
 use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
-use crate::stt::{SttError, Transcriber, Transcript};
+use crate::stt::{Grammar, Hints, SttError, Transcriber, Transcript};
 use crate::template::Tmpl;
 use crate::workflow::TriggerDef;
 
@@ -113,7 +116,7 @@ pub struct VoiceLoop {
     engine: Engine,
     transcriber: Transcriber,
     speaker: Arc<MeteredSpeaker>,
-    matcher: RwLock<Arc<(Matcher, String)>>,
+    matcher: RwLock<Arc<Phrases>>,
     vad: Vad,
     config: VoiceConfig,
 }
@@ -150,7 +153,7 @@ impl VoiceLoop {
         &self.transcriber
     }
 
-    fn matcher(&self) -> Arc<(Matcher, String)> {
+    fn matcher(&self) -> Arc<Phrases> {
         self.matcher
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -159,7 +162,7 @@ impl VoiceLoop {
 
     /// Matches a transcript without running anything (for benchmarks and `--explain`).
     pub fn match_text(&self, text: &str) -> MatchOutcome {
-        self.matcher().0.match_text(text)
+        self.matcher().matcher.match_text(text)
     }
 
     /// Handles one utterance whose audio ended at `released`.
@@ -242,7 +245,7 @@ impl VoiceLoop {
             return Ok(handled);
         }
         let t0 = Instant::now();
-        let outcome = matcher.0.match_text(&text);
+        let outcome = matcher.matcher.match_text(&text);
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
         if superseded.is_cancelled() {
             handled.reason = Some(SUPERSEDED.into());
@@ -272,12 +275,16 @@ impl VoiceLoop {
         Ok(handled)
     }
 
-    /// Whisper on the speech part of an utterance, with the user's phrases as its prompt: the
-    /// decode after the release and the speculative one while the key is held both go here.
+    /// Whisper on the speech part of an utterance, with the user's phrases as its prompt and
+    /// their grammar as a guide (see [`Hints`]): the decode after the release and the
+    /// speculative one while the key is held both go here.
     async fn decode(&self, speech: Vec<f32>) -> Result<Transcript, SttError> {
-        let matcher = self.matcher();
-        let prompt = (!matcher.1.is_empty()).then(|| matcher.1.clone());
-        self.transcriber.transcribe(speech, prompt).await
+        let phrases = self.matcher();
+        let hints = Hints {
+            prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
+            grammar: phrases.grammar.clone(),
+        };
+        self.transcriber.transcribe_with(speech, hints).await
     }
 
     async fn run_matched(
@@ -429,8 +436,19 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Builds the matcher and whisper's initial prompt from the enabled workflows' voice phrases.
-fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, String), VoiceError> {
+/// What the enabled workflows' voice phrases give the loop.
+struct Phrases {
+    matcher: Matcher,
+    /// Whisper's initial prompt: the phrases as short sentences.
+    prompt: String,
+    /// The phrases as a decoding grammar (`None` without phrases, or with
+    /// `voice.grammar = false`).
+    grammar: Option<Arc<Grammar>>,
+}
+
+/// Builds the matcher, whisper's initial prompt and the decoding grammar from the enabled
+/// workflows' voice phrases.
+fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<Phrases, VoiceError> {
     let entries: Vec<VoiceEntry> = engine
         .workflows()
         .values()
@@ -466,5 +484,21 @@ fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, Stri
         )
     })?;
     let prompt = matcher.initial_prompt(200);
-    Ok((matcher, prompt))
+    let grammar = match matcher.decoding_grammar().filter(|_| config.grammar) {
+        // The grammar is generated from phrases that parsed: failing here is a bug in the
+        // generator, which must not take voice commands down with it.
+        Some(text) => match Grammar::parse(&text) {
+            Ok(g) => Some(Arc::new(g)),
+            Err(e) => {
+                tracing::error!(error = %e, "the phrases' decoding grammar is invalid; decoding unguided");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(Phrases {
+        matcher,
+        prompt,
+        grammar,
+    })
 }

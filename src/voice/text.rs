@@ -34,7 +34,7 @@ impl VoiceLoop {
             return handled;
         }
         let t0 = Instant::now();
-        let outcome = self.matcher().0.match_text(&handled.transcript);
+        let outcome = self.matcher().matcher.match_text(&handled.transcript);
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
         tracing::info!(text = %handled.transcript, best = ?outcome.best.as_ref().map(|b| (&b.workflow_id, b.score)), "typed command matched");
         let said = Said {

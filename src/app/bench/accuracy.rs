@@ -246,7 +246,7 @@ fn stand_ins(engine: &atlas::engine::Engine, dir: &Path) -> anyhow::Result<Vec<S
             .triggers
             .iter()
             .filter_map(|t| match t {
-                TriggerDef::Voice { phrases } => Some(phrases),
+                TriggerDef::Voice { phrases, .. } => Some(phrases),
                 _ => None,
             })
             .flatten()
