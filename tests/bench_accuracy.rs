@@ -53,10 +53,15 @@ fn bench_accuracy_reports_every_figure_or_why_it_has_none() {
     assert_eq!(out["utterances"], 3, "{out:#}");
     let nulls = out["nulls"].as_object().expect("nulls");
     for f in FIGURES {
-        let v = out.get(*f).unwrap_or_else(|| panic!("no figure {f}: {out:#}"));
+        let v = out
+            .get(*f)
+            .unwrap_or_else(|| panic!("no figure {f}: {out:#}"));
         if v.is_null() {
             assert!(
-                nulls.get(*f).and_then(Value::as_str).is_some_and(|w| !w.is_empty()),
+                nulls
+                    .get(*f)
+                    .and_then(Value::as_str)
+                    .is_some_and(|w| !w.is_empty()),
                 "{f} is null without a reason: {out:#}"
             );
         }
@@ -70,12 +75,22 @@ fn bench_accuracy_reports_every_figure_or_why_it_has_none() {
     let classes = out["accuracy"].as_object().unwrap();
     let of = |c: &str| classes[c]["of"].as_u64().unwrap();
     assert_eq!((of("in_grammar"), of("paraphrase")), (1, 1), "{out:#}");
-    assert_eq!(classes.values().map(|c| c["of"].as_u64().unwrap()).sum::<u64>(), 3);
+    assert_eq!(
+        classes
+            .values()
+            .map(|c| c["of"].as_u64().unwrap())
+            .sum::<u64>(),
+        3
+    );
     for c in classes.values() {
         assert!(c["right"].as_u64().unwrap() <= c["of"].as_u64().unwrap());
     }
     // The WAVs were cached under the corpus's hash, outside the repository.
     let corpus = out["corpus"].as_str().unwrap();
     let wavs = dir.path().join("cache").join(corpus).join("wav");
-    assert!(std::fs::read_dir(&wavs).unwrap().count() >= 2, "{}", wavs.display());
+    assert!(
+        std::fs::read_dir(&wavs).unwrap().count() >= 2,
+        "{}",
+        wavs.display()
+    );
 }

@@ -23,7 +23,11 @@ impl Home {
         };
         let wf = h.wf();
         std::fs::create_dir_all(&wf).unwrap();
-        for (name, yaml) in [("on.yaml", LIGHTS_ON), ("off.yaml", LIGHTS_OFF), ("timer.yaml", TIMER)] {
+        for (name, yaml) in [
+            ("on.yaml", LIGHTS_ON),
+            ("off.yaml", LIGHTS_OFF),
+            ("timer.yaml", TIMER),
+        ] {
             std::fs::write(wf.join(name), yaml).unwrap();
         }
         h
@@ -37,7 +41,10 @@ impl Home {
             .env("ATLAS_DATA_DIR", self.dir.path().join("data"))
             .env("ATLAS_CONFIG", self.dir.path().join("config.toml"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
-            .env("ATLAS_BUNDLED_WORKFLOWS", self.dir.path().join("no-bundled"))
+            .env(
+                "ATLAS_BUNDLED_WORKFLOWS",
+                self.dir.path().join("no-bundled"),
+            )
             .env("ATLAS_MODEL", self.dir.path().join("no-model.bin"))
             .env("ATLAS_SPEECH", "none")
             .arg("--workflows")
@@ -64,12 +71,31 @@ fn json_of(o: &Output) -> Value {
 fn a_typed_command_runs_the_workflow_it_names_with_its_slots() {
     let h = Home::new();
     for (text, workflow, slots, reply) in [
-        ("Turn off the kitchen lights.", "lights_off", json!({"room": "kitchen"}), "The kitchen lights are off."),
-        ("turn on the living room lights", "lights_on", json!({"room": "living room"}), "The living room lights are on."),
-        ("Set a timer for twenty five minutes", "timer", json!({"minutes": 25}), "Timer set for 25 minutes."),
+        (
+            "Turn off the kitchen lights.",
+            "lights_off",
+            json!({"room": "kitchen"}),
+            "The kitchen lights are off.",
+        ),
+        (
+            "turn on the living room lights",
+            "lights_on",
+            json!({"room": "living room"}),
+            "The living room lights are on.",
+        ),
+        (
+            "Set a timer for twenty five minutes",
+            "timer",
+            json!({"minutes": 25}),
+            "Timer set for 25 minutes.",
+        ),
     ] {
         let o = h.listen(text, &["--json"]);
-        assert!(o.status.success(), "{text}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{text}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let out = json_of(&o);
         assert_eq!(out["workflow"], workflow, "{text}: {out:#}");
         assert_eq!(out["slots"], slots, "{text}: {out:#}");
@@ -86,11 +112,19 @@ fn a_typed_command_runs_the_workflow_it_names_with_its_slots() {
 fn an_unmatched_typed_command_says_so_and_exits_with_status_1() {
     let h = Home::new();
     let o = h.listen("what is the capital of peru", &["--json"]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out = json_of(&o);
     assert_eq!(out["workflow"], Value::Null, "{out:#}");
     assert_eq!(out["run"], Value::Null, "{out:#}");
-    assert!(out["reason"].as_str().is_some_and(|r| !r.is_empty()), "{out:#}");
+    assert!(
+        out["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{out:#}"
+    );
     assert_eq!(out["reply"], "Sorry, I didn't catch that.");
     // The plain output says so too.
     let o = h.listen("what is the capital of peru", &[]);

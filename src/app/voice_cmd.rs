@@ -318,7 +318,10 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<bool> {
     };
     engine.store().flush().await?;
     print_handled(&handled, opts.json, opts.explain)?;
-    let succeeded = handled.run.as_ref().is_some_and(|r| r.status == "succeeded");
+    let succeeded = handled
+        .run
+        .as_ref()
+        .is_some_and(|r| r.status == "succeeded");
     Ok(!typed || succeeded)
 }
 

@@ -156,8 +156,12 @@ fn virtual_microphone_session() {
     };
     let watch = super::super::live::watch(rec.live_tap(), live, move |e| tx.send(e).is_ok());
     assert!(paplay(&speech_wav).status().unwrap().success());
-    let first = events.recv_timeout(Duration::from_secs(5)).expect("a pause");
-    let second = events.recv_timeout(Duration::from_secs(5)).expect("the silence");
+    let first = events
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a pause");
+    let second = events
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the silence");
     let got = rec.stop().unwrap();
     let LiveEvent::Pause(snapshot) = first else {
         panic!("the pause comes first: {first:?}");
@@ -169,7 +173,10 @@ fn virtual_microphone_session() {
     let mut tap = rec.live_tap();
     rec.start().unwrap();
     rec.stop().unwrap();
-    assert!(!tap.read_new(&mut Vec::new()), "a tap reads only its own recording");
+    assert!(
+        !tap.read_new(&mut Vec::new()),
+        "a tap reads only its own recording"
+    );
     drop(watch);
     drop(rec);
 

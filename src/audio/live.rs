@@ -18,8 +18,8 @@
 //! **Bound**: the watcher thread ends within one `poll` of its [`LiveWatch`] being dropped or of
 //! the recording it was made for ending.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::capture::Shared;

@@ -16,12 +16,7 @@ fn config() -> LiveConfig {
 
 /// Feeds `clip` (16 kHz mono unless `rate`/`channels` say otherwise) in 40 ms pieces; returns
 /// each event with the number of samples fed when it came.
-fn feed(
-    config: LiveConfig,
-    clip: &[f32],
-    rate: u32,
-    channels: u16,
-) -> Vec<(usize, LiveEvent)> {
+fn feed(config: LiveConfig, clip: &[f32], rate: u32, channels: u16) -> Vec<(usize, LiveEvent)> {
     let mut d = PauseDetector::new(config, rate, channels);
     let piece = rate as usize * usize::from(channels) * 40 / 1000;
     let mut fed = 0;
@@ -65,15 +60,24 @@ fn speech_then_quiet_gives_one_pause_holding_the_speech_then_the_silence() {
     let p = pauses(&events);
     assert_eq!(p.len(), 1, "one pause: {} events", events.len());
     let speech_end = speech_end(&clip);
-    assert!(p[0].len() >= speech_end + 150 * MS, "the snapshot holds the speech");
+    assert!(
+        p[0].len() >= speech_end + 150 * MS,
+        "the snapshot holds the speech"
+    );
     assert!(p[0].len() < speech_end + 500 * MS, "taken at the pause");
     assert!(Vad::default().analyze(p[0]).has_speech);
     // Silence comes once, only after `silence_stop` of quiet, and after the pause.
     let at = silence_at(&events).expect("the silence after speech");
-    assert!(at >= speech_end + 1200 * MS, "not before the quiet lasted: {at}");
+    assert!(
+        at >= speech_end + 1200 * MS,
+        "not before the quiet lasted: {at}"
+    );
     assert!(at < speech_end + 1500 * MS, "soon after: {at}");
     assert_eq!(
-        events.iter().filter(|(_, e)| *e == LiveEvent::Silence).count(),
+        events
+            .iter()
+            .filter(|(_, e)| *e == LiveEvent::Silence)
+            .count(),
         1
     );
     assert!(matches!(events[0].1, LiveEvent::Pause(_)));
@@ -81,10 +85,7 @@ fn speech_then_quiet_gives_one_pause_holding_the_speech_then_the_silence() {
 
 #[test]
 fn speech_after_a_pause_gives_a_second_longer_snapshot() {
-    let (Some(a), Some(b)) = (
-        espeak_16k("set the volume", &[]),
-        espeak_16k("to low", &[]),
-    ) else {
+    let (Some(a), Some(b)) = (espeak_16k("set the volume", &[]), espeak_16k("to low", &[])) else {
         return;
     };
     let mut clip = padded(&a, 0.3, 0.8);

@@ -126,7 +126,11 @@ impl Vad {
             return report;
         }
         let levels: Vec<f32> = frames.iter().map(|f| f.0).collect();
-        (report.noise_floor_dbfs, report.peak_dbfs, report.threshold_dbfs) = self.levels(&levels);
+        (
+            report.noise_floor_dbfs,
+            report.peak_dbfs,
+            report.threshold_dbfs,
+        ) = self.levels(&levels);
         let loud = |f: &(f32, f32)| f.0 > report.threshold_dbfs;
         let voiced: Vec<bool> = frames.iter().map(|f| loud(f) && f.1 <= c.max_zcr).collect();
         let n_voiced = voiced.iter().filter(|&&v| v).count();

@@ -2,7 +2,7 @@
 //!
 //! The grammar is GBNF text (the subset `stt::Grammar` reads) over whisper's raw output, which
 //! looks like `" Turn on the kitchen lights."`: every word is preceded by a space (and may follow
-//! a comma), letters match in either case, and the sentence may end in `.`, `!` or `?`. Around
+//! a comma or a sentence end: "Thanks" after "?"), letters match in either case, and the sentence may end in `.`, `!` or `?`. Around
 //! any template it allows the matcher's skippable prefixes ("hey atlas", "can you") and suffixes
 //! ("thanks"), and its filler words. Within a template:
 //! - a word may also be said as the normaliser would expand it ("what's" or "what is", "ten" or
@@ -62,7 +62,7 @@ const NUMBER_WORDS: &[&str] = &[
 ];
 
 /// Shared rules: a word separator, the sentence end, numbers and free text.
-const COMMON_RULES: &str = r#"s ::= [,;:]? " "
+const COMMON_RULES: &str = r#"s ::= [,;:.!?]? " "
 end ::= [.!?]*
 digits ::= [0-9]+ ([.:,] [0-9]+)* "%"?
 free ::= (s [^ .?!]+)+
@@ -239,38 +239,52 @@ fn words_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A case-insensitive GBNF literal: each ASCII letter as a class of its two cases, every other
-/// character quoted.
+/// A GBNF literal of a word in the cases whisper writes it: as written with its first letter in
+/// either case ("turn", "Turn"; "iPhone" stays "iPhone"), or all capitals ("TV"). Allowing any
+/// case for every letter would let a guided decode spell a word in odd pieces ("aLgOrAnd").
 fn literal(word: &str) -> String {
-    let mut parts = Vec::new();
-    let mut quoted = String::new();
-    let flush = |quoted: &mut String, parts: &mut Vec<String>| {
-        if !quoted.is_empty() {
-            parts.push(format!("\"{}\"", std::mem::take(quoted)));
-        }
+    let mut chars = word.chars();
+    let Some(first) = chars.next() else {
+        return "\"\"".to_string();
     };
-    for c in word.chars() {
-        if c.is_ascii_alphabetic() {
-            flush(&mut quoted, &mut parts);
-            parts.push(format!(
-                "[{}{}]",
-                c.to_ascii_lowercase(),
-                c.to_ascii_uppercase()
-            ));
+    let rest: String = chars.collect();
+    let head = if first.is_ascii_alphabetic() {
+        format!(
+            "[{}{}]",
+            first.to_ascii_lowercase(),
+            first.to_ascii_uppercase()
+        )
+    } else {
+        quote(&first.to_string())
+    };
+    let written = if rest.is_empty() {
+        head
+    } else {
+        format!("{head} {}", quote(&rest))
+    };
+    let upper = word.to_uppercase();
+    if upper.chars().count() < 2 || upper == word || !rest.chars().any(|c| c.is_ascii_lowercase()) {
+        return if rest.is_empty() {
+            written
         } else {
-            match c {
-                '"' => quoted.push_str("\\\""),
-                '\\' => quoted.push_str("\\\\"),
-                c => quoted.push(c),
-            }
+            format!("({written})")
+        };
+    }
+    format!("({written} | {})", quote(&upper))
+}
+
+/// `text` as a quoted GBNF string.
+fn quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
         }
     }
-    flush(&mut quoted, &mut parts);
-    if parts.len() == 1 {
-        parts.pop().unwrap_or_default()
-    } else {
-        format!("({})", parts.join(" "))
-    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -290,11 +304,13 @@ mod tests {
     }
 
     #[test]
-    fn literals_fold_case_and_quote_the_rest() {
-        assert_eq!(literal("on"), "([oO] [nN])");
+    fn literals_allow_a_capital_first_letter_or_all_capitals() {
+        assert_eq!(literal("on"), "([oO] \"n\" | \"ON\")");
         assert_eq!(literal("a"), "[aA]");
-        assert_eq!(literal("what's"), "([wW] [hH] [aA] [tT] \"'\" [sS])");
-        assert_eq!(literal("10"), "\"10\"");
+        assert_eq!(literal("what's"), "([wW] \"hat's\" | \"WHAT'S\")");
+        assert_eq!(literal("iPhone"), "([iI] \"Phone\" | \"IPHONE\")");
+        assert_eq!(literal("10"), "(\"1\" \"0\")");
+        assert_eq!(literal("a\"b"), "([aA] \"\\\"b\" | \"A\\\"B\")");
     }
 
     #[test]
@@ -310,7 +326,10 @@ mod tests {
         let m = matcher(&[
             ("on", &["turn on the {room:kitchen|living room} lights"]),
             ("off", &["turn off the {room:kitchen|living room} lights"]),
-            ("timer", &["set a timer for {n:number} minutes", "remind me to {task}"]),
+            (
+                "timer",
+                &["set a timer for {n:number} minutes", "remind me to {task}"],
+            ),
             ("dup", &["turn on the {room:kitchen|living room} lights"]),
         ]);
         let g = m.decoding_grammar().unwrap();

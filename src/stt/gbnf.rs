@@ -258,9 +258,9 @@ impl Builder<'_> {
 
     fn rule(&mut self, name: &str) -> Result<(u32, u32), SttError> {
         let rules = self.rules;
-        let body = rules
-            .get(name)
-            .ok_or_else(|| SttError::Grammar(format!("the rule `{name}` is used but not defined")))?;
+        let body = rules.get(name).ok_or_else(|| {
+            SttError::Grammar(format!("the rule `{name}` is used but not defined"))
+        })?;
         if self.open.iter().any(|r| r == name) {
             return Err(SttError::Grammar(format!(
                 "the rule `{name}` refers to itself; use `*` or `+` for repetition"
@@ -510,10 +510,19 @@ mod tests {
              word ::= \" \" [^ .!]+",
         )
         .unwrap();
-        for ok in [" Turn on the lights.", " turn off the kitchen lights", " Turn on the café!"] {
+        for ok in [
+            " Turn on the lights.",
+            " turn off the kitchen lights",
+            " Turn on the café!",
+        ] {
             assert!(g.accepts(ok), "{ok}");
         }
-        for bad in [" Turn up the lights", " Turn on the", "Turn on the lights", " Turn on the lights.."] {
+        for bad in [
+            " Turn up the lights",
+            " Turn on the",
+            "Turn on the lights",
+            " Turn on the lights..",
+        ] {
             assert!(!g.accepts(bad), "{bad}");
         }
         // A prefix is alive (not yet accepted), a wrong byte is not.

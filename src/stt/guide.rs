@@ -5,12 +5,12 @@
 //! - it **scores**: it keeps the model's own log-probability of every token the decoder chose
 //!   (taken before any grammar penalty), so a free and a guided decode of one clip can be
 //!   compared on the same footing ([`Guide::score`]);
-//! - with a [`Grammar`], it **guides**: every token that would take the text out of the grammar
-//!   loses `penalty` from its logit, and end-of-text loses it while the grammar is not yet
-//!   satisfied. Which tokens keep the text inside is found by walking the vocabulary in byte order,
-//!   so tokens sharing a prefix share the work and a dead prefix rules out all its tokens at once.
-//!   Once the text has left the grammar anyway (possible with a small penalty), the guide stops
-//!   penalising and says so ([`Guide::left_grammar`]).
+//! - with a [`Grammar`], it **guides**: decoding is greedy, so it is enough that the best token
+//!   that keeps the text in the grammar has the highest logit. The step's tokens are tried from
+//!   the best down, each read through the grammar, and every one that would leave it is ruled out
+//!   (end-of-text is ruled out while the grammar is not yet satisfied). Usually the first few
+//!   fit; after [`MAX_CANDIDATES`] misses the guide walks the whole vocabulary in byte order
+//!   instead (tokens sharing a prefix share the work) and rules out all that leave the grammar.
 
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
@@ -34,7 +34,11 @@ impl Vocab {
     pub(crate) fn load(ctx: &WhisperContext) -> Vocab {
         let eot = ctx.token_eot();
         let bytes: Vec<Vec<u8>> = (0..eot)
-            .map(|id| ctx.token_to_bytes(id).map(<[u8]>::to_vec).unwrap_or_default())
+            .map(|id| {
+                ctx.token_to_bytes(id)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default()
+            })
             .collect();
         let mut sorted: Vec<u32> = (0..eot as u32).collect();
         sorted.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]));
@@ -80,6 +84,10 @@ impl Vocab {
     }
 }
 
+/// How many of a step's best tokens the guide checks against the grammar before it walks the
+/// whole vocabulary instead.
+const MAX_CANDIDATES: usize = 64;
+
 /// What the filter keeps between steps.
 #[derive(Default)]
 struct Record {
@@ -88,14 +96,13 @@ struct Record {
     last_lse: f32,
     /// The model's log-probability of each chosen token so far.
     logprobs: Vec<f32>,
-    left_grammar: bool,
     allowed: Vec<bool>,
 }
 
 /// One decode's logits filter: scores it, and guides it when it has a grammar.
 pub(crate) struct Guide<'a> {
     vocab: &'a Vocab,
-    grammar: Option<(&'a Grammar, f32)>,
+    grammar: Option<&'a Grammar>,
     record: Mutex<Record>,
 }
 
@@ -109,11 +116,10 @@ impl<'a> Guide<'a> {
         }
     }
 
-    /// A filter that holds the decode to `grammar`, taking `penalty` from the logit of any
-    /// token that leaves it.
-    pub(crate) fn guided(vocab: &'a Vocab, grammar: &'a Grammar, penalty: f32) -> Self {
+    /// A filter that holds the decode to `grammar`.
+    pub(crate) fn guided(vocab: &'a Vocab, grammar: &'a Grammar) -> Self {
         Guide {
-            grammar: Some((grammar, penalty)),
+            grammar: Some(grammar),
             ..Guide::scoring(vocab)
         }
     }
@@ -134,11 +140,6 @@ impl<'a> Guide<'a> {
         (!lps.is_empty()).then(|| lps.iter().sum::<f32>() / lps.len() as f32)
     }
 
-    /// True when the decoded text left the grammar despite the penalty.
-    pub(crate) fn left_grammar(&self) -> bool {
-        self.record().left_grammar
-    }
-
     /// One decoding step: see the module docs.
     fn filter(&self, tokens: &[WhisperTokenData], logits: &mut [f32]) {
         let mut r = self.record();
@@ -151,27 +152,55 @@ impl<'a> Guide<'a> {
         r.last.clear();
         r.last.extend_from_slice(logits);
         r.last_lse = log_sum_exp(logits);
-        let Some((grammar, penalty)) = self.grammar else {
+        let Some(grammar) = self.grammar else {
             return;
         };
         let set = grammar.advance(&grammar.start(), &self.vocab.text(tokens));
         if set.is_empty() {
-            r.left_grammar = true;
+            // Cannot happen while every step is guided; nothing is left to hold the text to.
             return;
         }
+        // Greedy decoding takes the highest logit: rule out every token above the best one that
+        // keeps the text in the grammar. Those are found from the top down, each checked by
+        // reading its bytes, so a step costs a few passes over the logits, not a walk of the
+        // vocabulary through the grammar.
         let eot = self.vocab.eot as usize;
+        let ends = grammar.accepts_in(&set);
+        for _ in 0..MAX_CANDIDATES {
+            let Some((best, _)) = logits
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.is_finite())
+                .max_by(|a, b| a.1.total_cmp(b.1))
+            else {
+                return;
+            };
+            let fits = if best == eot {
+                ends
+            } else if best < eot {
+                let bytes = &self.vocab.bytes[best];
+                !bytes.is_empty() && !grammar.advance(&set, bytes).is_empty()
+            } else {
+                false
+            };
+            if fits {
+                return;
+            }
+            logits[best] = f32::NEG_INFINITY;
+        }
+        // Rarely the grammar's next token is far down the list: rule out every token leaving it.
         let mut allowed = std::mem::take(&mut r.allowed);
         allowed.clear();
         allowed.resize(eot, false);
         self.vocab.allowed(grammar, &set, &mut allowed);
-        for (logit, ok) in logits.iter_mut().zip(&allowed) {
+        for (id, logit) in logits.iter_mut().enumerate() {
+            let ok = if id == eot {
+                ends
+            } else {
+                allowed.get(id).copied().unwrap_or(false)
+            };
             if !ok {
-                *logit -= penalty;
-            }
-        }
-        if !grammar.accepts_in(&set) {
-            if let Some(l) = logits.get_mut(eot) {
-                *l -= penalty;
+                *logit = f32::NEG_INFINITY;
             }
         }
         r.allowed = allowed;

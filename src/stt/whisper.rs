@@ -50,9 +50,6 @@ pub struct SttConfig {
     pub initial_prompt: Option<String>,
     /// Use whisper.cpp's flash attention (measured slightly faster with Q8_0 models).
     pub flash_attn: bool,
-    /// What a token leaving the grammar loses from its logit in a guided decode (large: the
-    /// guided decode follows the grammar; whether to believe it is decided by its score).
-    pub grammar_penalty: f32,
     /// How much lower (in mean log-probability per token) a guided transcript may score than the
     /// free one and still be taken.
     pub guided_margin: f32,
@@ -70,7 +67,6 @@ impl SttConfig {
             audio_ctx_margin: 192,
             initial_prompt: None,
             flash_attn: true,
-            grammar_penalty: 100.0,
             guided_margin: GUIDED_MARGIN,
         }
     }
@@ -457,7 +453,8 @@ impl Run<'_> {
         );
         let mut free = self.pass(model, window, None)?;
         let mut passes = 1;
-        let retried = (free.out_of_tokens || has_loop(&free.raw)) && retry_audio_ctx(window) > window;
+        let retried =
+            (free.out_of_tokens || has_loop(&free.raw)) && retry_audio_ctx(window) > window;
         if retried {
             free = self.pass(model, retry_audio_ctx(window), None)?;
             passes += 1;
@@ -501,7 +498,7 @@ impl Run<'_> {
             params.set_initial_prompt(p);
         }
         let guide = match grammar {
-            Some(g) => Guide::guided(&model.vocab, g, self.cfg.grammar_penalty),
+            Some(g) => Guide::guided(&model.vocab, g),
             None => Guide::scoring(&model.vocab),
         };
         guide.install(&mut params);
@@ -533,7 +530,11 @@ impl Run<'_> {
 
 /// Whisper's settings for short spoken commands that do not depend on the clip: greedy, one
 /// segment, no context from earlier calls, no timestamps, no temperature fallback, no printing.
-pub(super) fn tune_for_commands(params: &mut FullParams<'_, '_>, threads: usize, english_only: bool) {
+pub(super) fn tune_for_commands(
+    params: &mut FullParams<'_, '_>,
+    threads: usize,
+    english_only: bool,
+) {
     params.set_n_threads(threads.min(c_int::MAX as usize) as c_int);
     params.set_translate(false);
     params.set_language(Some(if english_only { "en" } else { "auto" }));

@@ -22,7 +22,10 @@ fn grammar(phrases: &[(&str, &[&str])]) -> Grammar {
 #[test]
 fn the_grammar_takes_whispers_text_of_the_phrases_and_nothing_else() {
     let g = grammar(&[
-        ("lights", &["turn (on|off) the {room:kitchen|living room} lights"]),
+        (
+            "lights",
+            &["turn (on|off) the {room:kitchen|living room} lights"],
+        ),
         ("timer", &["set a timer for {minutes:number} minutes"]),
         ("remind", &["remind me to {task}"]),
         ("weather", &["what's [the] weather [like] [today]"]),

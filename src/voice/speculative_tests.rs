@@ -160,7 +160,10 @@ async fn a_newer_snapshot_supersedes_the_older_decode() {
     clip.extend(padded(&b, 0.0, 0.6));
     let older = rig.voice.speculate(first);
     let newer = rig.voice.speculate(last_pause(&clip));
-    assert!(older.transcript().await.is_none(), "the older decode was aborted");
+    assert!(
+        older.transcript().await.is_none(),
+        "the older decode was aborted"
+    );
     let h = release(&rig, clip, newer).await;
     assert!(h.timings.speculative);
     assert_eq!(h.slots["level"], "medium", "{h:?}");

@@ -208,7 +208,10 @@ const ACK_MAX_CHARS: usize = 80;
 fn check_ack(field: &str, ack: &str, c: &mut Checker<'_>) {
     let field = format!("{field}.ack");
     if ack.trim().is_empty() {
-        c.err(field, "empty acknowledgement: write a few words, e.g. `On it.`, or remove `ack`");
+        c.err(
+            field,
+            "empty acknowledgement: write a few words, e.g. `On it.`, or remove `ack`",
+        );
     } else if ack.contains("{{") || ack.contains("{%") {
         c.err(
             field,

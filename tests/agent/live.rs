@@ -33,7 +33,11 @@ async fn holding_the_key_through_a_pause_uses_the_speculative_transcript_unless_
     // A pause is 700 ms of quiet here: longer than the 390 ms of silence espeak-ng ends its
     // speech with plus the 150 ms before the second release, so that release comes before a
     // pause after the second half (it then has speech after the only snapshot).
-    std::fs::write(dir.join("config.toml"), "[voice]\nspeculate_pause_ms = 700\n").unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[voice]\nspeculate_pause_ms = 700\n",
+    )
+    .unwrap();
     let d = rig.daemon(&[]);
     wait_for(&d, "the daemon's status", || state(&d) == "idle").await;
     // The null sink's monitor delivers its first buffer ~2 s after the stream opens.
@@ -52,12 +56,22 @@ async fn holding_the_key_through_a_pause_uses_the_speculative_transcript_unless_
     tokio::time::sleep(Duration::from_millis(600)).await;
     xdo(&rig.x, &["keyup", KEY]);
     wait_for(&d, "the volume run", || {
-        runs(&d.data).iter().any(|r| r.workflow_id == "volume" && r.status.is_final())
+        runs(&d.data)
+            .iter()
+            .any(|r| r.workflow_id == "volume" && r.status.is_final())
     })
     .await;
-    let run = runs(&d.data).into_iter().find(|r| r.workflow_id == "volume").unwrap();
+    let run = runs(&d.data)
+        .into_iter()
+        .find(|r| r.workflow_id == "volume")
+        .unwrap();
     assert_eq!(run.trigger_data["slots"]["level"], "high", "{run:?}");
-    assert_eq!(logged(&d, "speculative transcript used"), 1, "{}", d.logged());
+    assert_eq!(
+        logged(&d, "speculative transcript used"),
+        1,
+        "{}",
+        d.logged()
+    );
     assert!(d.logged().contains("speculative: true"), "{}", d.logged());
     wait_for(&d, "idle", || state(&d) == "idle").await;
 
@@ -85,10 +99,14 @@ async fn holding_the_key_through_a_pause_uses_the_speculative_transcript_unless_
             == 2
     })
     .await;
-    let run = runs(&d.data).into_iter().find(|r| r.workflow_id == "volume").unwrap();
+    let run = runs(&d.data)
+        .into_iter()
+        .find(|r| r.workflow_id == "volume")
+        .unwrap();
     assert_eq!(run.trigger_data["slots"]["level"], "low", "{run:?}");
     assert!(
-        d.logged().contains("speech after the speculative snapshot: decoding again"),
+        d.logged()
+            .contains("speech after the speculative snapshot: decoding again"),
         "{}",
         d.logged()
     );
@@ -114,7 +132,10 @@ async fn holding_the_key_through_a_pause_uses_the_speculative_transcript_unless_
         .iter()
         .any(|r| r.workflow_id == "backup" && !r.status.is_final());
     let heard = speaker.heard(&rig.model);
-    assert!(running, "the run was still going when the speaker was heard");
+    assert!(
+        running,
+        "the run was still going when the speaker was heard"
+    );
     assert!(heard.contains("moment"), "the speaker said: {heard:?}");
     assert!(!heard.contains("finished"), "the speaker said: {heard:?}");
     let out = d.stop();
@@ -154,7 +175,8 @@ async fn in_toggle_mode_the_silence_after_speech_ends_the_recording_without_a_se
     })
     .await;
     assert!(
-        d.logged().contains("silence after speech: the recording ends"),
+        d.logged()
+            .contains("silence after speech: the recording ends"),
         "{}",
         d.logged()
     );

@@ -78,7 +78,10 @@ const SHARES: [(&str, f64); 5] = [
 pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()> {
     let started = Instant::now();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = opts.corpus.clone().unwrap_or_else(|| root.join("bench/accuracy"));
+    let corpus = opts
+        .corpus
+        .clone()
+        .unwrap_or_else(|| root.join("bench/accuracy"));
     let cache = opts.cache.clone().unwrap_or_else(default_cache);
     let manifest_path = generate(&root.join("scripts/accuracy-corpus.py"), &corpus, &cache)?;
     let manifest: Manifest = serde_json::from_slice(
@@ -110,7 +113,10 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
         .filter_map(|i| i.expect.workflow.as_ref())
         .find(|w| !ids.contains(w))
     {
-        anyhow::bail!("the corpus expects workflow `{missing}`, which neither the bundled workflows nor {} define", corpus.display());
+        anyhow::bail!(
+            "the corpus expects workflow `{missing}`, which neither the bundled workflows nor {} define",
+            corpus.display()
+        );
     }
     let mut stt = SttConfig::new(model.clone());
     stt.audio_ctx_floor = config.voice.audio_ctx_floor;
@@ -159,11 +165,17 @@ fn report(
     let stt: Vec<f64> = outcomes.iter().filter_map(|o| o.stt_ms).collect();
     let stt_p50 = figure(&stt, 0.5);
     if stt_p50.is_null() {
-        nulls.insert("stt_p50_ms".into(), json!("whisper ran on no item of the sample"));
+        nulls.insert(
+            "stt_p50_ms".into(),
+            json!("whisper ran on no item of the sample"),
+        );
     }
     out.insert("stt_p50_ms".into(), stt_p50);
     out.insert("voices".into(), json!(manifest.voices));
-    out.insert("voices_skipped".into(), json!(manifest.voices_skipped.len()));
+    out.insert(
+        "voices_skipped".into(),
+        json!(manifest.voices_skipped.len()),
+    );
     let misses: Vec<Value> = outcomes
         .iter()
         .filter(|o| !o.right())
@@ -176,7 +188,10 @@ fn report(
         })
         .collect();
     out.insert("misses".into(), Value::Array(misses));
-    out.insert("elapsed_s".into(), json!(round1(started.elapsed().as_secs_f64())));
+    out.insert(
+        "elapsed_s".into(),
+        json!(round1(started.elapsed().as_secs_f64())),
+    );
     out.insert("nulls".into(), Value::Object(nulls));
     out
 }
@@ -224,7 +239,13 @@ fn sample(items: &[Item], limit: usize) -> Vec<Item> {
     }
     let mut out = Vec::with_capacity(limit);
     for ((class, _), want) in SHARES.iter().zip(quota) {
-        out.extend(items.iter().filter(|i| i.class == *class).take(want).cloned());
+        out.extend(
+            items
+                .iter()
+                .filter(|i| i.class == *class)
+                .take(want)
+                .cloned(),
+        );
     }
     out
 }

@@ -99,7 +99,10 @@ impl AgentPath {
     }
 
     fn first_audio_ms(&self) -> Vec<f64> {
-        self.presses.iter().filter_map(|p| p.first_audio_ms).collect()
+        self.presses
+            .iter()
+            .filter_map(|p| p.first_audio_ms)
+            .collect()
     }
 }
 
@@ -455,8 +458,12 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
             live: live_cfg,
             hold_after: Duration::from_millis(hold),
         };
-        let (engine, voice, metered, gated) =
-            (app.engine.clone(), voice.clone(), metered.clone(), gated.clone());
+        let (engine, voice, metered, gated) = (
+            app.engine.clone(),
+            voice.clone(),
+            metered.clone(),
+            gated.clone(),
+        );
         match through_the_agent(engine, voice, metered, gated, &wav_in, &pass).await {
             Ok(p) => {
                 live.insert(pass.name.into(), p.report());
@@ -466,7 +473,10 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
                 }
             }
             Err(e) => {
-                eprintln!("the agent's key path ({}) was not measured: {e:#}", pass.name);
+                eprintln!(
+                    "the agent's key path ({}) was not measured: {e:#}",
+                    pass.name
+                );
                 live.insert(pass.name.into(), serde_json::Value::Null);
                 problem.get_or_insert(format!("{e:#}"));
             }

@@ -158,7 +158,13 @@ async fn measure_live(
         tokio::time::sleep(rest).await;
         let released = Instant::now();
         let h = voice
-            .handle_released(recording.clone(), released, &|_| {}, &never, Some(speculation))
+            .handle_released(
+                recording.clone(),
+                released,
+                &|_| {},
+                &never,
+                Some(speculation),
+            )
             .await?;
         if h.timings.speculative {
             used += 1;

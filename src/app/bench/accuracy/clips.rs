@@ -115,7 +115,10 @@ fn active_rms(samples: &[f32]) -> f64 {
         .map(|c| c.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / c.len() as f64)
         .collect();
     let loudest = frames.iter().copied().fold(0.0, f64::max);
-    let active: Vec<f64> = frames.into_iter().filter(|&e| e >= loudest * 1e-3).collect();
+    let active: Vec<f64> = frames
+        .into_iter()
+        .filter(|&e| e >= loudest * 1e-3)
+        .collect();
     if active.is_empty() {
         return 0.0;
     }

@@ -97,7 +97,11 @@ fn pct(right: usize, of: usize) -> Value {
 }
 
 /// A rate over the outcomes that pass `filter`: `{"right", "of", "pct"}`.
-fn rate(outcomes: &[Outcome], filter: impl Fn(&Outcome) -> bool, right: impl Fn(&Outcome) -> bool) -> Value {
+fn rate(
+    outcomes: &[Outcome],
+    filter: impl Fn(&Outcome) -> bool,
+    right: impl Fn(&Outcome) -> bool,
+) -> Value {
     let of: Vec<&Outcome> = outcomes.iter().filter(|o| filter(o)).collect();
     let r = of.iter().filter(|o| right(o)).count();
     json!({"right": r, "of": of.len(), "pct": pct(r, of.len())})
@@ -120,7 +124,10 @@ pub fn figures(outcomes: &[Outcome], nulls: &mut Map<String, Value>) -> Map<Stri
     for class in CLASSES {
         let r = rate(outcomes, |o| o.item.class == class, Outcome::right);
         if r["pct"].is_null() {
-            nulls.insert(format!("{class}_pct"), json!("no item of this class in the sample"));
+            nulls.insert(
+                format!("{class}_pct"),
+                json!("no item of this class in the sample"),
+            );
         }
         f.insert(format!("{class}_pct"), r["pct"].clone());
         per_class.insert(class.into(), r);
@@ -129,25 +136,39 @@ pub fn figures(outcomes: &[Outcome], nulls: &mut Map<String, Value>) -> Map<Stri
     let none = |o: &Outcome| !o.is_command();
     let nothing = rate(outcomes, none, |o| o.started.is_none());
     f.insert("nothing_started_pct".into(), nothing["pct"].clone());
-    let intent = rate(outcomes, Outcome::is_command, |o| o.started == o.item.expect.workflow);
+    let intent = rate(outcomes, Outcome::is_command, |o| {
+        o.started == o.item.expect.workflow
+    });
     f.insert("intent_pct".into(), intent["pct"].clone());
-    let false_starts = outcomes.iter().filter(|o| none(o) && o.started.is_some()).count();
+    let false_starts = outcomes
+        .iter()
+        .filter(|o| none(o) && o.started.is_some())
+        .count();
     f.insert("false_starts".into(), json!(false_starts));
     let wrong = outcomes
         .iter()
         .filter(|o| o.is_command() && o.started.is_some() && o.started != o.item.expect.workflow)
         .count();
     f.insert("wrong_workflow_starts".into(), json!(wrong));
-    let missed = outcomes.iter().filter(|o| o.is_command() && o.started.is_none()).count();
+    let missed = outcomes
+        .iter()
+        .filter(|o| o.is_command() && o.started.is_none())
+        .count();
     f.insert("commands_missed".into(), json!(missed));
     for (name, filter) in [
-        ("wer_pct", &(|_: &Outcome| true) as &dyn Fn(&Outcome) -> bool),
+        (
+            "wer_pct",
+            &(|_: &Outcome| true) as &dyn Fn(&Outcome) -> bool,
+        ),
         ("wer_clean_pct", &|o: &Outcome| o.item.noise == "clean"),
         ("wer_noisy_pct", &|o: &Outcome| o.item.snr_db.is_some()),
     ] {
         let w = wer(outcomes, filter);
         if w.is_null() {
-            nulls.insert(name.into(), json!("no speech item of this kind in the sample"));
+            nulls.insert(
+                name.into(),
+                json!("no speech item of this kind in the sample"),
+            );
         }
         f.insert(name.into(), w);
     }
@@ -168,7 +189,11 @@ fn by_condition(outcomes: &[Outcome]) -> Value {
     let map: Map<String, Value> = conditions
         .into_iter()
         .map(|c| {
-            let r = rate(outcomes, |o| o.is_command() && o.item.condition() == c, Outcome::right);
+            let r = rate(
+                outcomes,
+                |o| o.is_command() && o.item.condition() == c,
+                Outcome::right,
+            );
             (c, r)
         })
         .collect();
