@@ -145,11 +145,15 @@ fn explain_lists_the_candidates_and_their_scores() {
     assert!(text.contains("matched: lights_on"), "{text}");
     // The near miss is listed with its own score, below the match.
     let score_of = |id: &str| -> f32 {
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().split_whitespace().nth(1) == Some(id))
-            .unwrap_or_else(|| panic!("no candidate line for {id}:\n{text}"));
-        line.split_whitespace().next().unwrap().parse().unwrap()
+        // A candidate line: the score, the workflow id, the phrase, ...
+        text.lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let score: f32 = parts.next()?.parse().ok()?;
+                (parts.next() == Some(id)).then_some(score)
+            })
+            .next()
+            .unwrap_or_else(|| panic!("no candidate line for {id}:\n{text}"))
     };
     assert!(score_of("lights_on") > score_of("lights_off"), "{text}");
     let o = h.listen("turn on the garage lights", &["--explain", "--json"]);
