@@ -27,6 +27,7 @@ const FIGURES: &[&str] = &[
     "stt_p50_ms",
     "accuracy",
     "by_condition",
+    "by_voice",
     "confusions",
     "voices",
     "utterances",

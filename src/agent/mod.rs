@@ -136,8 +136,11 @@ pub struct Parts {
     pub live: LiveConfig,
     /// Called with every handled utterance of this agent and when its recording ended (the
     /// agent benchmark reads its timings).
-    pub on_handled: Option<Box<dyn Fn(&Handled, Instant) + Send>>,
+    pub on_handled: Option<OnHandled>,
 }
+
+/// A callback given every handled utterance and the instant its recording ended.
+pub type OnHandled = Box<dyn Fn(&Handled, Instant) + Send>;
 
 /// The live watcher's settings from `[voice]`: `speculate_pause_ms` and `silence_stop` (a
 /// value that is not a positive number of seconds turns the silence stop off).

@@ -208,3 +208,29 @@ fn a_question_does_not_start_a_command() {
         }
     }
 }
+
+#[test]
+fn a_common_synonym_of_a_command_word_still_matches() {
+    let m = Matcher::new(
+        &[
+            entry("lights_on", &["turn on the {room:kitchen|hallway} lights"]),
+            entry(
+                "lights_off",
+                &["turn off the {room:kitchen|hallway} lights"],
+            ),
+            entry("timer_start", &["start a timer"]),
+            entry("timer_stop", &["stop the timer"]),
+            entry("pause", &["pause the music"]),
+        ],
+        MatchOptions::default(),
+    )
+    .unwrap();
+    expect(&m, "switch on the kitchen lights", "lights_on");
+    expect(&m, "switch off the hallway lamps", "lights_off");
+    expect(&m, "begin a timer", "timer_start");
+    expect(&m, "cancel the timer", "timer_stop");
+    expect(&m, "pause the song", "pause");
+    // A synonym is not a licence for unrelated words.
+    let outcome = m.match_text("switch the channel");
+    assert!(outcome.best.is_none(), "{}", outcome.explain());
+}

@@ -9,6 +9,9 @@
 //!   two consonant sounds or more that are not function words are compared by sound: short words
 //!   and "the", "is", "to" sound like too many others, and off-topic speech must not gain from it.
 //!
+//! Words of one synonym class ("turn" / "switch", "start" / "begin", "song" / "music") score
+//! [`SYNONYM_SIMILARITY`].
+//!
 //! Two words that differ only by a negating or opposing prefix ("pause" / "unpause", "increase" /
 //! "decrease", "enable" / "disable", "activate" / "deactivate") are unrelated however alike they
 //! look or sound: they ask for opposite things.
@@ -26,6 +29,38 @@ const SOUND_WEIGHT: f32 = 0.95;
 const CONTRAST_PREFIXES: &[&str] = &[
     "un", "de", "dis", "in", "im", "il", "ir", "non", "anti", "en", "em", "ex",
 ];
+
+/// What two words of one synonym class ([`synonym_class`]) score: below a mishearing that sounds
+/// the same, above the threshold, so a command said with a common synonym ("switch on",
+/// "begin the timer") still matches when the rest of it does.
+const SYNONYM_SIMILARITY: f32 = 0.85;
+
+/// The synonym class of a command word: words that ask for the same thing in assistant
+/// commands. Kept to verbs and nouns whose sense does not change between domains; opposites are
+/// never in one class, nor words already alike by spelling (they score higher on their own).
+fn synonym_class(word: &str) -> Option<u8> {
+    Some(match word {
+        "turn" | "switch" | "flip" => 0,
+        "enable" | "activate" => 1,
+        "disable" | "deactivate" => 2,
+        "start" | "begin" | "launch" => 3,
+        "stop" | "end" | "halt" | "cancel" => 4,
+        "call" | "phone" | "ring" | "dial" => 5,
+        "show" | "display" => 6,
+        "increase" | "raise" => 7,
+        "decrease" | "lower" | "reduce" => 8,
+        "remove" | "delete" | "erase" => 9,
+        "set" | "change" => 10,
+        "light" | "lamp" => 11,
+        "lights" | "lamps" => 17,
+        "music" | "song" | "track" | "tune" => 12,
+        "price" | "cost" | "value" => 13,
+        "louder" | "higher" => 14,
+        "quieter" | "softer" => 15,
+        "tell" | "give" => 16,
+        _ => return None,
+    })
+}
 
 /// What the quick rejection test needs to know about a word, computed once per word.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +145,9 @@ pub(crate) fn word_similarity(a: &str, b: &str) -> f32 {
 pub(crate) fn similarity_with_shapes(a: &str, shape_a: &Shape, b: &str, shape_b: &Shape) -> f32 {
     if a == b {
         return 1.0;
+    }
+    if synonym_class(a).is_some_and(|c| synonym_class(b) == Some(c)) {
+        return SYNONYM_SIMILARITY;
     }
     let numeric = |s: &str| {
         s.bytes()

@@ -115,10 +115,10 @@ impl Grammar {
     pub(crate) fn step(&self, set: &[u32], byte: u8, out: &mut Vec<u32>) {
         out.clear();
         for &s in set {
-            if let State::Byte(bytes, next) = &self.states[s as usize] {
-                if bytes.contains(byte) {
-                    out.extend_from_slice(&self.closures[*next as usize]);
-                }
+            if let State::Byte(bytes, next) = &self.states[s as usize]
+                && bytes.contains(byte)
+            {
+                out.extend_from_slice(&self.closures[*next as usize]);
             }
         }
         out.sort_unstable();

@@ -173,28 +173,37 @@ pub fn figures(outcomes: &[Outcome], nulls: &mut Map<String, Value>) -> Map<Stri
         f.insert(name.into(), w);
     }
     f.insert("by_condition".into(), by_condition(outcomes));
+    f.insert("by_voice".into(), by_voice(outcomes));
     f.insert("confusions".into(), confusions(outcomes, 10));
     f
 }
 
 /// Command accuracy per noise condition.
 fn by_condition(outcomes: &[Outcome]) -> Value {
-    let mut conditions: Vec<String> = outcomes
+    by_key(outcomes, |o| o.item.condition())
+}
+
+/// Command accuracy per voice (with its speed), to tell a hard voice from a hard sentence.
+fn by_voice(outcomes: &[Outcome]) -> Value {
+    by_key(outcomes, |o| {
+        o.item.voice.clone().unwrap_or_else(|| "(none)".into())
+    })
+}
+
+/// Command accuracy per value of `key`.
+fn by_key(outcomes: &[Outcome], key: impl Fn(&Outcome) -> String) -> Value {
+    let mut keys: Vec<String> = outcomes
         .iter()
         .filter(|o| o.is_command())
-        .map(|o| o.item.condition())
+        .map(&key)
         .collect();
-    conditions.sort();
-    conditions.dedup();
-    let map: Map<String, Value> = conditions
+    keys.sort();
+    keys.dedup();
+    let map: Map<String, Value> = keys
         .into_iter()
-        .map(|c| {
-            let r = rate(
-                outcomes,
-                |o| o.is_command() && o.item.condition() == c,
-                Outcome::right,
-            );
-            (c, r)
+        .map(|k| {
+            let r = rate(outcomes, |o| o.is_command() && key(o) == k, Outcome::right);
+            (k, r)
         })
         .collect();
     Value::Object(map)
