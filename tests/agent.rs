@@ -17,6 +17,9 @@ use crate::test_skip::{Need, require_programs};
 use crate::util::atlas_bin;
 use crate::voice::{espeak, model};
 
+/// The live path while the key is held: speculative decoding, the silence stop, the ack.
+mod live;
+
 struct Daemon {
     child: Child,
     data: PathBuf,
@@ -317,7 +320,7 @@ async fn in_toggle_mode_a_press_interrupts_speech_and_a_forgotten_stop_ends_at_t
     .unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
-        "[agent]\nmode = \"toggle\"\n[voice]\nmax_seconds = 6\n",
+        "[agent]\nmode = \"toggle\"\n[voice]\nmax_seconds = 6\nsilence_stop = 0\n",
     )
     .unwrap();
     let d = rig.daemon(&[]);

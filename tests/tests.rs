@@ -15,6 +15,7 @@ mod test_skip;
 mod test_speechd;
 
 mod agent;
+mod bench_accuracy;
 mod bundled;
 mod cli;
 mod daemon;
@@ -25,5 +26,6 @@ mod loader_props;
 mod schedule;
 mod secrets;
 mod trust;
+mod typed;
 mod validation;
 mod voice;

@@ -22,7 +22,7 @@ pub fn model() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/atlas-test/ggml-tiny.en.bin")
+                .join(".cache/atlas-test/ggml-tiny.en-q8_0.bin")
         });
     if path.exists() {
         return Some(path);

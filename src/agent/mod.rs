@@ -8,6 +8,14 @@
 //! through the engine, and their speech goes through the same [`GatedSpeaker`], queued behind
 //! current speech and held while the key is down.
 //!
+//! While it records, a watcher thread (`audio::live::watch`) reads the recording and reports
+//! pauses and the silence after speech as messages: at a pause the agent starts a speculative
+//! decode of what was said so far (`VoiceLoop::speculate`, one per utterance, a newer replacing
+//! the older) and hands it to the utterance task at release, which uses it only when nothing was
+//! heard after its snapshot; in toggle mode the silence after speech (`voice.silence_stop`) ends
+//! the recording like a second tap. The watcher and the speculation belong to the utterance:
+//! release, a switch-off or a newer press drops them, and their late messages are stale.
+//!
 //! ```text
 //!            press                release (held >= min_press_ms)
 //!   Idle ───────────▶ Listening ─────────────────────────▶ Transcribing ──match──▶ Running
@@ -29,12 +37,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use speaker::GatedSpeaker;
 
-use crate::audio::Recorder;
-use crate::config::{AgentConfig, PttMode};
+use crate::audio::{LiveConfig, LiveEvent, LiveWatch, Recorder};
+use crate::config::{AgentConfig, PttMode, VoiceConfig};
 use crate::desktop::{AgentState, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, RunRequest};
 use crate::tts::{AudioPlayer, Speaker};
-use crate::voice::{Handled, Phase, VoiceLoop};
+use crate::voice::{Handled, Phase, Speculation, VoiceLoop};
 
 /// Where the voice session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,6 +91,8 @@ pub enum Msg {
     Handled {
         /// The utterance's number.
         utterance: u64,
+        /// When its recording ended.
+        released: Instant,
         /// What became of it.
         result: Box<Result<Handled, String>>,
     },
@@ -91,6 +101,13 @@ pub enum Msg {
     /// The utterance with this number has recorded for the longest allowed time: it ends as if
     /// the key came up.
     RecordingLimit(u64),
+    /// The live watcher of utterance `utterance`'s recording saw a pause or the final silence.
+    Live {
+        /// The utterance's number.
+        utterance: u64,
+        /// What it saw.
+        event: LiveEvent,
+    },
 }
 
 /// What the agent needs.
@@ -114,6 +131,22 @@ pub struct Parts {
     /// The longest recording (`voice.max_seconds`): a key held longer, or a toggle never pressed
     /// again, ends the utterance then.
     pub max_recording: Duration,
+    /// When the live watcher reports a pause (speculative decoding) and the silence that ends a
+    /// toggle-mode recording (`voice.speculate_pause_ms`, `voice.silence_stop`).
+    pub live: LiveConfig,
+    /// Called with every handled utterance of this agent and when its recording ended (the
+    /// agent benchmark reads its timings).
+    pub on_handled: Option<Box<dyn Fn(&Handled, Instant) + Send>>,
+}
+
+/// The live watcher's settings from `[voice]`: `speculate_pause_ms` and `silence_stop` (a
+/// value that is not a positive number of seconds turns the silence stop off).
+pub fn live_config(voice: &VoiceConfig) -> LiveConfig {
+    LiveConfig {
+        pause: Duration::from_millis(voice.speculate_pause_ms),
+        silence_stop: Duration::try_from_secs_f32(voice.silence_stop).unwrap_or(Duration::ZERO),
+        poll: Duration::from_millis(40),
+    }
 }
 
 /// The agent task. Returns when it gets `Quit` or its channel closes.
@@ -147,6 +180,8 @@ pub async fn run(
         shown: None,
         error: false,
         superseded: CancellationToken::new(),
+        watch: None,
+        speculation: None,
     };
     agent.publish();
     while let Some(msg) = rx.recv().await {
@@ -175,6 +210,10 @@ struct Agent {
     error: bool,
     /// Cancelled when a newer press replaces the utterance being handled.
     superseded: CancellationToken,
+    /// Watches the current recording (dropping it stops the watcher).
+    watch: Option<LiveWatch>,
+    /// The current recording's latest speculative decode.
+    speculation: Option<Speculation>,
 }
 
 impl Agent {
@@ -233,6 +272,8 @@ impl Agent {
                     if let Some(rec) = self.parts.recorder.as_mut() {
                         let _ = rec.stop();
                     }
+                    self.watch = None;
+                    self.speculation = None;
                     self.parts.speaker.hold(false);
                     self.pressed_at = None;
                     self.base = Stage::Paused;
@@ -261,10 +302,17 @@ impl Agent {
                     };
                 }
             }
-            Msg::Handled { utterance, result } => {
+            Msg::Handled {
+                utterance,
+                released,
+                result,
+            } => {
                 let current = utterance == self.utterance;
                 match *result {
                     Ok(h) => {
+                        if let Some(f) = &self.parts.on_handled {
+                            f(&h, released);
+                        }
                         tracing::info!(utterance, current, transcript = %h.transcript, workflow = ?h.workflow, reply = ?h.reply.as_deref().map(|r| crate::redact::process().text(r)), reason = ?h.reason, timings = ?h.timings, "utterance handled");
                         if current {
                             self.error = false;
@@ -289,6 +337,11 @@ impl Agent {
                         "longest recording reached: handling what was said"
                     );
                     self.finish_recording(true);
+                }
+            }
+            Msg::Live { utterance, event } => {
+                if utterance == self.utterance && self.base == Stage::Listening {
+                    self.live(event);
                 }
             }
         }
@@ -325,8 +378,11 @@ impl Agent {
             self.error = true;
             return;
         }
+        let tap = rec.live_tap();
         self.pressed_at = Some(Instant::now());
         self.utterance += 1;
+        self.speculation = None;
+        self.watch = self.watch_recording(tap);
         self.error = false;
         let (tx, utterance, limit) = (self.tx.clone(), self.utterance, self.parts.max_recording);
         tokio::spawn(async move {
@@ -356,6 +412,8 @@ impl Agent {
     /// (a toggle press, or the recording limit).
     fn finish_recording(&mut self, any_length: bool) {
         let released = Instant::now();
+        self.watch = None;
+        let speculation = self.speculation.take();
         let held = self
             .pressed_at
             .take()
@@ -384,6 +442,7 @@ impl Agent {
         let done = move |result: Result<Handled, String>| {
             let _ = tx.send(Msg::Handled {
                 utterance,
+                released,
                 result: Box::new(result),
             });
         };
@@ -403,11 +462,47 @@ impl Agent {
                 let _ = tx.send(Msg::Phase { utterance, phase });
             };
             let r = voice
-                .handle_reporting(samples, released, &progress, &superseded)
+                .handle_released(samples, released, &progress, &superseded, speculation)
                 .await
                 .map_err(|e| e.to_string());
             done(r);
         });
+    }
+}
+
+impl Agent {
+    /// Starts the watcher of the recording `tap` reads, when there is a voice loop to hand its
+    /// pauses to (the silence stop only matters in toggle mode).
+    fn watch_recording(&self, tap: crate::audio::LiveTap) -> Option<LiveWatch> {
+        self.parts.voice.as_ref()?;
+        let mut live = self.parts.live;
+        if self.cfg.mode == PttMode::Hold {
+            live.silence_stop = Duration::ZERO;
+        }
+        let (tx, utterance) = (self.tx.clone(), self.utterance);
+        crate::audio::live::watch(tap, live, move |event| {
+            tx.send(Msg::Live { utterance, event }).is_ok()
+        })
+    }
+
+    /// What the current recording's watcher saw.
+    fn live(&mut self, event: LiveEvent) {
+        match event {
+            LiveEvent::Pause(snapshot) => {
+                if let Some(voice) = &self.parts.voice {
+                    // Replacing the older speculation; its decode is aborted by the newer one.
+                    self.speculation = Some(voice.speculate(snapshot));
+                }
+            }
+            LiveEvent::Silence if self.cfg.mode == PttMode::Toggle => {
+                tracing::info!(
+                    silence_ms = self.parts.live.silence_stop.as_millis() as u64,
+                    "silence after speech: the recording ends"
+                );
+                self.finish_recording(true);
+            }
+            LiveEvent::Silence => {}
+        }
     }
 }
 

@@ -71,8 +71,12 @@ pub enum Command {
     /// Handle one utterance: transcribe, match a workflow, run it, speak the reply.
     Listen {
         /// Read the utterance from a WAV file.
-        #[arg(long, conflicts_with = "mic", required_unless_present = "mic")]
+        #[arg(long, conflicts_with_all = ["mic", "text"], required_unless_present_any = ["mic", "text"])]
         wav: Option<PathBuf>,
+        /// A typed command, matched and run as if it had been heard (no whisper); exit status 1
+        /// when no workflow matched it or its run did not succeed.
+        #[arg(long, conflicts_with = "mic")]
+        text: Option<String>,
         /// Record the utterance from the microphone.
         #[arg(long)]
         mic: bool,
@@ -243,6 +247,27 @@ pub enum BenchCmd {
         /// Repetitions per utterance.
         #[arg(long, default_value_t = 10)]
         reps: usize,
+    },
+    /// Voice loop accuracy on a generated corpus: per class, false starts, WER, confusions.
+    Accuracy {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Whisper model: a catalog name or a file.
+        #[arg(long, env = "ATLAS_MODEL")]
+        model: Option<String>,
+        /// Utterances to run, spread over the classes.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// Run the whole corpus (several minutes more).
+        #[arg(long, conflicts_with = "limit")]
+        full: bool,
+        /// The corpus folder (default: the source tree's bench/accuracy).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Where the corpus manifest and WAVs are cached (default: ~/.cache/atlas/accuracy).
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
 }
 

@@ -94,15 +94,17 @@ async fn command(command: Command, global: &Global) -> anyhow::Result<bool> {
             .map(|_| true),
         Command::Listen {
             wav,
-            mic,
+            text,
+            mic: _,
             seconds,
             speak_to,
             model,
             json,
             explain,
         } => {
-            let input = match (wav, mic) {
+            let input = match (wav, text) {
                 (Some(w), _) => voice_cmd::Input::Wav(w),
+                (_, Some(t)) => voice_cmd::Input::Text(t),
                 _ => voice_cmd::Input::Mic(std::time::Duration::from_secs_f64(seconds.max(0.5))),
             };
             let opts = voice_cmd::ListenOpts {
@@ -112,7 +114,7 @@ async fn command(command: Command, global: &Global) -> anyhow::Result<bool> {
                 json,
                 explain,
             };
-            voice_cmd::listen(global, opts).await.map(|_| true)
+            voice_cmd::listen(global, opts).await
         }
     }
 }
@@ -169,6 +171,24 @@ async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
         BenchCmd::Agent { json, model } => bench::agent(global, model.as_deref(), json).await,
         BenchCmd::Voice { json, model, reps } => {
             bench::voice(global, model.as_deref(), reps, json).await
+        }
+        BenchCmd::Accuracy {
+            json,
+            model,
+            limit,
+            full,
+            corpus,
+            cache,
+        } => {
+            let opts = bench::AccuracyOpts {
+                model,
+                limit,
+                full,
+                corpus,
+                cache,
+                json,
+            };
+            bench::accuracy(global, opts).await
         }
     }
 }

@@ -252,17 +252,19 @@ pub async fn say(global: &Global, text: &str, out: Option<&Path>) -> anyhow::Res
     Ok(())
 }
 
-/// Where `atlas listen` gets its audio.
+/// Where `atlas listen` gets its utterance.
 pub enum Input {
     /// A WAV file.
     Wav(PathBuf),
     /// The microphone, for this long.
     Mic(Duration),
+    /// A typed command: no audio, no whisper.
+    Text(String),
 }
 
 /// Options of `atlas listen`.
 pub struct ListenOpts {
-    /// The audio.
+    /// The utterance.
     pub input: Input,
     /// Write the reply to this WAV instead of the speaker.
     pub speak_to: Option<PathBuf>,
@@ -274,23 +276,56 @@ pub struct ListenOpts {
     pub explain: bool,
 }
 
-/// `atlas listen`: one utterance, handled end to end.
-pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<()> {
+/// `atlas listen`: one utterance, handled end to end. `Ok(false)` (exit status 1) only for a
+/// typed command that started no workflow or whose run did not succeed; audio that matched
+/// nothing is an answer ("no workflow"), not a failure.
+pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<bool> {
     let (config, paths) = config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-    let model = resolve_model(opts.model.as_deref(), &config, &paths)?;
+    let typed = matches!(opts.input, Input::Text(_));
+    // A typed command never loads the model, so it works where none is installed.
+    let model = match resolve_model(opts.model.as_deref(), &config, &paths) {
+        Ok(m) => m,
+        Err(_) if typed => PathBuf::new(),
+        Err(e) => return Err(e),
+    };
     let (cfg, out) = (config.clone(), opts.speak_to.clone());
     let inner = tokio::task::spawn_blocking(move || speaker_for(&cfg, out.as_deref())).await??;
     let speaker = MeteredSpeaker::new(inner);
     let Runtime { engine, report, .. } = build(global, speaker.clone())?;
     super::warn_load_errors(&report);
     let t = transcriber(&config, model);
-    // Load the model while the audio is read or recorded, as the agent does while the key is held.
-    let preload = {
-        let t = t.clone();
-        tokio::spawn(async move { t.preload().await })
+    let handled = match opts.input {
+        Input::Text(ref text) => {
+            let voice = VoiceLoop::new(engine.clone(), t, speaker, config.voice.clone())?;
+            voice.handle_text(text).await
+        }
+        Input::Wav(_) | Input::Mic(_) => {
+            let (samples, released) = {
+                // Load the model while the audio is read or recorded, as the agent does while
+                // the key is held.
+                let preload = {
+                    let t = t.clone();
+                    tokio::spawn(async move { t.preload().await })
+                };
+                let samples = read_input(&opts.input, &config).await?;
+                let released = Instant::now();
+                preload.await??;
+                (samples, released)
+            };
+            let voice = VoiceLoop::new(engine.clone(), t, speaker, config.voice.clone())?;
+            voice.handle(samples, released).await?
+        }
     };
-    let samples = match &opts.input {
-        Input::Wav(p) => atlas::audio::read_wav_16k_mono(p)?,
+    engine.store().flush().await?;
+    print_handled(&handled, opts.json, opts.explain)?;
+    let succeeded = handled.run.as_ref().is_some_and(|r| r.status == "succeeded");
+    Ok(!typed || succeeded)
+}
+
+/// The samples of a WAV or microphone input.
+async fn read_input(input: &Input, config: &Config) -> anyhow::Result<Vec<f32>> {
+    match input {
+        Input::Wav(p) => Ok(atlas::audio::read_wav_16k_mono(p)?),
         Input::Mic(d) => {
             let capture = atlas::audio::CaptureConfig {
                 device: config.voice.input_device.clone(),
@@ -308,48 +343,48 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<()> {
                 Ok(r.record_for(d)?)
             })
             .await??;
-            rec.samples
+            Ok(rec.samples)
         }
-    };
-    let released = Instant::now();
-    preload.await??;
-    let voice = VoiceLoop::new(engine.clone(), t, speaker, config.voice.clone())?;
-    let handled = voice.handle(samples, released).await?;
-    engine.store().flush().await?;
-    if opts.json {
-        let mut v = serde_json::to_value(&handled)?;
-        if opts.explain
-            && let Some(o) = &handled.outcome
-        {
+        Input::Text(_) => anyhow::bail!("a typed command has no audio"),
+    }
+}
+
+/// Prints what became of an utterance: JSON (with the candidates under `--explain`) or lines.
+fn print_handled(
+    handled: &atlas::voice::Handled,
+    as_json: bool,
+    explain: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        let mut v = serde_json::to_value(handled)?;
+        if explain && let Some(o) = &handled.outcome {
             v["candidates"] = serde_json::to_value(&o.candidates)?;
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!(
-            "heard: {}",
-            if handled.transcript.is_empty() {
-                "(nothing)"
-            } else {
-                &handled.transcript
-            }
-        );
-        match (&handled.workflow, &handled.run) {
-            (Some(w), Some(r)) => println!(
-                "workflow: {w} (score {:.2}) -> run {} {}",
-                handled.score.unwrap_or(0.0),
-                r.id,
-                r.status
-            ),
-            _ => println!("no workflow: {}", handled.reason.as_deref().unwrap_or("")),
+        return Ok(());
+    }
+    println!(
+        "heard: {}",
+        if handled.transcript.is_empty() {
+            "(nothing)"
+        } else {
+            &handled.transcript
         }
-        if let Some(r) = &handled.reply {
-            println!("reply: {r}");
-        }
-        if opts.explain
-            && let Some(o) = &handled.outcome
-        {
-            println!("{}", o.explain());
-        }
+    );
+    match (&handled.workflow, &handled.run) {
+        (Some(w), Some(r)) => println!(
+            "workflow: {w} (score {:.2}) -> run {} {}",
+            handled.score.unwrap_or(0.0),
+            r.id,
+            r.status
+        ),
+        _ => println!("no workflow: {}", handled.reason.as_deref().unwrap_or("")),
+    }
+    if let Some(r) = &handled.reply {
+        println!("reply: {r}");
+    }
+    if explain && let Some(o) = &handled.outcome {
+        println!("{}", o.explain());
     }
     Ok(())
 }

@@ -140,20 +140,23 @@ fn find_device(wanted: Option<&str>) -> Result<cpal::Device, AudioError> {
     }
 }
 
-/// State shared between the audio callback and the [`Recorder`] handle.
-struct Shared {
+/// State shared between the audio callback, the [`Recorder`] handle and its taps.
+pub(super) struct Shared {
     /// Whether the callback should keep what it receives.
-    recording: AtomicBool,
+    pub(super) recording: AtomicBool,
+    /// Bumped by every `start()`, so a [`super::LiveTap`] knows its recording from the next.
+    pub(super) session: AtomicU64,
     /// Device buffers delivered since the stream opened (recording or not).
     callbacks: AtomicU64,
     /// Locked by the callback for one append per device buffer and by start/stop; never
     /// contended for longer than a `memcpy`, so the callback cannot stall on it.
-    buf: Mutex<Buffer>,
+    pub(super) buf: Mutex<Buffer>,
 }
 
 #[derive(Default)]
-struct Buffer {
-    samples: Vec<f32>,
+pub(super) struct Buffer {
+    /// Interleaved samples at the device's rate, as delivered.
+    pub(super) samples: Vec<f32>,
     cap: usize,
     truncated: bool,
     first_at: Option<Instant>,
@@ -241,6 +244,7 @@ impl Recorder {
     pub fn open(config: &CaptureConfig) -> Result<Self, AudioError> {
         let shared = Arc::new(Shared {
             recording: AtomicBool::new(false),
+            session: AtomicU64::new(0),
             callbacks: AtomicU64::new(0),
             buf: Mutex::new(Buffer::default()),
         });
@@ -350,6 +354,7 @@ impl Recorder {
             buf.error = None;
         }
         let now = Instant::now();
+        self.shared.session.fetch_add(1, Ordering::AcqRel);
         self.shared.recording.store(true, Ordering::Release);
         if !self.keep_warm {
             self.shared.callbacks.store(0, Ordering::Relaxed);
@@ -417,6 +422,12 @@ impl Recorder {
     /// first sample, while the recorder itself is owned elsewhere (the agent).
     pub fn first_sample_probe(&self) -> FirstSampleProbe {
         FirstSampleProbe(Arc::clone(&self.shared))
+    }
+
+    /// A tap on the recording now running: it reads what has been captured so far while the
+    /// recording goes on (see [`super::LiveTap`]). Made between recordings, it reads nothing.
+    pub fn live_tap(&self) -> super::LiveTap {
+        super::LiveTap::new(Arc::clone(&self.shared), self.rate, self.channels)
     }
 
     /// Records for a fixed time (`atlas listen --mic --seconds N`). Blocks for `duration`.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::audio::test_support::{espeak_wav, rms};
-use crate::audio::{Vad, VadConfig, read_wav_16k_mono};
+use crate::audio::{LiveConfig, LiveEvent, Vad, VadConfig, read_wav_16k_mono};
 use crate::test_pulse::PulseServer;
 use crate::test_skip::{Need, require_programs};
 
@@ -144,6 +144,33 @@ fn virtual_microphone_session() {
             .has_speech
     );
     assert!(!got.truncated);
+
+    // While it records, a live watcher sees the pause after the speech and hands over the
+    // recording so far; its tap ends with the recording.
+    rec.start().unwrap();
+    let (tx, events) = std::sync::mpsc::channel();
+    let live = LiveConfig {
+        pause: Duration::from_millis(200),
+        silence_stop: Duration::from_millis(600),
+        poll: Duration::from_millis(40),
+    };
+    let watch = super::super::live::watch(rec.live_tap(), live, move |e| tx.send(e).is_ok());
+    assert!(paplay(&speech_wav).status().unwrap().success());
+    let first = events.recv_timeout(Duration::from_secs(5)).expect("a pause");
+    let second = events.recv_timeout(Duration::from_secs(5)).expect("the silence");
+    let got = rec.stop().unwrap();
+    let LiveEvent::Pause(snapshot) = first else {
+        panic!("the pause comes first: {first:?}");
+    };
+    assert_eq!(second, LiveEvent::Silence);
+    assert!(Vad::default().analyze(&snapshot).has_speech);
+    assert!(snapshot.len() <= got.samples.len());
+    assert!(!Vad::default().loud_after(&got.samples, snapshot.len()));
+    let mut tap = rec.live_tap();
+    rec.start().unwrap();
+    rec.stop().unwrap();
+    assert!(!tap.read_new(&mut Vec::new()), "a tap reads only its own recording");
+    drop(watch);
     drop(rec);
 
     // Cold stream (started on start()) and a maximum length that cuts the recording.

@@ -1,5 +1,6 @@
 //! Audio in: reading and writing WAV files, resampling to whisper's 16 kHz mono, microphone
-//! capture for push-to-talk, and a voice-activity gate that decides whether a clip holds speech.
+//! capture for push-to-talk, a voice-activity gate that decides whether a clip holds speech, and
+//! a watcher that finds pauses in a recording while it goes on (`live`).
 //!
 //! Everything downstream (`stt`, `intent`) sees audio in one shape only: `Vec<f32>` of mono
 //! samples at [`SAMPLE_RATE`] (16 kHz) in `-1.0..=1.0`. This module is where other shapes (any WAV
@@ -13,6 +14,7 @@
 //! thread, and its blocking methods are meant for `spawn_blocking` or a plain thread.
 
 pub mod capture;
+pub mod live;
 pub mod resample;
 pub mod vad;
 pub mod wav;
@@ -25,6 +27,7 @@ use std::path::PathBuf;
 pub use capture::{
     CaptureConfig, FirstSampleProbe, InputDeviceInfo, Recorder, Recording, list_input_devices,
 };
+pub use live::{LiveConfig, LiveEvent, LiveTap, LiveWatch, PauseDetector};
 pub use resample::{downmix, resample_mono, to_16k_mono};
 pub use vad::{SpeechReport, Vad, VadConfig};
 pub use wav::{WavAudio, read_wav, read_wav_16k_mono, write_wav_f32, write_wav_i16};

@@ -111,7 +111,7 @@ impl Vad {
     /// Analyses a mono clip at `config.sample_rate`.
     pub fn analyze(&self, samples: &[f32]) -> SpeechReport {
         let c = &self.config;
-        let frame_len = (c.sample_rate as usize * c.frame_ms as usize / 1000).max(1);
+        let frame_len = self.frame_len();
         let frames: Vec<(f32, f32)> = samples.chunks(frame_len).map(frame_features).collect();
         let mut report = SpeechReport {
             has_speech: false,
@@ -125,13 +125,8 @@ impl Vad {
         if frames.is_empty() {
             return report;
         }
-        let mut levels: Vec<f32> = frames.iter().map(|f| f.0).collect();
-        levels.sort_by(f32::total_cmp);
-        report.noise_floor_dbfs = levels[levels.len() / 10];
-        report.peak_dbfs = levels[levels.len() - 1];
-        report.threshold_dbfs = c
-            .abs_threshold_dbfs
-            .max(report.noise_floor_dbfs + c.margin_db);
+        let levels: Vec<f32> = frames.iter().map(|f| f.0).collect();
+        (report.noise_floor_dbfs, report.peak_dbfs, report.threshold_dbfs) = self.levels(&levels);
         let loud = |f: &(f32, f32)| f.0 > report.threshold_dbfs;
         let voiced: Vec<bool> = frames.iter().map(|f| loud(f) && f.1 <= c.max_zcr).collect();
         let n_voiced = voiced.iter().filter(|&&v| v).count();
@@ -162,6 +157,46 @@ impl Vad {
             ..(end * frame_len + margin).min(samples.len());
         report
     }
+}
+
+impl Vad {
+    /// Noise floor, peak and loudness threshold of a clip whose frames have these levels (at
+    /// least one): the floor is their 10th percentile, and a frame is loud above
+    /// `max(abs_threshold_dbfs, floor + margin_db)`.
+    pub fn levels(&self, levels: &[f32]) -> (f32, f32, f32) {
+        let mut sorted = levels.to_vec();
+        sorted.sort_by(f32::total_cmp);
+        let floor = sorted.get(sorted.len() / 10).copied().unwrap_or(SILENCE_DB);
+        let peak = sorted.last().copied().unwrap_or(SILENCE_DB);
+        let c = &self.config;
+        (floor, peak, c.abs_threshold_dbfs.max(floor + c.margin_db))
+    }
+
+    /// Whether anything loud (by the whole clip's threshold, voiced or not) comes at or after
+    /// sample `from`. The live path asks this at release: a decode of the audio up to `from`
+    /// may stand for the whole utterance only when nothing was heard after it; a frame that
+    /// straddles `from` counts as after it.
+    pub fn loud_after(&self, samples: &[f32], from: usize) -> bool {
+        let frame_len = self.frame_len();
+        let levels: Vec<f32> = samples.chunks(frame_len).map(frame_level).collect();
+        if levels.is_empty() {
+            return false;
+        }
+        let (_, _, threshold) = self.levels(&levels);
+        levels[(from / frame_len).min(levels.len())..]
+            .iter()
+            .any(|&l| l > threshold)
+    }
+
+    /// Samples per analysis frame.
+    pub fn frame_len(&self) -> usize {
+        (self.config.sample_rate as usize * self.config.frame_ms as usize / 1000).max(1)
+    }
+}
+
+/// Level of one frame: dBFS of its RMS (digital silence reads as -120).
+pub fn frame_level(frame: &[f32]) -> f32 {
+    frame_features(frame).0
 }
 
 /// Level (dBFS of the RMS) and zero-crossing rate of one frame.

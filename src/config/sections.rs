@@ -28,12 +28,27 @@ pub struct VoiceConfig {
     pub llm_fallback: bool,
     /// Unload the model after this many idle seconds (0 = never).
     pub idle_unload_secs: u64,
-    /// Smallest whisper encoder window (in 20 ms frames); smaller is faster but less stable.
+    /// Smallest whisper encoder window (in 20 ms frames); 0 (the default) sizes the window to
+    /// the clip plus a margin, which is what makes short commands fast.
     pub audio_ctx_floor: i32,
+    /// Guide whisper with a grammar of the workflows' phrases when its free transcript is not
+    /// one of them; the guided transcript is taken only when whisper finds it nearly as likely,
+    /// so speech that is none of the phrases stays as heard. Default on.
+    pub grammar: bool,
     /// Input device name or id; default the system default.
     pub input_device: Option<String>,
     /// Longest recording, in seconds.
     pub max_seconds: u32,
+    /// Quiet after speech, in milliseconds, at which the recording so far is decoded while the
+    /// key is still held (a speculative decode, used at release when nothing was said after it);
+    /// 0 turns speculative decoding off. Default 200: shorter than the usual delay between the
+    /// last word and the key coming up, longer than most gaps between words; a pause that turns
+    /// out to be mid-sentence only costs a background decode, which the next one aborts.
+    pub speculate_pause_ms: u64,
+    /// In toggle mode, seconds of silence after speech that end the recording as a second tap
+    /// would; 0 turns it off. Default 1.2: longer than the hesitations people make inside a
+    /// command (mostly under a second), short enough not to feel like waiting.
+    pub silence_stop: f32,
 }
 
 impl Default for VoiceConfig {
@@ -45,9 +60,12 @@ impl Default for VoiceConfig {
             not_understood: "Sorry, I didn't catch that.".into(),
             llm_fallback: false,
             idle_unload_secs: 300,
-            audio_ctx_floor: 512,
+            audio_ctx_floor: 0,
+            grammar: true,
             input_device: None,
             max_seconds: 30,
+            speculate_pause_ms: 200,
+            silence_stop: 1.2,
         }
     }
 }

@@ -37,6 +37,7 @@
 
 mod align;
 mod contrast;
+mod grammar;
 mod graph;
 mod matcher;
 mod normalize;

@@ -130,6 +130,8 @@ impl Daemon {
             on_stage: Box::new(move |stage| status.write(Some(stage))),
             workflows_dir: runtime.paths.user_workflows.clone(),
             max_recording: Duration::from_secs(u64::from(runtime.config.voice.max_seconds.max(1))),
+            live: agent::live_config(&runtime.config.voice),
+            on_handled: None,
         };
         tracing::info!(hotkey = %runtime.config.agent.hotkey, headless = headless.is_some(), "agent ready");
         let agent = tokio::spawn(agent::run(

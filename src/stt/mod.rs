@@ -14,14 +14,17 @@
 //! **Invariant:** inference and model loading run only on the transcriber's own worker thread,
 //! never on the async runtime; that thread is the single owner of the model.
 
+mod gbnf;
+mod guide;
 mod text;
 mod transcript;
 pub mod whisper;
 
 use std::path::PathBuf;
 
+pub use gbnf::Grammar;
 pub use transcript::{clean_transcript, is_noise_transcript};
-pub use whisper::{SttConfig, Transcriber, Transcript};
+pub use whisper::{GUIDED_MARGIN, Hints, SttConfig, Transcriber, Transcript};
 
 /// Errors from loading a model or transcribing.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,9 @@ pub enum SttError {
     /// A newer utterance (or an unload) superseded this one while it was queued or decoding.
     #[error("transcription aborted: a newer utterance took its place")]
     Aborted,
+    /// A decoding grammar could not be parsed (it is built from the voice phrases: a bug there).
+    #[error("the decoding grammar is invalid: {0}")]
+    Grammar(String),
     /// whisper failed during inference.
     #[error("transcription failed: {0}")]
     Inference(String),

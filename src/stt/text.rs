@@ -6,17 +6,24 @@ const FRAMES_PER_SECOND: f64 = 50.0;
 /// Most encoder frames whisper has: 30 s.
 pub(crate) const MAX_AUDIO_CTX: i32 = 1500;
 
-/// The encoder window for a clip of `samples` at 16 kHz: 50 frames a second plus 64 of margin,
+/// The encoder window for a clip of `samples` at 16 kHz: 50 frames a second plus `margin`,
 /// rounded up to a multiple of 64, at least `floor` and at most 1500 (whisper's full 30 s).
 /// A window sized to the clip is what makes short commands fast (the encoder dominates); the
-/// floor keeps the decoder from looping on very short clips.
-pub(crate) fn audio_ctx_for(samples: usize, floor: i32) -> i32 {
+/// margin of silence after the speech is what keeps the decoder from repeating itself (measured
+/// on 24 espeak-ng commands of 1.3-2.3 s: 8 repeated with a 64-frame margin, 1 with 192, none
+/// with 256).
+pub(crate) fn audio_ctx_for(samples: usize, floor: i32, margin: i32) -> i32 {
     let seconds = samples as f64 / f64::from(crate::audio::SAMPLE_RATE);
-    let raw = (seconds * FRAMES_PER_SECOND + 64.0).ceil() as i64;
+    let raw = (seconds * FRAMES_PER_SECOND + f64::from(margin.max(0))).ceil() as i64;
     let rounded = (raw + 63) / 64 * 64;
     (rounded.min(i64::from(MAX_AUDIO_CTX)) as i32)
         .max(floor)
         .min(MAX_AUDIO_CTX)
+}
+
+/// The wider window of the one retry after a repeat: `first` plus 256 frames (5 s), capped.
+pub(crate) fn retry_audio_ctx(first: i32) -> i32 {
+    (first + 256).min(MAX_AUDIO_CTX)
 }
 
 /// The token budget for a clip: 4 tokens per second of audio plus 6. Speech runs at ~2-3 tokens
@@ -41,14 +48,19 @@ mod tests {
     #[test]
     fn audio_ctx_is_sized_to_the_clip_with_floor_and_cap() {
         // 2.15 s -> 107.5 + 64 = 171.5 -> 192 (the notes' measured value), floor lifts it to 512.
-        assert_eq!(audio_ctx_for(34_400, 0), 192);
-        assert_eq!(audio_ctx_for(34_400, 512), 512);
+        assert_eq!(audio_ctx_for(34_400, 0, 64), 192);
+        assert_eq!(audio_ctx_for(34_400, 512, 64), 512);
+        // With the default margin of 192 frames: 299.5 -> 320.
+        assert_eq!(audio_ctx_for(34_400, 0, 192), 320);
         // 12 s -> 664 -> 704, above the floor.
-        assert_eq!(audio_ctx_for(12 * 16_000, 512), 704);
+        assert_eq!(audio_ctx_for(12 * 16_000, 512, 64), 704);
         // Longer than 30 s is capped at the model's full window.
-        assert_eq!(audio_ctx_for(40 * 16_000, 512), 1500);
-        assert_eq!(audio_ctx_for(0, 512), 512);
-        assert_eq!(audio_ctx_for(16_000, 4000), 1500);
+        assert_eq!(audio_ctx_for(40 * 16_000, 512, 64), 1500);
+        assert_eq!(audio_ctx_for(0, 512, 64), 512);
+        assert_eq!(audio_ctx_for(0, 0, 192), 192);
+        assert_eq!(audio_ctx_for(16_000, 4000, 64), 1500);
+        assert_eq!(retry_audio_ctx(320), 576);
+        assert_eq!(retry_audio_ctx(1400), 1500);
     }
 
     #[test]

@@ -34,6 +34,18 @@ const NOISE_PHRASES: &[&str] = &[
 /// that repeats an earlier one ("What time is it? What time is it?" -> "What time is it?"), then
 /// at the first word loop ("play jazz play jazz play jazz"): cheap guards against the decoder looping.
 pub fn clean_transcript(raw: &str) -> String {
+    cut_word_loops(&cut_repeated_sentence(&without_brackets(raw)))
+}
+
+/// True when whisper's raw text repeats itself (a sentence said again, or a word loop): the
+/// cleaning step cuts something beyond annotations and whitespace.
+pub(crate) fn has_loop(raw: &str) -> bool {
+    let plain = without_brackets(raw);
+    clean_transcript(raw) != plain.trim()
+}
+
+/// `raw` without bracketed annotations, whitespace collapsed.
+fn without_brackets(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut depth = 0usize;
     for c in raw.chars() {
@@ -44,8 +56,7 @@ pub fn clean_transcript(raw: &str) -> String {
             _ => {}
         }
     }
-    let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    cut_word_loops(&cut_repeated_sentence(&collapsed))
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Cuts `text` before the first sentence (ended by `.`, `?` or `!`) that repeats an earlier one,
@@ -232,6 +243,14 @@ mod tests {
             assert_eq!(cut("play jazz play jazz play jazz play"), "play jazz");
             assert_eq!(cut("No, no, no, no."), "No,");
         }
+    }
+
+    #[test]
+    fn loops_are_told_apart_from_plain_text() {
+        assert!(has_loop(" Turn on the lights. Turn on the lights. Turn on"));
+        assert!(has_loop(" breathe me breathe me breathe me"));
+        assert!(!has_loop(" [BLANK_AUDIO] Turn on the   lights. "));
+        assert!(!has_loop(" Note that. Read it back."));
     }
 
     #[test]

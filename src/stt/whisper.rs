@@ -25,12 +25,14 @@ use whisper_rs::{
 };
 
 use super::SttError;
-use super::text::{audio_ctx_for, max_tokens_for, sanitize_prompt};
-use super::transcript::clean_transcript;
+use super::gbnf::Grammar;
+use super::guide::{Guide, Vocab};
+use super::text::{audio_ctx_for, max_tokens_for, retry_audio_ctx, sanitize_prompt};
+use super::transcript::{clean_transcript, has_loop};
 use crate::audio::SAMPLE_RATE;
 
 /// How to run whisper.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SttConfig {
     /// The ggml model file (e.g. `ggml-tiny.en.bin`).
     pub model_path: PathBuf,
@@ -38,24 +40,38 @@ pub struct SttConfig {
     pub threads: usize,
     /// Unload the model after this long without use; `Duration::ZERO` keeps it loaded.
     pub idle_unload: Duration,
-    /// Smallest encoder window in frames of 20 ms (512 measured best for short commands:
-    /// smaller windows make tiny models repeat themselves on 1-2 s clips).
+    /// Smallest encoder window in frames of 20 ms (0: none; the window is sized to the clip).
     pub audio_ctx_floor: i32,
+    /// Frames of the window beyond the speech (192, 3.8 s: smaller margins make tiny models
+    /// repeat themselves on 1-2 s clips; a repeat is decoded again with 256 more).
+    pub audio_ctx_margin: i32,
     /// Initial prompt used when a call gives none (e.g. the user's trigger phrases as short
     /// sentences: "Morning briefing. What's the weather like today?").
     pub initial_prompt: Option<String>,
+    /// Use whisper.cpp's flash attention (measured slightly faster with Q8_0 models).
+    pub flash_attn: bool,
+    /// What a token leaving the grammar loses from its logit in a guided decode (large: the
+    /// guided decode follows the grammar; whether to believe it is decided by its score).
+    pub grammar_penalty: f32,
+    /// How much lower (in mean log-probability per token) a guided transcript may score than the
+    /// free one and still be taken.
+    pub guided_margin: f32,
 }
 
 impl SttConfig {
-    /// The tuned defaults for `model_path`: all cores, unload after 5 minutes idle, floor 512,
-    /// no prompt.
+    /// The tuned defaults for `model_path`: all cores, unload after 5 minutes idle, no window
+    /// floor, a margin of 192 frames, no prompt, flash attention.
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         Self {
             model_path: model_path.into(),
             threads: 0,
             idle_unload: Duration::from_secs(300),
-            audio_ctx_floor: 512,
+            audio_ctx_floor: 0,
+            audio_ctx_margin: 192,
             initial_prompt: None,
+            flash_attn: true,
+            grammar_penalty: 100.0,
+            guided_margin: GUIDED_MARGIN,
         }
     }
 
@@ -80,6 +96,24 @@ pub struct Transcript {
     pub stt_ms: u64,
     /// Time spent loading the model first, when this call had to load it, ms.
     pub load_ms: Option<u64>,
+    /// The encoder window of the decode that gave the text, in 20 ms frames.
+    pub audio_ctx: i32,
+    /// The first decode repeated itself, so the clip was decoded again with a wider window.
+    pub retried: bool,
+    /// The text is the grammar-guided decode's (the free one was outside the grammar and the
+    /// guided one scored close enough to it).
+    pub guided: bool,
+}
+
+/// What to bias one transcription towards.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// Initial prompt (overrides the configured one).
+    pub prompt: Option<String>,
+    /// A grammar of the sentences the user is likely to say (see [`Grammar`]). A free decode
+    /// runs first; when its text is outside the grammar, a guided decode runs too and wins only
+    /// when the model finds it nearly as likely, so speech outside the grammar stays free.
+    pub grammar: Option<Arc<Grammar>>,
 }
 
 /// State the handle and the worker share.
@@ -96,7 +130,7 @@ enum Job {
     },
     Transcribe {
         samples: Vec<f32>,
-        prompt: Option<String>,
+        hints: Hints,
         generation: u64,
         reply: oneshot::Sender<Result<Transcript, SttError>>,
     },
@@ -171,11 +205,24 @@ impl Transcriber {
         samples_16k_mono: Vec<f32>,
         prompt: Option<String>,
     ) -> Result<Transcript, SttError> {
+        let hints = Hints {
+            prompt,
+            grammar: None,
+        };
+        self.transcribe_with(samples_16k_mono, hints).await
+    }
+
+    /// [`Transcriber::transcribe`] with every hint: the prompt and a grammar of likely sentences.
+    pub async fn transcribe_with(
+        &self,
+        samples_16k_mono: Vec<f32>,
+        hints: Hints,
+    ) -> Result<Transcript, SttError> {
         let generation = self.inner.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let (reply, rx) = oneshot::channel();
         self.send(Job::Transcribe {
             samples: samples_16k_mono,
-            prompt,
+            hints,
             generation,
             reply,
         })?;
@@ -205,6 +252,7 @@ struct Model {
     state: WhisperState,
     _ctx: WhisperContext,
     english_only: bool,
+    vocab: Vocab,
 }
 
 /// The worker thread: sole owner of the model.
@@ -242,11 +290,11 @@ impl Worker {
                 }
                 Job::Transcribe {
                     samples,
-                    prompt,
+                    hints,
                     generation,
                     reply,
                 } => {
-                    let result = self.transcribe(&samples, prompt, generation);
+                    let result = self.transcribe(&samples, hints, generation);
                     let _ = reply.send(result);
                 }
                 Job::Unload => self.unload("requested"),
@@ -268,14 +316,18 @@ impl Worker {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
-            .map_err(load_err)?;
+        let mut params = WhisperContextParameters::default();
+        params.flash_attn(self.cfg.flash_attn);
+        let ctx = WhisperContext::new_with_params(path, params).map_err(load_err)?;
+        // One state for the process: created once here, reused by every decode.
         let state = ctx.create_state().map_err(load_err)?;
         let english_only = !ctx.is_multilingual();
+        let vocab = Vocab::load(&ctx);
         self.model = Some(Model {
             state,
             _ctx: ctx,
             english_only,
+            vocab,
         });
         self.shared.loaded.store(true, Ordering::SeqCst);
         let took = started.elapsed();
@@ -296,7 +348,7 @@ impl Worker {
     fn transcribe(
         &mut self,
         samples: &[f32],
-        prompt: Option<String>,
+        hints: Hints,
         generation: u64,
     ) -> Result<Transcript, SttError> {
         let superseded = || self.shared.generation.load(Ordering::SeqCst) != generation;
@@ -308,26 +360,23 @@ impl Worker {
         }
         let load = self.ensure_loaded()?;
         let model = self.model.as_mut().ok_or(SttError::WorkerGone)?;
-        let audio_ctx = audio_ctx_for(samples.len(), self.cfg.audio_ctx_floor);
-        let max_tokens = max_tokens_for(samples.len());
-        let prompt = prompt
+        let prompt = hints
+            .prompt
             .or_else(|| self.cfg.initial_prompt.clone())
             .as_deref()
             .and_then(sanitize_prompt);
-
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        tune_for_commands(&mut params, self.cfg.thread_count(), model.english_only);
-        params.set_audio_ctx(audio_ctx);
-        params.set_max_tokens(max_tokens);
-        if let Some(p) = &prompt {
-            params.set_initial_prompt(p);
-        }
-        let abort = AbortWhen {
-            shared: Arc::clone(&self.shared),
-            generation,
+        let run = Run {
+            cfg: &self.cfg,
+            samples,
+            prompt: prompt.as_deref(),
+            max_tokens: max_tokens_for(samples.len()),
+            abort: AbortWhen {
+                shared: Arc::clone(&self.shared),
+                generation,
+            },
         };
         let started = Instant::now();
-        let result = full_until_aborted(&mut model.state, params, samples, &abort);
+        let result = run.decide(model, hints.grammar.as_deref());
         let stt = started.elapsed();
         self.last_used = Instant::now();
         if self.shared.generation.load(Ordering::SeqCst) != generation {
@@ -337,19 +386,17 @@ impl Worker {
             );
             return Err(SttError::Aborted);
         }
-        result.map_err(|e| SttError::Inference(e.to_string()))?;
-        let raw: String = model
-            .state
-            .as_iter()
-            .filter_map(|segment| segment.to_str_lossy().ok().map(|t| t.into_owned()))
-            .collect();
-        let text = clean_transcript(&raw);
+        let chosen = result?;
+        let text = clean_transcript(&chosen.pass.raw);
         let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
         tracing::info!(
             audio_ms,
             stt_ms = stt.as_millis() as u64,
-            audio_ctx,
-            max_tokens,
+            audio_ctx = chosen.pass.audio_ctx,
+            max_tokens = run.max_tokens,
+            retried = chosen.retried,
+            guided = chosen.guided,
+            passes = chosen.passes,
             prompt = prompt.is_some(),
             chars = text.len(),
             "transcribed"
@@ -359,13 +406,134 @@ impl Worker {
             audio_ms,
             stt_ms: stt.as_millis() as u64,
             load_ms: load.map(|d| d.as_millis() as u64),
+            audio_ctx: chosen.pass.audio_ctx,
+            retried: chosen.retried,
+            guided: chosen.guided,
+        })
+    }
+}
+
+/// Mean log-probability per token a guided transcript may lose against the free one and still
+/// be taken (see [`SttConfig::guided_margin`]).
+pub const GUIDED_MARGIN: f32 = 0.6;
+
+/// One transcription's fixed inputs.
+struct Run<'a> {
+    cfg: &'a SttConfig,
+    samples: &'a [f32],
+    prompt: Option<&'a str>,
+    max_tokens: i32,
+    abort: AbortWhen,
+}
+
+/// One decode of the clip.
+#[derive(Debug)]
+struct Pass {
+    /// whisper's text, before cleaning.
+    raw: String,
+    /// Mean log-probability of its tokens (see `guide`).
+    score: Option<f32>,
+    /// It ended without an end-of-text: the token budget ran out.
+    out_of_tokens: bool,
+    audio_ctx: i32,
+}
+
+/// The pass whose text is used, and how it was reached.
+struct Chosen {
+    pass: Pass,
+    retried: bool,
+    guided: bool,
+    passes: u32,
+}
+
+impl Run<'_> {
+    /// Free decode; once more with a wider window if it repeated itself; then, with a grammar
+    /// the free text is not in, a guided decode that wins when it scores close enough.
+    fn decide(&self, model: &mut Model, grammar: Option<&Grammar>) -> Result<Chosen, SttError> {
+        let window = audio_ctx_for(
+            self.samples.len(),
+            self.cfg.audio_ctx_floor,
+            self.cfg.audio_ctx_margin,
+        );
+        let mut free = self.pass(model, window, None)?;
+        let mut passes = 1;
+        let retried = (free.out_of_tokens || has_loop(&free.raw)) && retry_audio_ctx(window) > window;
+        if retried {
+            free = self.pass(model, retry_audio_ctx(window), None)?;
+            passes += 1;
+        }
+        let mut chosen = Chosen {
+            pass: free,
+            retried,
+            guided: false,
+            passes,
+        };
+        let Some(grammar) = grammar.filter(|g| !g.accepts(&chosen.pass.raw)) else {
+            return Ok(chosen);
+        };
+        let guided = self.pass(model, chosen.pass.audio_ctx, Some(grammar))?;
+        chosen.passes += 1;
+        let close_enough = match (guided.score, chosen.pass.score) {
+            (Some(g), Some(f)) => g >= f - self.cfg.guided_margin,
+            _ => false,
+        };
+        tracing::debug!(free = %chosen.pass.raw, free_score = ?chosen.pass.score,
+            guided = %guided.raw, guided_score = ?guided.score, "free and guided decodes");
+        if close_enough && grammar.accepts(&guided.raw) {
+            chosen.guided = true;
+            chosen.pass = guided;
+        }
+        Ok(chosen)
+    }
+
+    /// One decode with window `audio_ctx`, guided by `grammar` when given.
+    fn pass(
+        &self,
+        model: &mut Model,
+        audio_ctx: i32,
+        grammar: Option<&Grammar>,
+    ) -> Result<Pass, SttError> {
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        tune_for_commands(&mut params, self.cfg.thread_count(), model.english_only);
+        params.set_audio_ctx(audio_ctx);
+        params.set_max_tokens(self.max_tokens);
+        if let Some(p) = self.prompt {
+            params.set_initial_prompt(p);
+        }
+        let guide = match grammar {
+            Some(g) => Guide::guided(&model.vocab, g, self.cfg.grammar_penalty),
+            None => Guide::scoring(&model.vocab),
+        };
+        guide.install(&mut params);
+        full_until_aborted(&mut model.state, params, self.samples, &self.abort)
+            .map_err(|e| SttError::Inference(e.to_string()))?;
+        if self.abort.fired() {
+            return Err(SttError::Aborted);
+        }
+        let mut raw = String::new();
+        let mut last = None;
+        for segment in model.state.as_iter() {
+            if let Ok(text) = segment.to_str_lossy() {
+                raw.push_str(&text);
+            }
+            let n = segment.n_tokens();
+            last = (n > 0)
+                .then(|| segment.get_token(n - 1).map(|t| t.token_id()))
+                .flatten()
+                .or(last);
+        }
+        Ok(Pass {
+            score: guide.score(last),
+            out_of_tokens: last != Some(model.vocab.eot()),
+            raw,
+            audio_ctx,
         })
     }
 }
 
 /// Whisper's settings for short spoken commands that do not depend on the clip: greedy, one
 /// segment, no context from earlier calls, no timestamps, no temperature fallback, no printing.
-fn tune_for_commands(params: &mut FullParams<'_, '_>, threads: usize, english_only: bool) {
+pub(super) fn tune_for_commands(params: &mut FullParams<'_, '_>, threads: usize, english_only: bool) {
     params.set_n_threads(threads.min(c_int::MAX as usize) as c_int);
     params.set_translate(false);
     params.set_language(Some(if english_only { "en" } else { "auto" }));
@@ -413,6 +581,13 @@ struct AbortWhen {
     generation: u64,
 }
 
+impl AbortWhen {
+    /// True once a newer generation exists.
+    fn fired(&self) -> bool {
+        self.shared.generation.load(Ordering::Relaxed) != self.generation
+    }
+}
+
 /// whisper.cpp's abort callback: true (abort) once a newer generation exists.
 unsafe extern "C" fn abort_trampoline(data: *mut std::ffi::c_void) -> bool {
     if data.is_null() {
@@ -421,7 +596,7 @@ unsafe extern "C" fn abort_trampoline(data: *mut std::ffi::c_void) -> bool {
     // SAFETY: `data` is the `AbortWhen` set next to this callback in `full_until_aborted`, alive
     // for the whole `full` call during which whisper.cpp may call us.
     let abort = unsafe { &*data.cast::<AbortWhen>() };
-    abort.shared.generation.load(Ordering::Relaxed) != abort.generation
+    abort.fired()
 }
 
 /// The 4-byte magic every whisper.cpp ggml model starts with (`0x67676d6c`, little-endian).

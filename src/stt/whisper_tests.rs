@@ -1,6 +1,6 @@
 //! Transcriber tests with the real tiny.en model and real espeak-ng speech.
 //!
-//! The model is found through `ATLAS_TEST_MODEL` (default `$HOME/.cache/atlas-test/ggml-tiny.en.bin`).
+//! The model is found through `ATLAS_TEST_MODEL` (default `$HOME/.cache/atlas-test/ggml-tiny.en-q8_0.bin`).
 //! When it is absent these tests are skipped and recorded as such (see [`crate::test_skip`]),
 //! unless `ATLAS_REQUIRE_MODEL=1`, in which case they fail and say where the model was looked for.
 
@@ -20,7 +20,7 @@ fn test_model() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let home = std::env::var_os("HOME").unwrap_or_default();
-            PathBuf::from(home).join(".cache/atlas-test/ggml-tiny.en.bin")
+            PathBuf::from(home).join(".cache/atlas-test/ggml-tiny.en-q8_0.bin")
         });
     if path.is_file() {
         return Some(path);

@@ -10,7 +10,13 @@
 //!
 //! **Boundary**: imports `audio`, `stt`, `intent`, `engine`, `tts`; never the desktop.
 
+mod ack;
 mod metered;
+mod speculative;
+mod text;
+
+#[cfg(test)]
+mod grammar_tests;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -20,12 +26,13 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub use metered::MeteredSpeaker;
+pub use speculative::Speculation;
 
 use crate::audio::{Vad, VadConfig};
 use crate::config::VoiceConfig;
 use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
-use crate::stt::{SttError, Transcriber};
+use crate::stt::{Grammar, Hints, SttError, Transcriber, Transcript};
 use crate::template::Tmpl;
 use crate::workflow::TriggerDef;
 
@@ -66,6 +73,9 @@ pub struct Timings {
     pub release_to_workflow_ms: Option<f64>,
     /// End of audio to the first reply sample ready for the speaker.
     pub release_to_first_audio_ms: Option<f64>,
+    /// The transcript is a speculative decode's, made while the key was still held (nothing
+    /// was heard after its snapshot), so no decode ran after the release.
+    pub speculative: bool,
 }
 
 /// What became of one utterance (the `atlas listen --json` contract).
@@ -106,7 +116,7 @@ pub struct VoiceLoop {
     engine: Engine,
     transcriber: Transcriber,
     speaker: Arc<MeteredSpeaker>,
-    matcher: RwLock<Arc<(Matcher, String)>>,
+    matcher: RwLock<Arc<Phrases>>,
     vad: Vad,
     config: VoiceConfig,
 }
@@ -143,7 +153,7 @@ impl VoiceLoop {
         &self.transcriber
     }
 
-    fn matcher(&self) -> Arc<(Matcher, String)> {
+    fn matcher(&self) -> Arc<Phrases> {
         self.matcher
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -152,7 +162,7 @@ impl VoiceLoop {
 
     /// Matches a transcript without running anything (for benchmarks and `--explain`).
     pub fn match_text(&self, text: &str) -> MatchOutcome {
-        self.matcher().0.match_text(text)
+        self.matcher().matcher.match_text(text)
     }
 
     /// Handles one utterance whose audio ended at `released`.
@@ -176,6 +186,21 @@ impl VoiceLoop {
         released: Instant,
         progress: &(dyn Fn(Phase) + Send + Sync),
         superseded: &CancellationToken,
+    ) -> Result<Handled, VoiceError> {
+        self.handle_released(samples, released, progress, superseded, None)
+            .await
+    }
+
+    /// [`VoiceLoop::handle_reporting`] for a recording that `speculation` decoded while the key
+    /// was held: its transcript stands for the whole recording when nothing was heard after its
+    /// snapshot ([`Timings::speculative`]); otherwise the recording is decoded again.
+    pub async fn handle_released(
+        &self,
+        samples: Vec<f32>,
+        released: Instant,
+        progress: &(dyn Fn(Phase) + Send + Sync),
+        superseded: &CancellationToken,
+        speculation: Option<Speculation>,
     ) -> Result<Handled, VoiceError> {
         let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
         let mut handled = Handled {
@@ -205,8 +230,9 @@ impl VoiceLoop {
         let speech = report.trim(&samples).to_vec();
         progress(Phase::Transcribing);
         let matcher = self.matcher();
-        let prompt = (!matcher.1.is_empty()).then(|| matcher.1.clone());
-        let transcript = self.transcriber.transcribe(speech, prompt).await?;
+        let transcript = self.hear(&samples, speech, speculation).await?;
+        handled.timings.speculative = transcript.1;
+        let transcript = transcript.0;
         handled.timings.stt_ms = transcript.stt_ms;
         handled.timings.load_ms = transcript.load_ms.unwrap_or(0);
         let text = transcript.text;
@@ -219,7 +245,7 @@ impl VoiceLoop {
             return Ok(handled);
         }
         let t0 = Instant::now();
-        let outcome = matcher.0.match_text(&text);
+        let outcome = matcher.matcher.match_text(&text);
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
         if superseded.is_cancelled() {
             handled.reason = Some(SUPERSEDED.into());
@@ -249,6 +275,18 @@ impl VoiceLoop {
         Ok(handled)
     }
 
+    /// Whisper on the speech part of an utterance, with the user's phrases as its prompt and
+    /// their grammar as a guide (see [`Hints`]): the decode after the release and the
+    /// speculative one while the key is held both go here.
+    async fn decode(&self, speech: Vec<f32>) -> Result<Transcript, SttError> {
+        let phrases = self.matcher();
+        let hints = Hints {
+            prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
+            grammar: phrases.grammar.clone(),
+        };
+        self.transcriber.transcribe_with(speech, hints).await
+    }
+
     async fn run_matched(
         &self,
         handled: &mut Handled,
@@ -274,6 +312,7 @@ impl VoiceLoop {
             parent_run: None,
             depth: 0,
         };
+        let ack = self.acknowledge(workflow, phrase, said);
         let handle = match self.engine.trigger(req) {
             Ok(h) => h,
             Err(e) => {
@@ -307,6 +346,9 @@ impl VoiceLoop {
         });
         if !outcome.spoken.is_empty() {
             handled.reply = Some(outcome.spoken.join(" "));
+        }
+        if let Some(ack) = ack {
+            handled.reply = ack::with_ack(Some(ack.said().await), handled.reply.take());
         }
         if outcome.status != crate::store::RunStatus::Succeeded {
             let name = self
@@ -394,8 +436,19 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Builds the matcher and whisper's initial prompt from the enabled workflows' voice phrases.
-fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, String), VoiceError> {
+/// What the enabled workflows' voice phrases give the loop.
+struct Phrases {
+    matcher: Matcher,
+    /// Whisper's initial prompt: the phrases as short sentences.
+    prompt: String,
+    /// The phrases as a decoding grammar (`None` without phrases, or with
+    /// `voice.grammar = false`).
+    grammar: Option<Arc<Grammar>>,
+}
+
+/// Builds the matcher, whisper's initial prompt and the decoding grammar from the enabled
+/// workflows' voice phrases.
+fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<Phrases, VoiceError> {
     let entries: Vec<VoiceEntry> = engine
         .workflows()
         .values()
@@ -406,7 +459,7 @@ fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, Stri
                 .triggers
                 .iter()
                 .filter_map(|t| match t {
-                    TriggerDef::Voice { phrases } => Some(phrases.clone()),
+                    TriggerDef::Voice { phrases, .. } => Some(phrases.clone()),
                     _ => None,
                 })
                 .flatten()
@@ -431,5 +484,21 @@ fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<(Matcher, Stri
         )
     })?;
     let prompt = matcher.initial_prompt(200);
-    Ok((matcher, prompt))
+    let grammar = match matcher.decoding_grammar().filter(|_| config.grammar) {
+        // The grammar is generated from phrases that parsed: failing here is a bug in the
+        // generator, which must not take voice commands down with it.
+        Some(text) => match Grammar::parse(&text) {
+            Ok(g) => Some(Arc::new(g)),
+            Err(e) => {
+                tracing::error!(error = %e, "the phrases' decoding grammar is invalid; decoding unguided");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(Phrases {
+        matcher,
+        prompt,
+        grammar,
+    })
 }

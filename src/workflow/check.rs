@@ -119,7 +119,12 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
                     );
                 }
             }
-            TriggerDef::Voice { phrases } => check_phrases(&field, phrases, c),
+            TriggerDef::Voice { phrases, ack } => {
+                check_phrases(&field, phrases, c);
+                if let Some(ack) = ack {
+                    check_ack(&field, ack, c);
+                }
+            }
             TriggerDef::Manual {} => {}
         }
     }
@@ -197,6 +202,31 @@ fn check_phrases(field: &str, phrases: &[String], c: &mut Checker<'_>) {
     }
 }
 
+/// Longest spoken acknowledgement: a few words, said before the run's own reply.
+const ACK_MAX_CHARS: usize = 80;
+
+fn check_ack(field: &str, ack: &str, c: &mut Checker<'_>) {
+    let field = format!("{field}.ack");
+    if ack.trim().is_empty() {
+        c.err(field, "empty acknowledgement: write a few words, e.g. `On it.`, or remove `ack`");
+    } else if ack.contains("{{") || ack.contains("{%") {
+        c.err(
+            field,
+            "an acknowledgement is said as written, not rendered: remove the template tags \
+             (a reply that needs the run's data belongs in a `speak` action)",
+        );
+    } else if ack.chars().count() > ACK_MAX_CHARS {
+        c.err(
+            field,
+            format!(
+                "acknowledgement of {} characters: keep it under {ACK_MAX_CHARS} (it is said \
+                 before the run's own reply)",
+                ack.chars().count()
+            ),
+        );
+    }
+}
+
 /// Parses a cron string, accepting the usual 5 fields as well as 6 or 7 with seconds (and year).
 pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
     let fields = expr.split_whitespace().count();
@@ -215,4 +245,35 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
         let reason = text.lines().last().unwrap_or("").trim().to_owned();
         format!("`{expr}` is not a valid cron expression: {reason}")
     })
+}
+
+#[cfg(test)]
+mod ack_tests {
+    use std::path::Path;
+
+    use crate::workflow::{TriggerDef, load_str};
+
+    fn voice(ack: &str) -> String {
+        format!(
+            "id: w\ntriggers: [{{type: voice, phrases: ['start the backup'], ack: {ack}}}]\nactions:\n  - {{id: a, type: log, config: {{message: hi}}}}\n"
+        )
+    }
+
+    #[test]
+    fn a_voice_trigger_may_say_a_short_plain_acknowledgement() {
+        let wf = load_str(&voice("'On it.'"), Path::new("w.yaml")).expect("loads");
+        assert!(matches!(
+            &wf.def.triggers[0],
+            TriggerDef::Voice { ack: Some(a), .. } if a == "On it."
+        ));
+        for (bad, says) in [
+            ("'  '", "empty acknowledgement"),
+            ("'On it, {{ trigger.slots.x }}'", "said as written"),
+            (&format!("'{}'", "word ".repeat(30)), "keep it under"),
+        ] {
+            let errs = load_str(&voice(bad), Path::new("w.yaml")).expect_err(bad);
+            assert_eq!(errs[0].field, "triggers[0].ack", "{errs:?}");
+            assert!(errs[0].message.contains(says), "{bad}: {errs:?}");
+        }
+    }
 }

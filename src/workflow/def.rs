@@ -102,6 +102,10 @@ pub enum TriggerDef {
     Voice {
         /// Phrase templates, e.g. `what's [the] weather [like] [today]`.
         phrases: Vec<String>,
+        /// Said as soon as a run this trigger started begins, before its actions finish, e.g.
+        /// `On it.` for a workflow that takes a while (plain text, not a template).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<String>,
     },
 }
 

@@ -10,7 +10,15 @@
 //! - `press_to_recording_p50_ms`: from the XTest key press through the X server, global-hotkey's
 //!   thread and the agent (`Recorder::start`) to the first sample recorded.
 //! - `release_to_first_audio_p50_ms`: from the XTest key release through the agent's release
-//!   path (recorder stop, chime, gate, whisper, match, run) to the first reply sample.
+//!   path (recorder stop, chime, gate, whisper, match, run) to the first reply sample, with the
+//!   default `[voice]` settings (speculative decoding on) and the key released 300 ms after
+//!   the utterance has played.
+//! - `live`: the same presses in three passes: speculative decoding on with the key released
+//!   300 ms and 700 ms after the utterance, and off (300 ms). Each pass gives
+//!   `release_to_workflow_p50_ms` (XTest release to the run's first action) and
+//!   `release_to_first_audio_p50_ms`, over all its presses and split into the presses whose
+//!   transcript was the speculative one (`speculative`) and the others (`fresh`), and
+//!   `speculative_used` of `presses`. A split with no press is `null`.
 //! - `schedule_lateness_p50_ms`/`_p99_ms`: a schedule firing every second for 20 s; when each
 //!   run's first action started, minus its due time.
 //! - `daemon_idle_rss_mb`: resident memory of a real `atlas daemon` in this environment (with
@@ -58,7 +66,49 @@ const PRESSES: usize = 5;
 #[derive(Default)]
 struct AgentPath {
     press_ms: Vec<f64>,
-    first_audio_ms: Vec<f64>,
+    presses: Vec<Press>,
+}
+
+/// One measured press: from the XTest release, when the run's first action started and the
+/// first reply sample played, and whether the speculative transcript was used.
+struct Press {
+    workflow_ms: Option<f64>,
+    first_audio_ms: Option<f64>,
+    speculative: bool,
+}
+
+impl AgentPath {
+    /// The p50s of the presses `pick` keeps.
+    fn split(&self, pick: impl Fn(&Press) -> bool) -> serde_json::Value {
+        let kept: Vec<&Press> = self.presses.iter().filter(|p| pick(p)).collect();
+        let wf: Vec<f64> = kept.iter().filter_map(|p| p.workflow_ms).collect();
+        let audio: Vec<f64> = kept.iter().filter_map(|p| p.first_audio_ms).collect();
+        json!({
+            "presses": kept.len(),
+            "release_to_workflow_p50_ms": figure(&wf, 0.5),
+            "release_to_first_audio_p50_ms": figure(&audio, 0.5),
+        })
+    }
+
+    fn report(&self) -> serde_json::Value {
+        let mut all = self.split(|_| true);
+        all["speculative_used"] = json!(self.presses.iter().filter(|p| p.speculative).count());
+        all["speculative"] = self.split(|p| p.speculative);
+        all["fresh"] = self.split(|p| !p.speculative);
+        all
+    }
+
+    fn first_audio_ms(&self) -> Vec<f64> {
+        self.presses.iter().filter_map(|p| p.first_audio_ms).collect()
+    }
+}
+
+/// One pass of presses: the watcher's settings and how long the key stays down after the
+/// utterance has played.
+struct Pass {
+    name: &'static str,
+    live: atlas::audio::LiveConfig,
+    hold_after: Duration,
 }
 
 /// Idle memory of a real `atlas daemon` and of its tray helper (a child process), in MiB.
@@ -219,6 +269,7 @@ async fn through_the_agent(
     metered: Arc<MeteredSpeaker>,
     gated: Arc<GatedSpeaker>,
     wav: &Path,
+    pass: &Pass,
 ) -> anyhow::Result<AgentPath> {
     if let Some(reason) = atlas::desktop::display_problem() {
         anyhow::bail!("no display ({reason}): no key to press");
@@ -229,6 +280,7 @@ async fn through_the_agent(
     let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     let desktop = hotkey_desktop(&tx)?;
     let (stage_tx, mut stages) = mpsc::unbounded_channel();
+    let (handled_tx, mut handled) = mpsc::unbounded_channel();
     let parts = Parts {
         engine,
         voice: Some(voice),
@@ -241,6 +293,10 @@ async fn through_the_agent(
         }),
         workflows_dir: std::env::temp_dir(),
         max_recording: Duration::from_secs(10),
+        live: pass.live,
+        on_handled: Some(Box::new(move |h, released| {
+            let _ = handled_tx.send((h.timings.clone(), released));
+        })),
     };
     let cfg = AgentConfig {
         hotkey: HOTKEY.into(),
@@ -261,8 +317,9 @@ async fn through_the_agent(
             stage(&mut stages, Stage::Listening).await?;
             let mut playback = mouth.play_wav_file(wav)?;
             playback.finished().await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(pass.hold_after).await;
             while stages.try_recv().is_ok() {}
+            while handled.try_recv().is_ok() {}
             let released = keyboard.release()?;
             stage(&mut stages, Stage::Idle).await?;
             // The first press pays for warming the speech backend up; the daemon has done that.
@@ -270,10 +327,16 @@ async fn through_the_agent(
                 continue;
             }
             path.press_ms.extend(press_ms);
-            if let Some(first) = metered.first_audio().filter(|t| *t >= released) {
-                path.first_audio_ms
-                    .push((first - released).as_secs_f64() * 1000.0);
-            }
+            let ms = |t: Instant| (t.saturating_duration_since(released)).as_secs_f64() * 1000.0;
+            let timings = handled.try_recv().ok();
+            path.presses.push(Press {
+                // The agent's own release instant plus its release -> workflow figure.
+                workflow_ms: timings.as_ref().and_then(|(t, agent_released)| {
+                    Some(ms(*agent_released) + t.release_to_workflow_ms?)
+                }),
+                first_audio_ms: metered.first_audio().filter(|t| *t >= released).map(ms),
+                speculative: timings.is_some_and(|(t, _)| t.speculative),
+            });
         }
         anyhow::Ok(())
     }
@@ -373,14 +436,43 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
         .context("espeak-ng is needed for the agent benchmark: apt-get install espeak-ng")?;
     anyhow::ensure!(ok.success(), "espeak-ng failed");
 
-    let (path, problem) =
-        match through_the_agent(app.engine.clone(), voice, metered, gated, &wav_in).await {
-            Ok(p) => (p, None),
-            Err(e) => {
-                eprintln!("the agent's key path was not measured: {e:#}");
-                (AgentPath::default(), Some(format!("{e:#}")))
-            }
+    let on = atlas::agent::live_config(&VoiceConfig::default());
+    let off = atlas::audio::LiveConfig {
+        pause: Duration::ZERO,
+        ..on
+    };
+    let passes = [
+        ("speculation_on_release_300ms", on, 300),
+        ("speculation_on_release_700ms", on, 700),
+        ("speculation_off_release_300ms", off, 300),
+    ];
+    let mut live = serde_json::Map::new();
+    let mut default_path = None;
+    let mut problem = None;
+    for (i, (name, live_cfg, hold)) in passes.into_iter().enumerate() {
+        let pass = Pass {
+            name,
+            live: live_cfg,
+            hold_after: Duration::from_millis(hold),
         };
+        let (engine, voice, metered, gated) =
+            (app.engine.clone(), voice.clone(), metered.clone(), gated.clone());
+        match through_the_agent(engine, voice, metered, gated, &wav_in, &pass).await {
+            Ok(p) => {
+                live.insert(pass.name.into(), p.report());
+                // The top-level figures are the default settings' (the first pass).
+                if i == 0 {
+                    default_path = Some(p);
+                }
+            }
+            Err(e) => {
+                eprintln!("the agent's key path ({}) was not measured: {e:#}", pass.name);
+                live.insert(pass.name.into(), serde_json::Value::Null);
+                problem.get_or_insert(format!("{e:#}"));
+            }
+        }
+    }
+    let path = default_path.unwrap_or_default();
     app.engine.store().flush().await?;
     let heard = app.engine.store().list_runs(Some("weather"), 100)?.len();
 
@@ -400,8 +492,9 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
     .await?;
     let out = json!({
         "press_to_recording_p50_ms": figure(&path.press_ms, 0.5),
-        "release_to_first_audio_p50_ms": figure(&path.first_audio_ms, 0.5),
+        "release_to_first_audio_p50_ms": figure(&path.first_audio_ms(), 0.5),
         "presses": path.press_ms.len(),
+        "live": live,
         "utterances_matched": heard,
         "agent_path_problem": problem,
         "speaker": speaker_name,

@@ -197,9 +197,11 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+mod accuracy;
 mod agent;
 mod keys;
 mod voice;
+pub use accuracy::{AccuracyOpts, accuracy};
 pub use agent::agent;
 pub use voice::voice;
 

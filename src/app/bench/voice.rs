@@ -7,6 +7,14 @@
 //! - `release_to_first_audio_p50_ms`: end of audio to the first reply sample rendered and ready
 //!   for the speaker (espeak-ng rendering, through the same speak action the agent uses).
 //! - `rss_idle_mb` (model unloaded) and `rss_active_mb` (model loaded, after decoding).
+//! - `live`, per utterance: the key held through the utterance and 700 ms after it. The pause
+//!   detector the agent uses (`audio::PauseDetector`, default `[voice]` settings) is fed the
+//!   recording as it would arrive; at its last pause a speculative decode starts, the release
+//!   comes when the rest of the recording would have arrived (real time), and the utterance is
+//!   handled with it. `speculative` has the release -> workflow and release -> first audio p50s
+//!   of the repetitions whose speculative transcript was used, `speculative_used` how many of
+//!   `reps` that was, and `fresh` the same recording decoded at release without speculation.
+//!   A pass with nothing to measure (no pause found, nothing used) is `null`.
 //!
 //! A figure with nothing measured is `null`, never 0: an utterance that matched no workflow has
 //! no `release_to_workflow_p50_ms` (and its first audio is the "not understood" reply's, which
@@ -113,6 +121,68 @@ async fn measure_clip(
     }))
 }
 
+/// The last pause the agent's detector finds in `clip` fed in 40 ms pieces: the snapshot.
+fn last_pause(clip: &[f32]) -> Option<Vec<f32>> {
+    let cfg = atlas::agent::live_config(&VoiceConfig::default());
+    let mut detector = atlas::audio::PauseDetector::new(cfg, atlas::audio::SAMPLE_RATE, 1);
+    let mut last = None;
+    for piece in clip.chunks(640) {
+        for e in detector.push(piece) {
+            if let atlas::audio::LiveEvent::Pause(s) = e {
+                last = Some(s);
+            }
+        }
+    }
+    last
+}
+
+/// `clip` with the key held 700 ms after it, `reps` times with a speculative decode from its
+/// last pause and `reps` times without.
+async fn measure_live(
+    voice: &Arc<VoiceLoop>,
+    clip: &[f32],
+    reps: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut recording = clip.to_vec();
+    recording.extend(std::iter::repeat_n(0.0, 700 * 16));
+    let Some(snapshot) = last_pause(&recording) else {
+        eprintln!("the pause detector found no pause in the utterance: no speculative figures");
+        return Ok(serde_json::Value::Null);
+    };
+    let rest = std::time::Duration::from_millis(((recording.len() - snapshot.len()) / 16) as u64);
+    let never = tokio_util::sync::CancellationToken::new();
+    let (mut used, mut spec_wf, mut spec_audio) = (0, Vec::new(), Vec::new());
+    let (mut fresh_wf, mut fresh_audio) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let speculation = voice.speculate(snapshot.clone());
+        tokio::time::sleep(rest).await;
+        let released = Instant::now();
+        let h = voice
+            .handle_released(recording.clone(), released, &|_| {}, &never, Some(speculation))
+            .await?;
+        if h.timings.speculative {
+            used += 1;
+            spec_wf.extend(h.timings.release_to_workflow_ms);
+            spec_audio.extend(h.timings.release_to_first_audio_ms);
+        }
+        let h = voice.handle(recording.clone(), Instant::now()).await?;
+        fresh_wf.extend(h.timings.release_to_workflow_ms);
+        fresh_audio.extend(h.timings.release_to_first_audio_ms);
+    }
+    Ok(json!({
+        "speculative_used": used,
+        "reps": reps,
+        "speculative": {
+            "release_to_workflow_p50_ms": figure(&spec_wf, 0.5),
+            "release_to_first_audio_p50_ms": figure(&spec_audio, 0.5),
+        },
+        "fresh": {
+            "release_to_workflow_p50_ms": figure(&fresh_wf, 0.5),
+            "release_to_first_audio_p50_ms": figure(&fresh_audio, 0.5),
+        },
+    }))
+}
+
 /// Runs the voice benchmark and prints its figures.
 pub async fn voice(
     global: &Global,
@@ -139,16 +209,18 @@ pub async fn voice(
     cfg.audio_ctx_floor = config.voice.audio_ctx_floor;
     let transcriber = Transcriber::new(cfg);
     let load = transcriber.preload().await?;
-    let voice = VoiceLoop::new(
+    let voice = Arc::new(VoiceLoop::new(
         app.engine.clone(),
         transcriber.clone(),
         speaker,
         VoiceConfig::default(),
-    )?;
+    )?);
 
     let mut figures = serde_json::Map::new();
     for (label, clip) in [("2s", &short), ("6s", &long)] {
-        figures.insert(label.into(), measure_clip(&voice, label, clip, reps).await?);
+        let mut f = measure_clip(&voice, label, clip, reps).await?;
+        f["live"] = measure_live(&voice, clip, reps).await?;
+        figures.insert(label.into(), f);
     }
     let rss_active = rss_mb();
     let mut match_times = Vec::new();
@@ -168,6 +240,8 @@ pub async fn voice(
         "stt_p50_ms": figures["2s"]["stt_p50_ms"],
         "release_to_workflow_p50_ms": figures["2s"]["release_to_workflow_p50_ms"],
         "release_to_first_audio_p50_ms": figures["2s"]["release_to_first_audio_p50_ms"],
+        "speculative_release_to_workflow_p50_ms": figures["2s"]["live"]["speculative"]["release_to_workflow_p50_ms"],
+        "speculative_release_to_first_audio_p50_ms": figures["2s"]["live"]["speculative"]["release_to_first_audio_p50_ms"],
         "rss_idle_mb": rss_idle,
         "rss_active_mb": rss_active,
         "rss_after_unload_mb": rss_unloaded,

@@ -1,0 +1,127 @@
+//! Speculative decoding while the push-to-talk key is held.
+//!
+//! When the live watcher (`audio::live`) sees a pause after speech, the agent hands the
+//! recording so far to [`VoiceLoop::speculate`], which decodes it in the background exactly as
+//! the release would (gate trim, the same [`VoiceLoop::decode`]). At release,
+//! [`VoiceLoop::handle_released`] asks the gate whether anything loud came after that snapshot
+//! ([`crate::audio::Vad::loud_after`], by the whole recording's own threshold, voiced or not):
+//!
+//! - nothing: the speculative transcript stands for the utterance (already there, or the decode
+//!   still running is awaited: it is the same decode a fresh one would be, started earlier);
+//! - something: the recording is decoded again. The new `transcribe` call supersedes the
+//!   speculative one if it still runs (`stt` aborts it within milliseconds).
+//!
+//! **Invariant**: a speculative result starts nothing by itself. It is only ever a transcript,
+//! read at release for a recording the user finished, and only when the audio after its snapshot
+//! is quiet by the gate; a newer snapshot replaces an older one (the agent keeps one per
+//! utterance, and the newer decode aborts the older).
+//!
+//! **Bound**: awaiting a speculation ends when its decode ends or is aborted (a newer decode,
+//! the model unloaded, the worker gone); each of those answers the oneshot or drops it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use tokio::sync::oneshot;
+
+use super::VoiceLoop;
+use crate::stt::{SttError, Transcript};
+
+/// A decode of the recording up to a pause, started while the key was still held.
+#[derive(Debug)]
+pub struct Speculation {
+    covered: usize,
+    started: Instant,
+    result: oneshot::Receiver<Option<Transcript>>,
+}
+
+impl Speculation {
+    /// How many 16 kHz samples of the recording the snapshot held.
+    pub fn covered(&self) -> usize {
+        self.covered
+    }
+
+    /// When the decode was started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits for the decode: `None` when it found no speech, failed or was superseded.
+    pub async fn transcript(self) -> Option<Transcript> {
+        self.result.await.ok().flatten()
+    }
+}
+
+impl VoiceLoop {
+    /// Starts decoding `snapshot` (16 kHz mono, the recording so far) in the background; the
+    /// result waits in the returned [`Speculation`]. Must be called on the tokio runtime.
+    pub fn speculate(self: &Arc<Self>, snapshot: Vec<f32>) -> Speculation {
+        let covered = snapshot.len();
+        let (tx, result) = oneshot::channel();
+        let report = self.vad.analyze(&snapshot);
+        if report.has_speech {
+            let this = Arc::clone(self);
+            let speech = report.trim(&snapshot).to_vec();
+            let mut decoding = async move {
+                let heard = match this.decode(speech).await {
+                    Ok(t) => Some(t),
+                    Err(SttError::Aborted) => {
+                        tracing::debug!("speculative decode superseded");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "speculative decode failed");
+                        None
+                    }
+                };
+                let _ = tx.send(heard);
+            }
+            .boxed();
+            // The first poll hands the job to whisper and takes its turn: a later snapshot's
+            // decode (or the release's) is newer and aborts this one, whatever tasks run first.
+            if (&mut decoding).now_or_never().is_none() {
+                tokio::spawn(decoding);
+            }
+            tracing::info!(covered_ms = covered / 16, "speculative decode started");
+        } else {
+            let _ = tx.send(None);
+        }
+        Speculation {
+            covered,
+            started: Instant::now(),
+            result,
+        }
+    }
+
+    /// The transcript of a finished recording `samples` whose speech part is `speech`, and
+    /// whether it is `speculation`'s: used when nothing was heard after its snapshot and it
+    /// decoded something; otherwise `speech` is decoded now.
+    pub(super) async fn hear(
+        &self,
+        samples: &[f32],
+        speech: Vec<f32>,
+        speculation: Option<Speculation>,
+    ) -> Result<(Transcript, bool), SttError> {
+        if let Some(s) = speculation {
+            let covered = s.covered;
+            if covered > samples.len() || self.vad.loud_after(samples, covered) {
+                tracing::info!(
+                    covered_ms = covered / 16,
+                    audio_ms = samples.len() / 16,
+                    "speech after the speculative snapshot: decoding again"
+                );
+            } else if let Some(t) = s.transcript().await {
+                tracing::info!(covered_ms = covered / 16, "speculative transcript used");
+                return Ok((t, true));
+            } else {
+                tracing::info!("the speculative decode gave nothing: decoding again");
+            }
+        }
+        Ok((self.decode(speech).await?, false))
+    }
+}
+
+#[cfg(test)]
+#[path = "speculative_tests.rs"]
+mod tests;

@@ -1,0 +1,61 @@
+//! Typed commands: a text goes through the same matcher and run as a transcript would, with no
+//! gate and no whisper (`atlas listen --text`, and later the control API).
+
+use std::time::Instant;
+
+use serde_json::Map;
+use tokio_util::sync::CancellationToken;
+
+use super::{Handled, Said, Timings, VoiceLoop};
+
+impl VoiceLoop {
+    /// Handles one typed command as if whisper had heard `text`: the matcher picks a workflow
+    /// (with the same normaliser, threshold and margin as speech), the workflow runs, and its
+    /// reply is spoken through the engine's speaker. Nothing matched is not an error: the
+    /// [`Handled`] has no `workflow`, its `reason` says why, and the "not understood" reply (or
+    /// the LLM fallback, when configured) is given as for speech. Timings count from the call;
+    /// `audio_ms` and `stt_ms` are 0.
+    pub async fn handle_text(&self, text: &str) -> Handled {
+        let released = Instant::now();
+        let never = CancellationToken::new();
+        let mut handled = Handled {
+            transcript: text.trim().to_owned(),
+            workflow: None,
+            slots: Map::new(),
+            score: None,
+            run: None,
+            reply: None,
+            reason: None,
+            timings: Timings::default(),
+            outcome: None,
+        };
+        if handled.transcript.is_empty() {
+            handled.reason = Some("the command is empty".into());
+            return handled;
+        }
+        let t0 = Instant::now();
+        let outcome = self.matcher().matcher.match_text(&handled.transcript);
+        handled.timings.match_us = t0.elapsed().as_micros() as u64;
+        tracing::info!(text = %handled.transcript, best = ?outcome.best.as_ref().map(|b| (&b.workflow_id, b.score)), "typed command matched");
+        let said = Said {
+            released,
+            superseded: &never,
+        };
+        match outcome.best.clone() {
+            Some(m) => {
+                handled.workflow = Some(m.workflow_id.clone());
+                handled.slots = m.slots.clone();
+                handled.score = Some(m.score);
+                self.run_matched(&mut handled, &m.workflow_id, &m.phrase, &said)
+                    .await;
+            }
+            None => {
+                handled.reason = outcome.reason.clone();
+                let heard = handled.transcript.clone();
+                self.not_understood(&mut handled, &heard, &said).await;
+            }
+        }
+        handled.outcome = Some(outcome);
+        handled
+    }
+}
