@@ -15,38 +15,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// How far a signed timestamp may be from now, in seconds (Slack's and Standard Webhooks' 5 min).
 pub const TOLERANCE_SECS: i64 = 300;
 
-/// How a webhook proves who sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scheme {
-    /// GitHub's `X-Hub-Signature-256`.
-    Github,
-    /// Slack's `X-Slack-Signature` over `v0:timestamp:body`.
-    Slack,
-    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
-    Standard,
-    /// No signature: anyone who can reach the port may start the workflow (said explicitly).
-    None,
-}
-
-impl Scheme {
-    /// The name as written in YAML.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scheme::Github => "github",
-            Scheme::Slack => "slack",
-            Scheme::Standard => "standard",
-            Scheme::None => "none",
-        }
-    }
-}
+pub use crate::spec::Scheme;
 
 /// What a valid signature established.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
