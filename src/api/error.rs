@@ -37,6 +37,12 @@ pub enum ApiError {
         "missing or wrong API token: send `Authorization: Bearer <token>` (`atlas api token` prints it)"
     )]
     Unauthorized,
+    /// A webhook delivery whose signature is missing, wrong or stale.
+    #[error("{0}")]
+    BadSignature(String),
+    /// A body over `api.max_body_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
     /// A foreign `Host` or `Origin`.
     #[error("{0}")]
     Forbidden(String),
@@ -61,7 +67,8 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

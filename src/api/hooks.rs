@@ -121,11 +121,7 @@ struct Refused {
 }
 
 fn refuse(api: &Api, hook: &str, wf: Option<&str>, id: Option<&str>, error: ApiError) -> Refused {
-    let status = match &error {
-        ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-        ApiError::Internal(m) if m.starts_with("413") => StatusCode::PAYLOAD_TOO_LARGE,
-        e => e.status(),
-    };
+    let status = error.status();
     record(
         api,
         Record::refused(hook, wf, id, status.as_u16(), &error.to_string()),
@@ -271,8 +267,8 @@ async fn accept(
     let wid = Some(wf.id());
     let limit = api.config.api.max_body_bytes;
     let too_big = || {
-        ApiError::Internal(format!(
-            "413: the body is over the {limit} bytes accepted (api.max_body_bytes)"
+        ApiError::TooLarge(format!(
+            "the body is over the {limit} bytes accepted (api.max_body_bytes)"
         ))
     };
     let declared = headers
@@ -297,10 +293,8 @@ async fn accept(
         };
         let now = now_ms() / 1000;
         signature::verify(scheme, &key, header, &bytes, now).map_err(|why| {
-            let e = ApiError::Forbidden(format!("{} signature refused: {why}", scheme.name()));
-            let mut r = refuse(api, hook, wid, None, e);
-            r.status = StatusCode::UNAUTHORIZED;
-            r
+            let e = ApiError::BadSignature(format!("{} signature refused: {why}", scheme.name()));
+            refuse(api, hook, wid, None, e)
         })?
     };
     let key = replay_key(scheme, &verified, headers);
