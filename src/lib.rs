@@ -18,6 +18,7 @@
 //! - [`triggers`]: schedules (cron) and other trigger sources.
 //! - [`desktop`]: the push-to-talk hotkey and the tray icon; [`agent`]: the voice session's state
 //!   machine that they drive.
+//! - [`api`]: the daemon's HTTP server: the control API (`/v1`) and webhook triggers (`/hooks`).
 //! - [`runtime`]: the assembled product: a [`runtime::Runtime`] (engine, store, services and
 //!   workflows from config) and the resident [`runtime::Daemon`].
 //!
@@ -27,6 +28,7 @@
 
 pub mod actions;
 pub mod agent;
+pub mod api;
 pub mod audio;
 pub mod config;
 pub mod desktop;

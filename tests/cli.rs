@@ -130,14 +130,14 @@ fn validate_lists_every_problem_and_exits_non_zero() {
 }
 
 #[test]
-fn validate_and_loading_warn_that_webhook_triggers_are_not_active() {
+fn validate_and_loading_warn_that_event_triggers_are_not_active() {
     let h = Home::new();
     h.write(
         "hook.yaml",
         "id: hook
 triggers:
   - {type: manual}
-  - {type: webhook, path: /hooks/deploy}
+  - {type: event, event: run.failed}
 actions:
   - {id: x, type: log, config: {message: x}}
 ",
@@ -149,7 +149,7 @@ actions:
     assert!(
         text.contains("warning: ")
             && text.contains("hook.yaml:4:")
-            && text.contains("webhook triggers are not active yet"),
+            && text.contains("event triggers are not active yet"),
         "{text}"
     );
     let o = h.run(&["workflow", "validate", "--json"]);
@@ -160,7 +160,7 @@ actions:
     // Loading them elsewhere says so on stderr.
     let o = h.run(&["workflow", "list"]);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("webhook triggers are not active yet"),
+        String::from_utf8_lossy(&o.stderr).contains("event triggers are not active yet"),
         "{o:?}"
     );
 }

@@ -15,6 +15,7 @@ mod test_skip;
 mod test_speechd;
 
 mod agent;
+mod api;
 mod bench_accuracy;
 mod bundled;
 mod cli;

@@ -85,7 +85,7 @@ fn triggers_are_checked() {
         "wf.yaml:2:11: `triggers`: no trigger: add at least one, e.g. `triggers: [{type: manual}]`"
     );
     let e = errors(
-        "id: a\ntriggers:\n  - {type: schedule, cron: '61 * * * *', timezone: Mars/Base}\n  - {type: webhook, path: no-slash}\n  - {type: voice, phrases: []}\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        "id: a\ntriggers:\n  - {type: schedule, cron: '61 * * * *', timezone: Mars/Base}\n  - {type: webhook, path: no-slash, scheme: none}\n  - {type: voice, phrases: []}\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
     );
     let all: Vec<String> = e.iter().map(|e| e.to_string()).collect();
     assert!(
@@ -227,42 +227,70 @@ fn a_misspelt_notification_urgency_is_a_load_error() {
 }
 
 #[test]
-fn webhook_and_event_triggers_load_with_a_warning_naming_file_and_line() {
+fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_one() {
     let wf = load_str(
-        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /hooks/deploy\n  - type: event\n    event: run.failed\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /deploy\n    scheme: github\n    secret: '{{ secrets.deploy_key }}'\n  - type: event\n    event: run.failed\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
         Path::new("hooked.yaml"),
     )
     .expect("loads");
     let warnings: Vec<String> = wf.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(
         warnings[0].starts_with(
-            "hooked.yaml:4:11: `triggers[1].type`: webhook triggers are not active yet:"
-        ),
-        "{warnings:#?}"
-    );
-    assert!(
-        warnings[1].starts_with(
-            "hooked.yaml:6:11: `triggers[2].type`: event triggers are not active yet:"
+            "hooked.yaml:8:11: `triggers[2].type`: event triggers are not active yet:"
         ),
         "{warnings:#?}"
     );
     // Other triggers warn about nothing, and a folder's report gathers the warnings.
     let plain = load_str(
-        "id: plain\ntriggers: [{type: manual}, {type: schedule, cron: '0 7 * * *'}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        "id: plain\ntriggers: [{type: manual}, {type: schedule, cron: '0 7 * * *'}, {type: webhook, path: /x, scheme: none}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
         Path::new("plain.yaml"),
     )
     .expect("loads");
     assert!(plain.warnings.is_empty(), "{:?}", plain.warnings);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join("hook.yaml"),
-        "id: hook\ntriggers: [{type: webhook, path: /x}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        dir.path().join("ev.yaml"),
+        "id: ev\ntriggers: [{type: event, event: run.failed}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
     )
     .unwrap();
     let report = load_dirs(&[dir.path().to_path_buf()]);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.workflows.len(), 1);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
-    assert!(report.warnings[0].to_string().contains("hook.yaml:2:"));
+    assert!(report.warnings[0].to_string().contains("ev.yaml:2:"));
+}
+
+#[test]
+fn a_webhook_names_its_scheme_and_references_its_secret() {
+    let errs = |trigger: &str| -> Vec<String> {
+        let src = format!(
+            "id: h\ntriggers:\n  - {trigger}\nactions:\n  - {{id: x, type: log, config: {{message: x}}}}\n"
+        );
+        match load_str(&src, Path::new("h.yaml")) {
+            Ok(_) => vec![],
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    };
+    let e = errs("{type: webhook, path: /x}");
+    assert!(
+        e[0].contains("`triggers[0].scheme`: a webhook needs `scheme`"),
+        "{e:?}"
+    );
+    let e = errs("{type: webhook, path: /x, scheme: github}");
+    assert!(
+        e[0].contains("`triggers[0].secret`: `scheme: github` needs a `secret`"),
+        "{e:?}"
+    );
+    let e = errs("{type: webhook, path: /x, scheme: slack, secret: hunter2}");
+    assert!(
+        e[0].contains("must be a reference such as `{{ secrets.hook_key }}`"),
+        "{e:?}"
+    );
+    assert!(!e[0].contains("hunter2"), "{e:?}");
+    let e = errs("{type: webhook, path: /x, scheme: none, secret: '{{ secrets.k }}'}");
+    assert!(e[0].contains("a secret would not be used"), "{e:?}");
+    assert!(
+        errs("{type: webhook, path: /x, scheme: standard, secret: '{{ secrets.k }}'}").is_empty()
+    );
 }

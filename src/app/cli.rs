@@ -99,6 +99,16 @@ pub enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// The daemon's control API.
+    #[command(subcommand)]
+    Api(ApiCmd),
+}
+
+// `atlas api ...`.
+#[derive(Subcommand)]
+pub enum ApiCmd {
+    /// Prints the API's bearer token (made now if the daemon never started).
+    Token,
 }
 
 // `atlas service ...`.
@@ -218,6 +228,18 @@ pub enum WorkflowCmd {
 // `atlas bench ...`.
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// Webhook deliveries through the API on loopback: deliveries/s, accept latency.
+    Api {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Deliveries to send.
+        #[arg(long, default_value_t = 2000)]
+        deliveries: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
     /// Engine latency, throughput and memory.
     Engine {
         /// Machine-readable output.

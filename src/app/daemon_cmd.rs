@@ -64,7 +64,7 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "speech": speech, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone()), "history": file.as_ref().filter(|_| pid.is_some()).map(|f| f["history"].clone())})
+                &json!({"running": pid.is_some(), "pid": pid, "state": state, "model": model, "speech": speech, "next": next, "problems": problems, "headless": file.as_ref().map(|f| f["headless"].clone()), "history": file.as_ref().filter(|_| pid.is_some()).map(|f| f["history"].clone()), "api_url": file.as_ref().filter(|_| pid.is_some()).and_then(|f| f["api_url"].as_str().map(str::to_owned))})
             )?
         );
         return Ok(true);
@@ -96,6 +96,13 @@ pub fn status(global: &Global, as_json: bool) -> anyhow::Result<bool> {
         && let Ok(h) = serde_json::from_value::<atlas::store::StoreHealth>(h.clone())
     {
         println!("history: {}", h.summary());
+    }
+    if let Some(url) = file
+        .as_ref()
+        .filter(|_| pid.is_some())
+        .and_then(|f| f["api_url"].as_str())
+    {
+        println!("api: {url} (token: `atlas api token`)");
     }
     println!("model: {}", model.as_str().unwrap_or("none installed"));
     if let Some(speech) = speech.as_str() {

@@ -26,7 +26,7 @@ use atlas::workflow::LoadReport;
 
 pub use voice_cmd::resolve_model;
 
-use cli::{BenchCmd, Cli, Command, ModelCmd, ServiceCmd, WorkflowCmd};
+use cli::{ApiCmd, BenchCmd, Cli, Command, ModelCmd, ServiceCmd, WorkflowCmd};
 
 /// Options every command shares.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +83,11 @@ async fn command(command: Command, global: &Global) -> anyhow::Result<bool> {
         Command::Service(cmd) => service_command(cmd),
         Command::Workflow(cmd) => workflow_command(cmd, global).await,
         Command::Bench(cmd) => bench_command(cmd, global).await.map(|_| true),
+        Command::Api(ApiCmd::Token) => {
+            let (_, paths) = load(global)?;
+            println!("{}", atlas::api::token::load_or_create(&paths.data_dir)?);
+            Ok(true)
+        }
         Command::Model(cmd) => model_command(cmd, global).await,
         Command::Transcribe { wav, model, json } => {
             voice_cmd::transcribe(global, &wav, model.as_deref(), json)
@@ -167,6 +172,11 @@ async fn workflow_command(cmd: WorkflowCmd, global: &Global) -> anyhow::Result<b
 
 async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
     match cmd {
+        BenchCmd::Api {
+            json,
+            deliveries,
+            clients,
+        } => bench::api(deliveries, clients, json).await,
         BenchCmd::Engine { json, runs } => bench::engine(global, runs, json).await,
         BenchCmd::Agent { json, model } => bench::agent(global, model.as_deref(), json).await,
         BenchCmd::Voice { json, model, reps } => {

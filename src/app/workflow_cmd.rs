@@ -140,6 +140,14 @@ pub async fn run_workflow(
     as_json: bool,
     silent: bool,
 ) -> anyhow::Result<bool> {
+    let mut parsed = serde_json::Map::new();
+    for v in vars {
+        let (k, val) = parse_var(v)?;
+        parsed.insert(k, val);
+    }
+    if let Some(done) = via_daemon(global, id, &parsed).await {
+        return print_daemon_run(done?, as_json);
+    }
     // Chosen in the background: a workflow that says nothing never waits for a speech service,
     // and one that speaks waits at most the backends' start-up bounds.
     let auto = if silent {
@@ -164,10 +172,7 @@ pub async fn run_workflow(
         bail!("workflow `{id}` did not load: {e}");
     }
     let mut req = RunRequest::manual(id);
-    for v in vars {
-        let (k, val) = parse_var(v)?;
-        req.vars.insert(k, val);
-    }
+    req.vars.extend(parsed);
     let started = std::time::Instant::now();
     let outcome = app.engine.run(req).await?;
     // Reported after the outcome: the run happened even if its history could not be written.
@@ -208,6 +213,82 @@ pub async fn run_workflow(
         }
     }
     recorded.with_context(|| format!("run {} is not in the run history", outcome.run_id))?;
+    Ok(ok)
+}
+
+/// Runs `id` in the running daemon through its API (so the run is in its history and tray),
+/// waiting for the outcome; `None` when no daemon answers there.
+async fn via_daemon(
+    global: &Global,
+    id: &str,
+    vars: &serde_json::Map<String, Value>,
+) -> Option<anyhow::Result<Value>> {
+    let (_, paths) = super::load(global).ok()?;
+    atlas::runtime::instance::running(&paths.data_dir)?;
+    let url = atlas::runtime::read_status(&paths.data_dir)?["api_url"]
+        .as_str()?
+        .to_owned();
+    let token = std::fs::read_to_string(atlas::api::token::token_path(&paths.data_dir)).ok()?;
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let resp = client
+        .post(format!("{url}/v1/workflows/{id}/run"))
+        .bearer_auth(token.trim())
+        .json(&json!({"vars": vars, "wait": true, "source": "cli"}))
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => {
+            eprintln!("warning: the daemon's API at {url} does not answer; running here instead");
+            return None;
+        }
+        Err(e) => return Some(Err(anyhow::anyhow!("the daemon's API at {url}: {e}"))),
+    };
+    let status = resp.status();
+    let body: Value = match resp.json().await {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(Err(anyhow::anyhow!(
+                "the daemon's API answered {status}: {e}"
+            )));
+        }
+    };
+    if !status.is_success() {
+        let msg = body["error"]["message"].as_str().unwrap_or("no message");
+        return Some(Err(anyhow::anyhow!("the daemon refused the run: {msg}")));
+    }
+    Some(Ok(body))
+}
+
+/// Prints a run the daemon carried out; whether it succeeded.
+fn print_daemon_run(outcome: Value, as_json: bool) -> anyhow::Result<bool> {
+    let ok = outcome["status"] == "succeeded";
+    if as_json {
+        let mut v = outcome;
+        v["workflow"] = v["workflow_id"].clone();
+        v["via"] = json!("daemon");
+        print_json(&v);
+        return Ok(ok);
+    }
+    println!(
+        "run {} of `{}` {} (in the daemon)",
+        outcome["run_id"].as_str().unwrap_or("?"),
+        outcome["workflow_id"].as_str().unwrap_or("?"),
+        outcome["status"].as_str().unwrap_or("?")
+    );
+    for s in outcome["spoken"].as_array().into_iter().flatten() {
+        println!("said: {}", s.as_str().unwrap_or_default());
+    }
+    if !outcome["result"].is_null() {
+        println!("result: {}", outcome["result"]);
+    }
+    if let Some(e) = outcome["error"].as_str() {
+        eprintln!("error: {e}");
+        eprintln!(
+            "details: atlas workflow show-run {}",
+            outcome["run_id"].as_str().unwrap_or("?")
+        );
+    }
     Ok(ok)
 }
 

@@ -17,8 +17,8 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    AgentConfig, BackendChoice, DEFAULT_RATE, DEFAULT_VOICE, HistoryConfig, LlmDefaults, PttMode,
-    SpeakerConfig, VoiceConfig, WorkflowSource,
+    AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
+    HistoryConfig, LlmDefaults, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.
@@ -77,6 +77,8 @@ pub struct Config {
     pub model_base_url: Option<String>,
     /// How much run history to keep.
     pub history: HistoryConfig,
+    /// The daemon's HTTP server: control API and webhooks.
+    pub api: ApiConfig,
 }
 
 /// Where everything lives, resolved.

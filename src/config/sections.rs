@@ -211,3 +211,27 @@ pub enum WorkflowSource {
     /// The bundled workflows built into the program (`workflows/` of its source tree).
     Embedded,
 }
+
+/// `[api]` in config.toml: the daemon's HTTP server (the control API under `/v1`, webhooks under
+/// `/hooks`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Where it listens (default `127.0.0.1:7077`). An address other than loopback exposes the
+    /// webhooks to that network and is logged as a warning; `off` turns the server off.
+    pub listen: String,
+    /// The largest request body accepted, in bytes (default 1 MiB); larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// The API's default address.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:7077";
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: DEFAULT_API_LISTEN.into(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -19,6 +19,7 @@ use super::instance::{self, InstanceLock, LockError};
 use super::status::{Facts, StatusWriter};
 use super::{Runtime, RuntimeError, keep_history, resolve_model};
 use crate::agent::{self, GatedSpeaker, Msg, Parts};
+use crate::api::{self, Api, ApiParts};
 use crate::audio::{CaptureConfig, Recorder};
 use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
@@ -64,6 +65,7 @@ pub struct Started {
 /// A running daemon.
 pub struct Daemon {
     runtime: Runtime,
+    api: Option<Arc<Api>>,
     started: Started,
     /// Stops the scheduler, retention and the status refresh.
     background: CancellationToken,
@@ -101,6 +103,7 @@ impl Daemon {
 
         let mut problems = Vec::new();
         let (voice, model_name) = open_voice(&runtime, metered, &mut problems);
+        let api = start_api(&runtime, voice.clone(), &status, &background, &mut problems).await;
         let (tx, rx) = mpsc::unbounded_channel::<Msg>();
         let headless = desktop::display_problem();
         let parts = match &headless {
@@ -115,6 +118,7 @@ impl Daemon {
             headless: headless.clone(),
             problems: problems.clone(),
             starting: false,
+            api_url: api.as_ref().and_then(|a| a.url()),
         });
         status.write(None);
         let desktop = parts.desktop.clone();
@@ -127,7 +131,17 @@ impl Daemon {
             tray: parts
                 .desktop
                 .map(|d| Box::new(move |u| d.update(u)) as Box<dyn Fn(TrayUpdate) + Send>),
-            on_stage: Box::new(move |stage| status.write(Some(stage))),
+            on_stage: {
+                let api = api.clone();
+                Box::new(move |stage| {
+                    status.write(Some(stage));
+                    if let Some(api) = &api {
+                        api.publish_agent(
+                            serde_json::json!({"type": "agent_stage", "stage": stage}),
+                        );
+                    }
+                })
+            },
             workflows_dir: runtime.paths.user_workflows.clone(),
             max_recording: Duration::from_secs(u64::from(runtime.config.voice.max_seconds.max(1))),
             live: agent::live_config(&runtime.config.voice),
@@ -151,6 +165,7 @@ impl Daemon {
         };
         Ok(Daemon {
             runtime,
+            api,
             started,
             background,
             speaker: gated,
@@ -173,6 +188,11 @@ impl Daemon {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.runtime.engine
+    }
+
+    /// The control API's URL, when it listens.
+    pub fn api_url(&self) -> Option<String> {
+        self.api.as_ref().and_then(|a| a.url())
     }
 
     /// Runs until `shutdown` resolves or the agent ends (the tray's Quit), then stops: from
@@ -221,6 +241,43 @@ fn start_background(
     status.write(None);
     tokio::spawn(status.clone().refresh(background.clone()));
     (scheduler, status)
+}
+
+/// The control API and webhooks on `[api] listen`, served until `background` is cancelled; why
+/// it is off, if it is, is pushed to `problems`.
+async fn start_api(
+    runtime: &Runtime,
+    voice: Option<Arc<VoiceLoop>>,
+    status: &StatusWriter,
+    background: &CancellationToken,
+    problems: &mut Vec<String>,
+) -> Option<Arc<Api>> {
+    let listener = match api::bind(&runtime.config.api).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return None,
+        Err(e) => {
+            problems.push(format!("the control API is off: {e}"));
+            return None;
+        }
+    };
+    let snapshot = status.clone();
+    let parts = ApiParts {
+        engine: runtime.engine.clone(),
+        voice,
+        config: runtime.config.clone(),
+        paths: runtime.paths.clone(),
+        status: Some(Arc::new(move || snapshot.snapshot())),
+    };
+    match Api::new(parts) {
+        Ok(a) => {
+            api::start(a.clone(), listener, background.clone());
+            Some(a)
+        }
+        Err(e) => {
+            problems.push(format!("the control API is off: {e}"));
+            None
+        }
+    }
 }
 
 /// The voice loop on the configured model, and the model's path for the status file; why voice

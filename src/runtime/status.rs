@@ -31,6 +31,8 @@ pub struct Facts {
     pub problems: Vec<String>,
     /// Still opening the voice, the desktop and the audio devices.
     pub starting: bool,
+    /// The control API's URL, when it listens.
+    pub api_url: Option<String>,
 }
 
 /// Writes the status file; cheap to clone and share with the agent's stage callback.
@@ -86,6 +88,18 @@ impl StatusWriter {
         instance::write_status(&self.inner.data_dir, &self.json(*now, &facts));
     }
 
+    /// What the file says now (for `GET /v1/status`).
+    pub fn snapshot(&self) -> Value {
+        let stage = *self.inner.stage.lock().unwrap_or_else(|e| e.into_inner());
+        let facts = self
+            .inner
+            .facts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.json(stage, &facts)
+    }
+
     fn json(&self, stage: Stage, facts: &Facts) -> Value {
         let speech = self.inner.speech.report();
         json!({
@@ -96,6 +110,7 @@ impl StatusWriter {
             "headless": facts.headless.is_some(),
             "headless_reason": facts.headless,
             "problems": facts.problems,
+            "api_url": facts.api_url,
             "speech": speech.to_string(),
             "speech_backend": speech.backend,
             "next": self.inner.scheduler.upcoming(5),

@@ -28,7 +28,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use ops::Op;
+pub use ops::{Delivery, Op};
 pub use retention::{Pruned, Retention};
 pub use schema::MIGRATIONS;
 

@@ -118,6 +118,8 @@ pub enum Op {
         /// Unix ms.
         at: i64,
     },
+    /// The webhook server answered a delivery (accepted or refused).
+    Delivery(Delivery),
     /// Answer once everything before this is committed (or say why it could not be).
     Flush(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
     /// Delete finished runs (and their actions) that retention no longer keeps.
@@ -127,6 +129,27 @@ pub enum Op {
         /// What was deleted.
         reply: tokio::sync::oneshot::Sender<Result<Pruned, StoreError>>,
     },
+}
+
+/// One webhook delivery the server answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Delivery {
+    /// The hook path (without `/hooks/`).
+    pub hook: String,
+    /// The workflow it was for, when one claims the path.
+    pub workflow_id: Option<String>,
+    /// The sender's delivery id, when the scheme has one.
+    pub delivery_id: Option<String>,
+    /// Whether a run was queued.
+    pub accepted: bool,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// The run it started.
+    pub run_id: Option<String>,
+    /// Unix ms.
+    pub at: i64,
 }
 
 impl Op {
@@ -140,6 +163,7 @@ impl Op {
             Op::ActionStarted { .. } => "action start",
             Op::ActionFinished { .. } => "action end",
             Op::ScheduleSeen { .. } => "schedule state",
+            Op::Delivery(_) => "webhook delivery",
             Op::Flush(_) => "flush",
             Op::Prune { .. } => "prune",
         }
@@ -181,6 +205,23 @@ pub(super) fn apply(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                  ON CONFLICT(workflow_id, trigger) DO UPDATE SET last_fire_at = MAX(last_fire_at, ?3)",
             )?
             .execute(params![workflow_id, trigger, at])?;
+            Ok(())
+        }
+        Op::Delivery(d) => {
+            // An accepted id seen twice (a replay that raced a restart) keeps the first row.
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO webhook_deliveries (hook, workflow_id, delivery_id, outcome, status, reason, run_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                d.hook,
+                d.workflow_id,
+                d.delivery_id,
+                if d.accepted { "accepted" } else { "refused" },
+                d.status,
+                d.reason,
+                d.run_id,
+                d.at
+            ])?;
             Ok(())
         }
         Op::Flush(_) | Op::Prune { .. } => Ok(()),

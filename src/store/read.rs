@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
-use super::{ActionRecord, RunRecord, RunStatus, Store, StoreError, WorkflowStats};
+use super::{ActionRecord, Delivery, RunRecord, RunStatus, Store, StoreError, WorkflowStats};
 
 impl Store {
     /// Runs, newest first, optionally of one workflow.
@@ -77,6 +77,40 @@ impl Store {
             )?
             .query_row(params![workflow, trigger], |r| r.get(0))
             .optional()
+        })
+    }
+
+    /// Whether a delivery with this id was accepted on `hook` (committed writes only).
+    pub fn delivery_accepted(&self, hook: &str, delivery_id: &str) -> Result<bool, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT 1 FROM webhook_deliveries WHERE hook = ?1 AND delivery_id = ?2 AND outcome = 'accepted'",
+            )?
+            .query_row(params![hook, delivery_id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+        })
+    }
+
+    /// Webhook deliveries, newest first.
+    pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT hook, workflow_id, delivery_id, outcome, status, reason, run_id, at FROM webhook_deliveries ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(Delivery {
+                    hook: r.get(0)?,
+                    workflow_id: r.get(1)?,
+                    delivery_id: r.get(2)?,
+                    accepted: r.get::<_, String>(3)? == "accepted",
+                    status: r.get(4)?,
+                    reason: r.get(5)?,
+                    run_id: r.get(6)?,
+                    at: r.get(7)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

@@ -12,6 +12,11 @@
 //! - `workflow_stats`: counters per workflow, updated in the same transaction as a run's end.
 //! - `schedule_state`: when each schedule trigger (workflow, index in `triggers`) last fired or
 //!   was last seen by a running scheduler, so missed runs can be caught up after downtime.
+//! - `webhook_deliveries`: every delivery the webhook server answered, accepted or refused:
+//!   the hook path, the sender's delivery id (when the scheme has one), `outcome` (`accepted` or
+//!   `refused`), the HTTP status, why it was refused, and the run it started. The accepted
+//!   delivery ids are what refuses a replay, also after a restart. Never a secret, a signature
+//!   or a body.
 
 /// Migrations, oldest first. Never edit one that has shipped: append a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -68,6 +73,22 @@ CREATE TABLE schedule_state (
     last_fire_at INTEGER NOT NULL,
     PRIMARY KEY (workflow_id, trigger)
 ) WITHOUT ROWID;
+"#,
+    r#"
+CREATE TABLE webhook_deliveries (
+    seq          INTEGER PRIMARY KEY,
+    hook         TEXT NOT NULL,
+    workflow_id  TEXT,
+    delivery_id  TEXT,
+    outcome      TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    reason       TEXT,
+    run_id       TEXT,
+    at           INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX webhook_accepted ON webhook_deliveries (hook, delivery_id)
+    WHERE outcome = 'accepted' AND delivery_id IS NOT NULL;
+CREATE INDEX webhook_by_time ON webhook_deliveries (at DESC);
 "#,
 ];
 

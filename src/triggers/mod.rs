@@ -2,7 +2,9 @@
 //! `Engine::trigger` with its own `TriggerEvent` kind; the engine knows nothing of them.
 //!
 //! - [`schedule`]: cron schedules in IANA time zones, with missed-run catch-up.
+//! - [`signature`]: webhook signature schemes (GitHub, Slack, Standard Webhooks).
 
 pub mod schedule;
+pub mod signature;
 
 pub use schedule::{Scheduler, Upcoming, next_fire};

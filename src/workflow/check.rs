@@ -8,7 +8,7 @@ use std::str::FromStr;
 use super::def::{MissedPolicy, Mode, TriggerDef, WorkflowDef};
 use super::load::{Checker, LoadError};
 use super::{Schedule, Workflow};
-use crate::spec::ActionDef;
+use crate::spec::{ActionDef, Scheme, hook_path, secret_ref};
 
 /// Checks `def` and builds its [`Workflow`]; `None` when its graph could not be built (the
 /// problems are in `c`).
@@ -98,19 +98,11 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
                 timezone,
                 missed,
             } => schedules.extend(check_schedule(i, cron, timezone.as_deref(), *missed, c)),
-            TriggerDef::Webhook { path, secret } => {
-                if !path.starts_with('/') || path.contains(char::is_whitespace) {
-                    c.err(
-                        format!("{field}.path"),
-                        format!("`{path}` is not a URL path: expected e.g. `/hooks/deploy`"),
-                    );
-                }
-                if let Some(s) = secret
-                    && let Err(m) = crate::template::check(s)
-                {
-                    c.err(format!("{field}.secret"), m);
-                }
-            }
+            TriggerDef::Webhook {
+                path,
+                secret,
+                scheme,
+            } => check_webhook(&field, path, secret.as_deref(), *scheme, c),
             TriggerDef::Event { event, .. } => {
                 if event.trim().is_empty() {
                     c.err(
@@ -134,16 +126,59 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
 /// Why a trigger kind that parses does not start runs yet, or `None` when it does.
 fn inactive(t: &TriggerDef) -> Option<&'static str> {
     match t {
-        TriggerDef::Webhook { .. } => Some(
-            "webhook triggers are not active yet: no HTTP server listens for them until the \
-             control plane lands; start this workflow another way (a manual, voice or schedule \
-             trigger)",
-        ),
         TriggerDef::Event { .. } => Some(
             "event triggers are not active yet: nothing fires them until the control plane \
              lands; start this workflow another way (a manual, voice or schedule trigger)",
         ),
         _ => None,
+    }
+}
+
+/// A webhook trigger: a URL path, and a scheme with a secret reference (or `scheme: none`).
+fn check_webhook(
+    field: &str,
+    path: &str,
+    secret: Option<&str>,
+    scheme: Option<Scheme>,
+    c: &mut Checker<'_>,
+) {
+    if !path.starts_with('/') || path.contains(char::is_whitespace) || hook_path(path).is_empty() {
+        c.err(
+            format!("{field}.path"),
+            format!(
+                "`{path}` is not a URL path: expected e.g. `/deploy` (served at /hooks/deploy)"
+            ),
+        );
+    }
+    match (scheme, secret) {
+        (None, _) => c.err(
+            format!("{field}.scheme"),
+            "a webhook needs `scheme`: github, slack or standard with a `secret`, or an explicit \
+             `scheme: none` (anyone who reaches the port may start it)",
+        ),
+        (Some(Scheme::None), Some(_)) => c.err(
+            format!("{field}.secret"),
+            "`scheme: none` checks no signature, so a secret would not be used: name a scheme \
+             (github, slack, standard) or remove the secret",
+        ),
+        (Some(Scheme::None), None) => {}
+        (Some(s), None) => c.err(
+            format!("{field}.secret"),
+            format!(
+                "`scheme: {}` needs a `secret`, e.g. `secret: \"{{{{ secrets.hook_key }}}}\"`",
+                s.name()
+            ),
+        ),
+        (Some(_), Some(text)) => {
+            if secret_ref(text).is_none() {
+                c.err(
+                    format!("{field}.secret"),
+                    "the secret must be a reference such as `{{ secrets.hook_key }}` (its value \
+                     comes from the secret store, e.g. ATLAS_SECRET_HOOK_KEY), never the value \
+                     itself",
+                );
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::spec::{ActionDef, Dur};
+use crate::spec::{ActionDef, Dur, Scheme};
 
 /// One workflow file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -82,13 +82,17 @@ pub enum TriggerDef {
         #[serde(default)]
         missed: MissedPolicy,
     },
-    /// Started by an HTTP request to the local webhook server.
+    /// Started by an HTTP request to the daemon's webhook server, at `/hooks/<path>`.
     Webhook {
-        /// URL path, e.g. `/hooks/github`.
+        /// URL path under `/hooks/`: `/deploy` (or `/hooks/deploy`) is served at `/hooks/deploy`.
         path: String,
-        /// Shared secret used to verify signatures; may be a `{{ secrets.NAME }}` template.
+        /// The shared secret that signs deliveries, as a secret reference:
+        /// `{{ secrets.NAME }}` (never the value itself).
         #[serde(default)]
         secret: Option<String>,
+        /// How deliveries are signed: `github`, `slack`, `standard`, or an explicit `none`.
+        #[serde(default)]
+        scheme: Option<Scheme>,
     },
     /// Started by an event on the event bus.
     Event {

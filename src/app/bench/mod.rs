@@ -199,10 +199,12 @@ fn round1(x: f64) -> f64 {
 
 mod accuracy;
 mod agent;
+mod api;
 mod keys;
 mod voice;
 pub use accuracy::{AccuracyOpts, accuracy};
 pub use agent::agent;
+pub use api::api;
 pub use voice::voice;
 
 #[cfg(test)]

@@ -1,0 +1,136 @@
+//! `/v1/workflows/{id}/run` and `/v1/runs`: start a run, the history, one run with its
+//! actions, pause, resume, cancel (the engine's own `pause`/`resume`/`cancel`: pause takes
+//! effect at the next action boundary).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::json_body;
+use super::{Api, ApiError};
+use crate::engine::{RunRequest, TriggerEvent};
+
+/// The body of `POST /v1/workflows/{id}/run`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    /// Variables overriding the workflow's defaults.
+    #[serde(default)]
+    vars: BTreeMap<String, Value>,
+    /// Answer when the run has ended, with its outcome (default: as soon as it is admitted).
+    #[serde(default)]
+    wait: bool,
+    /// Who asks (`cli`, `dashboard`, ...), recorded in the trigger data.
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// Starts a run: 202 with its id, or (with `wait`) 200 with its outcome.
+pub(super) async fn run(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: RunBody = json_body(&body)?;
+    let mut req = RunRequest::manual(&id);
+    req.trigger = TriggerEvent {
+        kind: "manual".into(),
+        data: json!({"source": body.source.as_deref().unwrap_or("api")}),
+    };
+    req.vars = body.vars;
+    let handle = api.engine.trigger(req)?;
+    if !body.wait {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"run_id": handle.id, "workflow": id})),
+        ));
+    }
+    let outcome = handle.wait().await;
+    Ok((StatusCode::OK, Json(json!(*outcome))))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryQuery {
+    workflow: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Runs, newest first.
+pub(super) async fn history(
+    State(api): State<Arc<Api>>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    let runs = api.engine.store().list_runs(q.workflow.as_deref(), limit)?;
+    Ok(Json(json!({ "runs": runs })))
+}
+
+/// One run and its actions.
+pub(super) async fn get_one(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let store = api.engine.store();
+    // A run admitted a moment ago may still be in the writer's queue.
+    if store.get_run(&id)?.is_none() && api.engine.active_runs().contains(&id) {
+        store.flush().await?;
+    }
+    let run = store
+        .get_run(&id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`; GET /v1/runs lists them")))?;
+    let actions = store.run_actions(&id)?;
+    Ok(Json(json!({ "run": run, "actions": actions })))
+}
+
+/// The engine refused a control: a run that exists but has ended is a conflict, not a 404.
+fn control(
+    api: &Api,
+    id: &str,
+    what: &str,
+    r: Result<(), crate::engine::EngineError>,
+) -> Result<Json<Value>, ApiError> {
+    match r {
+        Ok(()) => Ok(Json(json!({"run_id": id, "done": what}))),
+        Err(crate::engine::EngineError::UnknownRun(_)) => match api.engine.store().get_run(id)? {
+            Some(run) => Err(ApiError::Conflict(format!(
+                "run `{id}` is {}: only a running, queued or paused run can be {what}",
+                run.status
+            ))),
+            None => Err(ApiError::NotFound(format!("no run `{id}`"))),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn pause(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    control(&api, &id, "paused", api.engine.pause(&id))
+}
+
+pub(super) async fn resume(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    control(&api, &id, "resumed", api.engine.resume(&id))
+}
+
+pub(super) async fn cancel(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    control(
+        &api,
+        &id,
+        "cancelled",
+        api.engine
+            .cancel_with(&id, "cancelled through the API".into()),
+    )
+}
