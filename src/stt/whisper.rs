@@ -51,7 +51,7 @@ pub struct SttConfig {
     /// Use whisper.cpp's flash attention (measured slightly faster with Q8_0 models).
     pub flash_attn: bool,
     /// How much lower (in mean log-probability per token) a guided transcript may score than the
-    /// free one and still be taken.
+    /// free one and still be taken; it must also have at least half the free one's words.
     pub guided_margin: f32,
 }
 
@@ -409,6 +409,11 @@ impl Worker {
     }
 }
 
+/// Words in whisper's raw text.
+fn word_count(raw: &str) -> usize {
+    raw.split_whitespace().count()
+}
+
 /// Mean log-probability per token a guided transcript may lose against the free one and still
 /// be taken (see [`SttConfig::guided_margin`]).
 pub const GUIDED_MARGIN: f32 = 0.6;
@@ -474,9 +479,12 @@ impl Run<'_> {
             (Some(g), Some(f)) => g >= f - self.cfg.guided_margin,
             _ => false,
         };
+        // A mean per token favours a guided decode that stops early: a short phrase ("Call
+        // Siobhan.") must not stand for a long sentence that is none of the phrases.
+        let covers = 2 * word_count(&guided.raw) >= word_count(&chosen.pass.raw);
         tracing::debug!(free = %chosen.pass.raw, free_score = ?chosen.pass.score,
             guided = %guided.raw, guided_score = ?guided.score, "free and guided decodes");
-        if close_enough && grammar.accepts(&guided.raw) {
+        if close_enough && covers && grammar.accepts(&guided.raw) {
             chosen.guided = true;
             chosen.pass = guided;
         }
