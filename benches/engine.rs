@@ -64,6 +64,7 @@ fn run(c: &mut Criterion) {
         file_roots: vec![("files".into(), dir.path().to_path_buf())],
         env: Default::default(),
         llm: LlmDefaults::default(),
+        mcp_servers: Default::default(),
     };
     let engine = rt.block_on(async { Engine::new(store, services) });
     engine.set_workflows([Arc::new(load_str(THREE, Path::new("three.yaml")).unwrap())]);

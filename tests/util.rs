@@ -60,6 +60,7 @@ pub fn engine_with(yamls: &[&str]) -> TestEngine {
         file_roots: vec![("files".into(), files)],
         env: [("ATLAS_TEST_ENV".to_owned(), "visible".to_owned())].into(),
         llm: LlmDefaults::default(),
+        mcp_servers: Default::default(),
     };
     let engine = Engine::new(store, services);
     let workflows = yamls.iter().map(|y| {

@@ -99,6 +99,22 @@ pub enum ActionError {
     /// A control action (`loop`, `workflow`) run by the engine failed.
     #[error(transparent)]
     Control(#[from] ControlError),
+    /// An MCP server could not be reached, or did not answer in time.
+    #[error(transparent)]
+    Mcp(#[from] super::mcp::McpClientError),
+    /// An `mcp` action's arguments or secret are not usable.
+    #[error("mcp action: {0}")]
+    McpArguments(String),
+    /// The tool ran and reported an error.
+    #[error("MCP tool `{tool}` of server `{server}` failed: {message}")]
+    McpToolFailed {
+        /// The tool.
+        tool: String,
+        /// The server.
+        server: String,
+        /// The text it returned.
+        message: String,
+    },
 }
 
 /// Why a control action the engine runs (`loop`, `workflow`) failed.
@@ -158,6 +174,10 @@ impl ActionError {
             | ActionError::File(_)
             | ActionError::TooLarge { .. }
             | ActionError::EngineOnly { .. }
+            | ActionError::McpArguments(_)
+            | ActionError::McpToolFailed { .. }
+            | ActionError::Mcp(super::mcp::McpClientError::UnknownServer { .. })
+            | ActionError::Mcp(super::mcp::McpClientError::BadEntry(_))
             | ActionError::Cancelled => false,
             _ => true,
         }

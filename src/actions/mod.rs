@@ -26,6 +26,7 @@ mod file;
 mod http;
 mod kind;
 mod llm;
+mod mcp;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,7 +36,7 @@ use minijinja::Value as MjValue;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::LlmDefaults;
+use crate::config::{LlmDefaults, McpServerConfig};
 use crate::redact::Redactor;
 use crate::secrets::SecretStore;
 use crate::tts::Speaker;
@@ -51,6 +52,10 @@ pub use file::{FileConfig, FileOp, resolve_in_root};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
+pub use mcp::{
+    DEFAULT_MCP_TIMEOUT, McpClient, McpCallConfig, McpClientError, call_tool, connect, list_tools,
+    result_text,
+};
 
 use kind::action_kinds;
 
@@ -67,6 +72,7 @@ action_kinds! {
     leaf Notify => basic::Notify,
     leaf Llm => llm::Llm,
     leaf Speak => basic::Speak,
+    leaf Mcp => mcp::Mcp,
     control Workflow => control::WorkflowCall,
 }
 
@@ -86,6 +92,8 @@ pub struct Services {
     pub env: BTreeMap<String, String>,
     /// Defaults for the `llm` action.
     pub llm: LlmDefaults,
+    /// The external MCP servers the `mcp` action may call, by name.
+    pub mcp_servers: BTreeMap<String, McpServerConfig>,
 }
 
 impl std::fmt::Debug for Services {
@@ -142,6 +150,7 @@ pub(crate) mod tests {
             file_roots: Vec::new(),
             env: Default::default(),
             llm: LlmDefaults::default(),
+            mcp_servers: Default::default(),
         }
     }
 
@@ -160,6 +169,7 @@ pub(crate) mod tests {
                 "notify",
                 "llm",
                 "speak",
+                "mcp",
                 "workflow"
             ]
         );

@@ -1,6 +1,7 @@
 //! The sections of `config.toml` that components read: plain data with their defaults. Each
 //! component takes its section from here; `config` imports no component.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -234,4 +235,29 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
         }
     }
+}
+
+/// `[mcp]`: the external MCP servers workflows call through the `mcp` action.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// `[mcp.servers.NAME]`, by name (the `server` of an `mcp` action).
+    pub servers: BTreeMap<String, McpServerConfig>,
+}
+
+/// One external MCP server: a program started over stdio (`command`, `args`) or a streamable
+/// HTTP endpoint (`url`); exactly one of the two.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpServerConfig {
+    /// The program to start; it speaks MCP on its stdin and stdout.
+    pub command: Option<String>,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Environment variables set for the program (added to Atlas's own).
+    pub env: BTreeMap<String, String>,
+    /// A streamable HTTP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
+    pub url: Option<String>,
+    /// The name of a secret (`ATLAS_SECRET_<NAME>`) sent as `Authorization: Bearer` to `url`.
+    pub bearer_secret: Option<String>,
 }

@@ -24,6 +24,7 @@ fn engine(yaml: &str) -> (Engine, tempfile::TempDir) {
         file_roots: Vec::new(),
         env: Default::default(),
         llm: LlmDefaults::default(),
+        mcp_servers: Default::default(),
     };
     let engine = Engine::new(store, services);
     let wf = load_str(yaml, Path::new("test.yaml")).expect("workflow loads");

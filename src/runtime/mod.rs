@@ -112,6 +112,7 @@ pub fn services(
         file_roots: roots,
         env: config.env(),
         llm: config.llm.clone(),
+        mcp_servers: config.mcp.servers.clone(),
     })
 }
 

@@ -58,6 +58,7 @@ fn rig(model: &Path, workflows: &[&str]) -> Rig {
         file_roots: Vec::new(),
         env: Default::default(),
         llm: LlmDefaults::default(),
+        mcp_servers: Default::default(),
     };
     let store = Store::open(&dir.path().join("atlas.db")).expect("store");
     let engine = Engine::new(store, services);
