@@ -18,6 +18,7 @@
 //! - [`triggers`]: schedules (cron) and other trigger sources.
 //! - [`desktop`]: the push-to-talk hotkey and the tray icon; [`agent`]: the voice session's state
 //!   machine that they drive.
+//! - [`mcp`]: Atlas as an MCP server (tools, resources), over stdio and the API's `/mcp`.
 //! - [`api`]: the daemon's HTTP server: the control API (`/v1`) and webhook triggers (`/hooks`).
 //! - [`runtime`]: the assembled product: a [`runtime::Runtime`] (engine, store, services and
 //!   workflows from config) and the resident [`runtime::Daemon`].
@@ -34,6 +35,7 @@ pub mod config;
 pub mod desktop;
 pub mod engine;
 pub mod intent;
+pub mod mcp;
 pub mod model;
 pub mod redact;
 pub mod runtime;

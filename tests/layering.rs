@@ -24,6 +24,8 @@ const LAYERS: &[&[&str]] = &[
     // no audio, speech or matching code, can reach it.
     &["desktop"],
     &["agent"],
+    // Atlas as an MCP server (tools and resources over the engine, the store and the voice loop).
+    &["mcp"],
     // The HTTP edge of the daemon: control API and webhooks, over the engine and voice loop.
     &["api"],
     // Composition: builds the parts into a runtime and a daemon.

@@ -267,7 +267,19 @@ pub(super) fn router(api: Arc<Api>) -> Router {
                 api.clone(),
                 guard::hook_guard,
             ));
-    v1.merge(hooks).with_state(api)
+    // MCP over streamable HTTP, behind the same guard as `/v1` (token, Host, Origin).
+    let server = crate::mcp::AtlasMcp::new(
+        api.engine.clone(),
+        api.voice.clone(),
+        api.config.voice.clone(),
+    );
+    let mcp = Router::new()
+        .nest_service("/mcp", crate::mcp::http_service(server, api.stop.child_token()))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            guard::api_guard,
+        ));
+    v1.merge(hooks).with_state(api).merge(mcp)
 }
 
 async fn openapi_json() -> axum::Json<Value> {

@@ -102,6 +102,31 @@ pub enum Command {
     /// The daemon's control API.
     #[command(subcommand)]
     Api(ApiCmd),
+    /// Atlas as an MCP server on stdin/stdout (for AI clients); `atlas mcp tools` lists the
+    /// tools of the MCP servers in config.toml.
+    Mcp {
+        /// What to do (default: serve over stdio).
+        #[command(subcommand)]
+        cmd: Option<McpCmd>,
+    },
+}
+
+// `atlas mcp ...`.
+#[derive(Subcommand)]
+pub enum McpCmd {
+    /// Serve MCP on stdin and stdout (the default): tools and resources over the workflows.
+    Serve,
+    /// List the tools each configured MCP server ([mcp.servers] in config.toml) offers.
+    Tools {
+        /// Only this server.
+        server: Option<String>,
+        /// Give up on a server after this many seconds.
+        #[arg(long, default_value_t = 15)]
+        timeout: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 // `atlas api ...`.

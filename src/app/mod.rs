@@ -11,6 +11,7 @@ pub mod cli;
 mod daemon_cmd;
 mod history;
 mod logging;
+mod mcp_cmd;
 mod service;
 mod voice_cmd;
 mod workflow_cmd;
@@ -26,7 +27,7 @@ use atlas::workflow::LoadReport;
 
 pub use voice_cmd::resolve_model;
 
-use cli::{ApiCmd, BenchCmd, Cli, Command, ModelCmd, ServiceCmd, WorkflowCmd};
+use cli::{ApiCmd, BenchCmd, Cli, Command, McpCmd, ModelCmd, ServiceCmd, WorkflowCmd};
 
 /// Options every command shares.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +90,14 @@ async fn command(command: Command, global: &Global) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Model(cmd) => model_command(cmd, global).await,
+        Command::Mcp { cmd } => match cmd.unwrap_or(McpCmd::Serve) {
+            McpCmd::Serve => mcp_cmd::serve(global).await.map(|_| true),
+            McpCmd::Tools {
+                server,
+                timeout,
+                json,
+            } => mcp_cmd::tools(global, server.as_deref(), timeout, json).await,
+        },
         Command::Transcribe { wav, model, json } => {
             voice_cmd::transcribe(global, &wav, model.as_deref(), json)
                 .await

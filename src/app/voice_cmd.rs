@@ -23,7 +23,7 @@ pub fn resolve_model(arg: Option<&str>, config: &Config, paths: &Paths) -> anyho
     Ok(atlas::runtime::resolve_model(arg, config, paths)?)
 }
 
-fn transcriber(config: &Config, model: PathBuf) -> Transcriber {
+pub(super) fn transcriber(config: &Config, model: PathBuf) -> Transcriber {
     let mut cfg = SttConfig::new(model);
     cfg.idle_unload = Duration::from_secs(config.voice.idle_unload_secs);
     cfg.audio_ctx_floor = config.voice.audio_ctx_floor;
@@ -224,7 +224,7 @@ pub async fn transcribe(
     Ok(())
 }
 
-fn speaker_for(config: &Config, out: Option<&Path>) -> anyhow::Result<Arc<dyn Speaker>> {
+pub(super) fn speaker_for(config: &Config, out: Option<&Path>) -> anyhow::Result<Arc<dyn Speaker>> {
     Ok(match out {
         Some(p) => Arc::new(WavFileSpeaker::create(
             p,

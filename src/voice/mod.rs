@@ -446,6 +446,12 @@ struct Phrases {
     grammar: Option<Arc<Grammar>>,
 }
 
+/// Matches `text` against the enabled workflows' voice phrases with the matcher `config`
+/// configures, without a voice loop (no whisper model): nothing runs and nothing is said.
+pub fn dry_match(engine: &Engine, config: &VoiceConfig, text: &str) -> Result<MatchOutcome, VoiceError> {
+    Ok(build_matcher(engine, config)?.matcher.match_text(text))
+}
+
 /// Builds the matcher, whisper's initial prompt and the decoding grammar from the enabled
 /// workflows' voice phrases.
 fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<Phrases, VoiceError> {
