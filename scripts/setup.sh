@@ -26,6 +26,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The independent MCP clients of the tests (Inspector CLI, Python `mcp`), cached outside the clone.
+if [[ "${ATLAS_SETUP_TESTS:-0}" == 1 ]]; then
+  source "$(dirname "${BASH_SOURCE[0]}")/mcp-clients.sh"
+fi
+
 # Builds go to a target directory outside the clone so that a fresh clone reuses earlier builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/atlas/target}"
 mkdir -p "$CARGO_TARGET_DIR"

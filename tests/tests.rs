@@ -24,6 +24,7 @@ mod engine;
 mod engine_safety;
 mod layering;
 mod loader_props;
+mod mcp;
 mod schedule;
 mod secrets;
 mod trust;

@@ -47,7 +47,8 @@ pub struct Mcp;
 
 impl ActionKind for Mcp {
     const NAME: &'static str = "mcp";
-    const DOC: &'static str = "Call a tool of an external MCP server ([mcp.servers] in config.toml).";
+    const DOC: &'static str =
+        "Call a tool of an external MCP server ([mcp.servers] in config.toml).";
     type Config = McpCallConfig;
 
     fn check(c: &McpCallConfig) -> Vec<Problem> {

@@ -53,7 +53,7 @@ pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
 pub use mcp::{
-    DEFAULT_MCP_TIMEOUT, McpClient, McpCallConfig, McpClientError, call_tool, connect, list_tools,
+    DEFAULT_MCP_TIMEOUT, McpCallConfig, McpClient, McpClientError, call_tool, connect, list_tools,
     result_text,
 };
 

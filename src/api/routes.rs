@@ -274,7 +274,10 @@ pub(super) fn router(api: Arc<Api>) -> Router {
         api.config.voice.clone(),
     );
     let mcp = Router::new()
-        .nest_service("/mcp", crate::mcp::http_service(server, api.stop.child_token()))
+        .nest_service(
+            "/mcp",
+            crate::mcp::http_service(server, api.stop.child_token()),
+        )
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             guard::api_guard,

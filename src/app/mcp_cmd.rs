@@ -106,7 +106,10 @@ pub async fn tools(
         }
     }
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({ "servers": report }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "servers": report }))?
+        );
     }
     Ok(all_ok)
 }

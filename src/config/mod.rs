@@ -18,7 +18,8 @@ mod sections;
 
 pub use sections::{
     AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
-    HistoryConfig, LlmDefaults, McpConfig, McpServerConfig, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
+    HistoryConfig, LlmDefaults, McpConfig, McpServerConfig, PttMode, SpeakerConfig, VoiceConfig,
+    WorkflowSource,
 };
 
 /// Errors reading the configuration.

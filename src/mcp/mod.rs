@@ -21,9 +21,9 @@ mod tools;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -56,7 +56,11 @@ pub struct AtlasMcp {
 impl AtlasMcp {
     /// A server over `engine`; `voice` handles `command` when there is one, else commands are
     /// only matched (dry: nothing runs) with the matcher `voice_config` configures.
-    pub fn new(engine: Engine, voice: Option<Arc<VoiceLoop>>, voice_config: VoiceConfig) -> AtlasMcp {
+    pub fn new(
+        engine: Engine,
+        voice: Option<Arc<VoiceLoop>>,
+        voice_config: VoiceConfig,
+    ) -> AtlasMcp {
         AtlasMcp {
             engine,
             voice,

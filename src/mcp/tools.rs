@@ -145,7 +145,11 @@ pub(super) fn list(server: &AtlasMcp) -> Vec<Tool> {
                 "additionalProperties": false,
             })),
         ),
-        Tool::new("say", "Say something out loud through Atlas's speaker.", text("What to say.")),
+        Tool::new(
+            "say",
+            "Say something out loud through Atlas's speaker.",
+            text("What to say."),
+        ),
         Tool::new(
             "command",
             "A typed command, matched against the workflows' voice phrases and run as if it had \
@@ -156,9 +160,8 @@ pub(super) fn list(server: &AtlasMcp) -> Vec<Tool> {
 }
 
 fn args<T: DeserializeOwned>(tool: &str, args: JsonObject) -> Result<T, ErrorData> {
-    serde_json::from_value(Value::Object(args)).map_err(|e| {
-        ErrorData::invalid_params(format!("wrong arguments for `{tool}`: {e}"), None)
-    })
+    serde_json::from_value(Value::Object(args))
+        .map_err(|e| ErrorData::invalid_params(format!("wrong arguments for `{tool}`: {e}"), None))
 }
 
 fn ok(v: Value) -> CallToolResult {

@@ -448,7 +448,11 @@ struct Phrases {
 
 /// Matches `text` against the enabled workflows' voice phrases with the matcher `config`
 /// configures, without a voice loop (no whisper model): nothing runs and nothing is said.
-pub fn dry_match(engine: &Engine, config: &VoiceConfig, text: &str) -> Result<MatchOutcome, VoiceError> {
+pub fn dry_match(
+    engine: &Engine,
+    config: &VoiceConfig,
+    text: &str,
+) -> Result<MatchOutcome, VoiceError> {
     Ok(build_matcher(engine, config)?.matcher.match_text(text))
 }
 
