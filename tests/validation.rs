@@ -227,9 +227,9 @@ fn a_misspelt_notification_urgency_is_a_load_error() {
 }
 
 #[test]
-fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_one() {
+fn an_unknown_event_type_loads_with_a_warning_naming_file_and_line_and_webhooks_without_one() {
     let wf = load_str(
-        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /deploy\n    scheme: github\n    secret: '{{ secrets.deploy_key }}'\n  - type: event\n    event: run.failed\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /deploy\n    scheme: github\n    secret: '{{ secrets.deploy_key }}'\n  - type: event\n    event: run.faild\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
         Path::new("hooked.yaml"),
     )
     .expect("loads");
@@ -237,7 +237,7 @@ fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(
         warnings[0].starts_with(
-            "hooked.yaml:8:11: `triggers[2].type`: event triggers are not active yet:"
+            "hooked.yaml:9:12: `triggers[2].event`: no event source of Atlas publishes `run.faild`"
         ),
         "{warnings:#?}"
     );
