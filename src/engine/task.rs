@@ -115,7 +115,7 @@ impl Engine {
             run_id: run_id.clone(),
             workflow_id: workflow_id.clone(),
             trigger: start.trigger.kind.clone(),
-            parent_run: start.parent_deadline.as_ref().map(|(id, _)| id.clone()),
+            parent_run: start.parent_run.clone(),
         });
         let ending = executor::Run::new(self.clone(), start, control.clone())
             .execute()

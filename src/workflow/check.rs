@@ -120,7 +120,10 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
                 secret,
                 scheme,
             } => check_webhook(&field, path, secret.as_deref(), *scheme, c),
-            TriggerDef::Event { event, .. } => {
+            TriggerDef::Event { event, filter, .. } => {
+                if let Some(Err(why)) = filter.as_deref().map(crate::template::Expr::parse) {
+                    c.err(format!("{field}.filter"), why);
+                }
                 if event.trim().is_empty() {
                     c.err(
                         format!("{field}.event"),

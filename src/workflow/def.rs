@@ -101,9 +101,10 @@ pub enum TriggerDef {
         /// Event type, e.g. `run.failed`.
         event: String,
         /// A minijinja expression over the event (`event`, `source`, `data`); the trigger fires
-        /// only when it is true, e.g. `data.workflow_id == "backup"`. It compiles at load time.
+        /// only when it is true, e.g. `data.workflow_id == "backup"`. The load-time checks
+        /// compile it (an error names `triggers[i].filter` and its line).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        filter: Option<crate::template::Expr>,
+        filter: Option<String>,
         /// Lets an event caused by this workflow's own runs start it again (still bounded by
         /// the causation depth); off by default, so A -> A and A -> B -> A are refused.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]

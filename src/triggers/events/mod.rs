@@ -259,7 +259,10 @@ impl Dispatcher {
                         ("source".to_owned(), mj(&event.source)),
                         ("data".to_owned(), mj(&event.data)),
                     ]));
-                    match filter.is_true(&ctx) {
+                    let verdict = crate::template::Expr::parse(filter)
+                        .map_err(|why| why.to_string())
+                        .and_then(|f| f.is_true(&ctx).map_err(|e| e.to_string()));
+                    match verdict {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(e) => {
