@@ -160,7 +160,8 @@ actions:
     // Loading them elsewhere says so on stderr.
     let o = h.run(&["workflow", "list"]);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no event source of Atlas publishes `run.faild`"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("no event source of Atlas publishes `run.faild`"),
         "{o:?}"
     );
 }

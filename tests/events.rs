@@ -183,7 +183,11 @@ async fn a_file_created_in_the_watched_folder_starts_a_run_and_one_outside_does_
     let r = finished(&t, "inbox", 1).await;
     // Past the debounce again: a second event would have started a second run by now.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let r = if r.len() == 1 { runs(&t, "inbox").await } else { r };
+    let r = if r.len() == 1 {
+        runs(&t, "inbox").await
+    } else {
+        r
+    };
     assert_eq!(r.len(), 1, "one debounced event, none from outside: {r:?}");
     assert_eq!(r[0].result, Some(json!({"message": "report.txt"})));
     assert_eq!(r[0].trigger_data["source"], "files");
@@ -227,7 +231,11 @@ async fn a_screen_lock_signal_on_a_private_session_bus_starts_a_run() {
     }
     let r = finished(&t, "locked", 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = if r.len() == 1 { runs(&t, "locked").await } else { r };
+    let r = if r.len() == 1 {
+        runs(&t, "locked").await
+    } else {
+        r
+    };
     assert_eq!(r.len(), 1, "unlock starts nothing here: {r:?}");
     assert_eq!(
         r[0].result,

@@ -270,7 +270,9 @@ fn a_broken_event_filter_is_a_load_error_naming_file_and_field() {
     .unwrap_err();
     let msg = errs[0].to_string();
     assert!(
-        msg.starts_with("ev.yaml:5:") && msg.contains("triggers[0].filter") && msg.contains("invalid expression"),
+        msg.starts_with("ev.yaml:5:")
+            && msg.contains("triggers[0].filter")
+            && msg.contains("invalid expression"),
         "{msg}"
     );
     // A good one loads, and a known event type warns about nothing.

@@ -17,8 +17,8 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    AgentConfig, ApiConfig, BackendChoice, EventsConfig, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
-    HistoryConfig, LlmDefaults, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
+    AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
+    EventsConfig, HistoryConfig, LlmDefaults, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.

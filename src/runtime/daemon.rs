@@ -322,8 +322,14 @@ async fn start_api(
             move || {
                 let mut v = snapshot.snapshot();
                 if let Some(o) = v.as_object_mut() {
-                    o.insert("event_sources".into(), serde_json::json!(events.hub().sources()));
-                    o.insert("event_refusals".into(), serde_json::json!(events.refusals()));
+                    o.insert(
+                        "event_sources".into(),
+                        serde_json::json!(events.hub().sources()),
+                    );
+                    o.insert(
+                        "event_refusals".into(),
+                        serde_json::json!(events.refusals()),
+                    );
                 }
                 v
             }

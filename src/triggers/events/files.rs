@@ -23,7 +23,9 @@ use super::{Event, EventHub};
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     /// A watched folder does not exist or cannot be resolved.
-    #[error("watched folder {path} cannot be used: {source}; create it or remove it from `[events] watch`")]
+    #[error(
+        "watched folder {path} cannot be used: {source}; create it or remove it from `[events] watch`"
+    )]
     Folder {
         /// The folder as configured.
         path: PathBuf,
@@ -87,7 +89,9 @@ pub fn watch(
         };
         for path in ev.paths {
             if tx.try_send((path, change)).is_err() {
-                tracing::warn!("file events arrive faster than they are handled; some were dropped");
+                tracing::warn!(
+                    "file events arrive faster than they are handled; some were dropped"
+                );
             }
         }
     })?;
@@ -172,6 +176,9 @@ mod tests {
             CancellationToken::new(),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/atlas-watch"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/atlas-watch"),
+            "{err}"
+        );
     }
 }

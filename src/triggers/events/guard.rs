@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn a_workflow_in_its_own_chain_is_refused_unless_it_opts_in() {
         let why = check(&chain(&["a", "b"]), "a", false).unwrap_err();
-        assert!(why.contains("`a` is already in") && why.contains("a -> b"), "{why}");
+        assert!(
+            why.contains("`a` is already in") && why.contains("a -> b"),
+            "{why}"
+        );
         assert_eq!(check(&chain(&["a", "b"]), "a", true), Ok(()));
     }
 

@@ -299,7 +299,11 @@ impl Dispatcher {
         match self.engine.trigger(req) {
             Ok(handle) => {
                 tracing::info!(workflow = workflow_id, run = %handle.id, event = %event.kind, depth = event.chain.len(), "event trigger started a run");
-                self.remember(handle.id.clone(), event.chain.clone(), workflow_id.to_owned());
+                self.remember(
+                    handle.id.clone(),
+                    event.chain.clone(),
+                    workflow_id.to_owned(),
+                );
             }
             Err(e) => self.refuse(workflow_id, event, e.to_string()),
         }

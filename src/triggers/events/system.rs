@@ -48,13 +48,23 @@ struct Signal {
 }
 
 fn lock_state(v: &Value) -> Option<&'static str> {
-    v.as_bool()
-        .map(|on| if on { "session.locked" } else { "session.unlocked" })
+    v.as_bool().map(|on| {
+        if on {
+            "session.locked"
+        } else {
+            "session.unlocked"
+        }
+    })
 }
 
 fn sleep_state(v: &Value) -> Option<&'static str> {
-    v.as_bool()
-        .map(|on| if on { "system.suspend" } else { "system.resume" })
+    v.as_bool().map(|on| {
+        if on {
+            "system.suspend"
+        } else {
+            "system.resume"
+        }
+    })
 }
 
 fn network_state(v: &Value) -> Option<&'static str> {
@@ -128,7 +138,9 @@ pub async fn listen(buses: Buses, hub: EventHub, shutdown: CancellationToken) {
                     on += 1;
                     tokio::spawn(pump(stream, signal, hub.clone(), shutdown.clone()));
                 }
-                Err(why) => tracing::warn!(interface = signal.interface, member = signal.member, error = %why, "cannot listen for a D-Bus signal"),
+                Err(why) => {
+                    tracing::warn!(interface = signal.interface, member = signal.member, error = %why, "cannot listen for a D-Bus signal")
+                }
             }
         }
         hub.set_source(name, format!("on: {on} signal(s)"));
@@ -210,7 +222,13 @@ mod tests {
         .await
         .expect("bounded");
         let sources = hub.sources();
-        assert!(sources["system.session"].starts_with("unavailable:"), "{sources:?}");
-        assert!(sources["system.bus"].starts_with("unavailable:"), "{sources:?}");
+        assert!(
+            sources["system.session"].starts_with("unavailable:"),
+            "{sources:?}"
+        );
+        assert!(
+            sources["system.bus"].starts_with("unavailable:"),
+            "{sources:?}"
+        );
     }
 }
