@@ -18,7 +18,7 @@ mod sections;
 
 pub use sections::{
     AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
-    HistoryConfig, LlmDefaults, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
+    EventsConfig, HistoryConfig, LlmDefaults, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.
@@ -79,6 +79,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// The daemon's HTTP server: control API and webhooks.
     pub api: ApiConfig,
+    /// The sources of `event` triggers: watched folders, D-Bus signals.
+    pub events: EventsConfig,
 }
 
 /// Where everything lives, resolved.
