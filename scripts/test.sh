@@ -25,7 +25,7 @@ echo "== cargo test"
 # itself here ("test-name: reason", see src/test_skip.rs) so the summary counts it as skipped.
 export ATLAS_SKIP_LOG="$CARGO_TARGET_DIR/skipped-tests.txt"
 : >"$ATLAS_SKIP_LOG"
-cargo test --all-targets 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"
 if [ -s "$ATLAS_SKIP_LOG" ]; then
   echo "== skipped tests"
   cat "$ATLAS_SKIP_LOG"

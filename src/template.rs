@@ -279,6 +279,17 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// Compiles `raw` (bare or wrapped in `{{ }}`); the error says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Expr, String> {
+        let inner = sole_expression(raw).unwrap_or(raw.trim()).to_owned();
+        env()
+            .compile_expression(&inner)
+            .map_err(|e| format!("invalid expression `{inner}`: {}", describe(&e)))?;
+        Ok(Expr(inner))
+    }
+}
+
 impl<'de> Deserialize<'de> for Expr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Expr, D::Error> {
         let raw = match Value::deserialize(d)? {
@@ -286,11 +297,7 @@ impl<'de> Deserialize<'de> for Expr {
             Value::Bool(b) => b.to_string(),
             _ => return Err(serde::de::Error::custom("expected an expression string")),
         };
-        let inner = sole_expression(&raw).unwrap_or(raw.trim()).to_owned();
-        env().compile_expression(&inner).map_err(|e| {
-            serde::de::Error::custom(format!("invalid expression `{inner}`: {}", describe(&e)))
-        })?;
-        Ok(Expr(inner))
+        Expr::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 

@@ -137,7 +137,7 @@ fn validate_and_loading_warn_that_event_triggers_are_not_active() {
         "id: hook
 triggers:
   - {type: manual}
-  - {type: event, event: run.failed}
+  - {type: event, event: run.faild}
 actions:
   - {id: x, type: log, config: {message: x}}
 ",
@@ -149,18 +149,19 @@ actions:
     assert!(
         text.contains("warning: ")
             && text.contains("hook.yaml:4:")
-            && text.contains("event triggers are not active yet"),
+            && text.contains("no event source of Atlas publishes `run.faild`"),
         "{text}"
     );
     let o = h.run(&["workflow", "validate", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["warnings"][0]["line"], 4, "{v}");
-    assert_eq!(v["warnings"][0]["field"], "triggers[1].type", "{v}");
+    assert_eq!(v["warnings"][0]["field"], "triggers[1].event", "{v}");
     // Loading them elsewhere says so on stderr.
     let o = h.run(&["workflow", "list"]);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("event triggers are not active yet"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("no event source of Atlas publishes `run.faild`"),
         "{o:?}"
     );
 }

@@ -22,6 +22,7 @@ mod cli;
 mod daemon;
 mod engine;
 mod engine_safety;
+mod events;
 mod layering;
 mod loader_props;
 mod mcp;

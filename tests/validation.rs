@@ -227,9 +227,9 @@ fn a_misspelt_notification_urgency_is_a_load_error() {
 }
 
 #[test]
-fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_one() {
+fn an_unknown_event_type_loads_with_a_warning_naming_file_and_line_and_webhooks_without_one() {
     let wf = load_str(
-        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /deploy\n    scheme: github\n    secret: '{{ secrets.deploy_key }}'\n  - type: event\n    event: run.failed\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        "id: hooked\ntriggers:\n  - type: manual\n  - type: webhook\n    path: /deploy\n    scheme: github\n    secret: '{{ secrets.deploy_key }}'\n  - type: event\n    event: run.faild\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
         Path::new("hooked.yaml"),
     )
     .expect("loads");
@@ -237,7 +237,7 @@ fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(
         warnings[0].starts_with(
-            "hooked.yaml:8:11: `triggers[2].type`: event triggers are not active yet:"
+            "hooked.yaml:9:12: `triggers[2].event`: no event source of Atlas publishes `run.faild`"
         ),
         "{warnings:#?}"
     );
@@ -251,7 +251,7 @@ fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ev.yaml"),
-        "id: ev\ntriggers: [{type: event, event: run.failed}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        "id: ev\ntriggers: [{type: event, event: run.faild}]\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
     )
     .unwrap();
     let report = load_dirs(&[dir.path().to_path_buf()]);
@@ -259,6 +259,29 @@ fn event_triggers_load_with_a_warning_naming_file_and_line_and_webhooks_without_
     assert_eq!(report.workflows.len(), 1);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].to_string().contains("ev.yaml:2:"));
+}
+
+#[test]
+fn a_broken_event_filter_is_a_load_error_naming_file_and_field() {
+    let errs = load_str(
+        "id: ev\ntriggers:\n  - type: event\n    event: run.failed\n    filter: data.workflow_id ==\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        Path::new("ev.yaml"),
+    )
+    .unwrap_err();
+    let msg = errs[0].to_string();
+    assert!(
+        msg.starts_with("ev.yaml:5:")
+            && msg.contains("triggers[0].filter")
+            && msg.contains("invalid expression"),
+        "{msg}"
+    );
+    // A good one loads, and a known event type warns about nothing.
+    let wf = load_str(
+        "id: ev\ntriggers:\n  - {type: event, event: run.failed, filter: \"data.workflow_id == 'a'\"}\nactions:\n  - {id: x, type: log, config: {message: x}}\n",
+        Path::new("ev.yaml"),
+    )
+    .expect("loads");
+    assert!(wf.warnings.is_empty(), "{:?}", wf.warnings);
 }
 
 #[test]

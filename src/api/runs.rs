@@ -67,6 +67,7 @@ pub(super) async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    api.engine.store().flush().await?;
     let runs = api.engine.store().list_runs(q.workflow.as_deref(), limit)?;
     Ok(Json(json!({ "runs": runs })))
 }
@@ -77,10 +78,9 @@ pub(super) async fn get_one(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let store = api.engine.store();
-    // A run admitted a moment ago may still be in the writer's queue.
-    if store.get_run(&id)?.is_none() && api.engine.active_runs().contains(&id) {
-        store.flush().await?;
-    }
+    // What the engine recorded a moment ago (the run, its last actions) may still be in the
+    // writer's queue: a client that saw the run end must see all of it.
+    store.flush().await?;
     let run = store
         .get_run(&id)?
         .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`; GET /v1/runs lists them")))?;

@@ -18,8 +18,8 @@ mod sections;
 
 pub use sections::{
     AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
-    HistoryConfig, LlmDefaults, McpConfig, McpServerConfig, PttMode, SpeakerConfig, VoiceConfig,
-    WorkflowSource,
+    EventsConfig, HistoryConfig, LlmDefaults, McpConfig, McpServerConfig, PttMode, SpeakerConfig,
+    VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.
@@ -82,6 +82,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// External MCP servers the `mcp` action calls (`[mcp.servers.NAME]`).
     pub mcp: McpConfig,
+    /// The sources of `event` triggers: watched folders, D-Bus signals.
+    pub events: EventsConfig,
 }
 
 /// Where everything lives, resolved.

@@ -261,3 +261,27 @@ pub struct McpServerConfig {
     /// The name of a secret (`ATLAS_SECRET_<NAME>`) sent as `Authorization: Bearer` to `url`.
     pub bearer_secret: Option<String>,
 }
+
+/// `[events]` in config.toml: the sources of `event` triggers the daemon starts.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Folders whose files start `file.created` / `file.modified` / `file.removed` events
+    /// (watched with their subfolders; nothing outside them is watched). Default: none.
+    pub watch: Vec<std::path::PathBuf>,
+    /// How long a file must stay quiet before its event is published, in milliseconds
+    /// (default 300): a file written in many pieces is one event.
+    pub debounce_ms: u64,
+    /// Listen for desktop signals on D-Bus (session lock, suspend, network); default on.
+    pub dbus: bool,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            watch: Vec::new(),
+            debounce_ms: 300,
+            dbus: true,
+        }
+    }
+}

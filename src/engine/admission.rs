@@ -71,6 +71,7 @@ impl Engine {
             vars,
             depth: req.depth,
             resume_from: None,
+            parent_run: parent.as_ref().map(|p| p.run_id.clone()),
             parent_deadline: parent
                 .as_ref()
                 .and_then(|p| Some((p.run_id.clone(), p.deadline?))),

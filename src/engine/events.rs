@@ -29,6 +29,10 @@ pub enum EngineEvent {
         workflow_id: String,
         /// Trigger kind.
         trigger: String,
+        /// The run whose `workflow` action started this one, for `event` triggers to carry the
+        /// causation chain through child runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent_run: Option<String>,
     },
     /// A run paused.
     RunPaused {
@@ -50,6 +54,9 @@ pub enum EngineEvent {
         status: RunStatus,
         /// Error, if any.
         error: Option<String>,
+        /// The last action's output (redacted), for `event` triggers chained on this run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<serde_json::Value>,
     },
     /// An action started.
     ActionStarted {
@@ -189,6 +196,7 @@ mod tests {
             workflow_id: "w".into(),
             status: RunStatus::Succeeded,
             error: None,
+            result: None,
         });
         for i in 0..3000 {
             bus.publish(started(i));
@@ -200,6 +208,7 @@ mod tests {
             workflow_id: "w".into(),
             status: RunStatus::Failed,
             error: None,
+            result: None,
         });
         drop(bus);
         let mut refreshes = 0;

@@ -89,6 +89,7 @@ impl Engine {
                 cursor: run.cursor,
                 done: actions,
             }),
+            parent_run: run.parent_run.clone(),
             parent_deadline: None,
             redactor: Arc::default(),
         };

@@ -115,6 +115,7 @@ impl Engine {
             run_id: run_id.clone(),
             workflow_id: workflow_id.clone(),
             trigger: start.trigger.kind.clone(),
+            parent_run: start.parent_run.clone(),
         });
         let ending = executor::Run::new(self.clone(), start, control.clone())
             .execute()
@@ -144,6 +145,7 @@ impl Engine {
             workflow_id: workflow_id.to_owned(),
             status,
             error: error.clone(),
+            result: result.clone(),
         });
         match status {
             RunStatus::Succeeded => {

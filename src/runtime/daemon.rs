@@ -25,7 +25,8 @@ use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
 use crate::stt::{SttConfig, Transcriber};
-use crate::triggers::Scheduler;
+use crate::triggers::events::{files, system};
+use crate::triggers::{Event, EventHub, EventTriggers, Scheduler};
 use crate::tts::{AudioPlayer, AutoSpeaker, Speaker, SpeechReport};
 use crate::voice::{MeteredSpeaker, VoiceLoop};
 
@@ -103,7 +104,16 @@ impl Daemon {
 
         let mut problems = Vec::new();
         let (voice, model_name) = open_voice(&runtime, metered, &mut problems);
-        let api = start_api(&runtime, voice.clone(), &status, &background, &mut problems).await;
+        let events = start_events(&runtime, &background, &mut problems);
+        let api = start_api(
+            &runtime,
+            voice.clone(),
+            &status,
+            &events,
+            &background,
+            &mut problems,
+        )
+        .await;
         let (tx, rx) = mpsc::unbounded_channel::<Msg>();
         let headless = desktop::display_problem();
         let parts = match &headless {
@@ -133,8 +143,14 @@ impl Daemon {
                 .map(|d| Box::new(move |u| d.update(u)) as Box<dyn Fn(TrayUpdate) + Send>),
             on_stage: {
                 let api = api.clone();
+                let hub = events.hub().clone();
                 Box::new(move |stage| {
                     status.write(Some(stage));
+                    hub.publish(Event::new(
+                        "agent",
+                        "agent.stage",
+                        serde_json::json!({ "stage": stage }),
+                    ));
                     if let Some(api) = &api {
                         api.publish_agent(
                             serde_json::json!({"type": "agent_stage", "stage": stage}),
@@ -245,10 +261,45 @@ fn start_background(
 
 /// The control API and webhooks on `[api] listen`, served until `background` is cancelled; why
 /// it is off, if it is, is pushed to `problems`.
+/// The `event` trigger dispatcher and its sources: the engine's bus (always), the watched folders
+/// of `[events] watch` (a folder that cannot be watched is a problem), and the D-Bus signals
+/// (on their own task, each bus bounded; an absent bus is an unavailable source, not a problem).
+fn start_events(
+    runtime: &Runtime,
+    background: &CancellationToken,
+    problems: &mut Vec<String>,
+) -> EventTriggers {
+    let hub = EventHub::default();
+    let triggers = EventTriggers::start(runtime.engine.clone(), hub.clone(), background.clone());
+    let config = &runtime.config.events;
+    if config.watch.is_empty() {
+        hub.set_source("files", "off: no folder in `[events] watch`");
+    } else if let Err(e) = files::watch(
+        &config.watch,
+        Duration::from_millis(config.debounce_ms.max(1)),
+        hub.clone(),
+        background.clone(),
+    ) {
+        hub.set_source("files", format!("unavailable: {e}"));
+        problems.push(format!("file events are off: {e}"));
+    }
+    if config.dbus {
+        tokio::spawn(system::listen(
+            system::Buses::default(),
+            hub,
+            background.clone(),
+        ));
+    } else {
+        hub.set_source("system", "off: `[events] dbus = false`");
+    }
+    triggers
+}
+
 async fn start_api(
     runtime: &Runtime,
     voice: Option<Arc<VoiceLoop>>,
     status: &StatusWriter,
+    events: &EventTriggers,
     background: &CancellationToken,
     problems: &mut Vec<String>,
 ) -> Option<Arc<Api>> {
@@ -266,7 +317,23 @@ async fn start_api(
         voice,
         config: runtime.config.clone(),
         paths: runtime.paths.clone(),
-        status: Some(Arc::new(move || snapshot.snapshot())),
+        status: Some(Arc::new({
+            let events = events.clone();
+            move || {
+                let mut v = snapshot.snapshot();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "event_sources".into(),
+                        serde_json::json!(events.hub().sources()),
+                    );
+                    o.insert(
+                        "event_refusals".into(),
+                        serde_json::json!(events.refusals()),
+                    );
+                }
+                v
+            }
+        })),
     };
     match Api::new(parts) {
         Ok(a) => {

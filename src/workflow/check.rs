@@ -83,15 +83,32 @@ fn check_header(def: &WorkflowDef, c: &mut Checker<'_>) {
     }
 }
 
-/// Checks every trigger; returns the parsed schedules and the warnings about inactive triggers.
+/// The event types Atlas's own sources publish (`triggers::events`), and those the integrations
+/// are to publish: an `event` trigger naming another is a warning (a typo never fires).
+pub const KNOWN_EVENTS: &[&str] = &[
+    "run.finished",
+    "run.failed",
+    "agent.stage",
+    "file.created",
+    "file.modified",
+    "file.removed",
+    "session.locked",
+    "session.unlocked",
+    "system.suspend",
+    "system.resume",
+    "network.up",
+    "network.down",
+    "mail.new",
+    "calendar.soon",
+];
+
+/// Checks every trigger; returns the parsed schedules and the warnings (event types nothing
+/// publishes).
 fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule>, Vec<LoadError>) {
     let mut schedules = Vec::new();
     let mut warnings = Vec::new();
     for (i, t) in triggers.iter().enumerate() {
         let field = format!("triggers[{i}]");
-        if let Some(why) = inactive(t) {
-            warnings.push(c.at(format!("{field}.type"), why.to_owned()));
-        }
         match t {
             TriggerDef::Schedule {
                 cron,
@@ -103,12 +120,24 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
                 secret,
                 scheme,
             } => check_webhook(&field, path, secret.as_deref(), *scheme, c),
-            TriggerDef::Event { event, .. } => {
+            TriggerDef::Event { event, filter, .. } => {
+                if let Some(Err(why)) = filter.as_deref().map(crate::template::Expr::parse) {
+                    c.err(format!("{field}.filter"), why);
+                }
                 if event.trim().is_empty() {
                     c.err(
                         format!("{field}.event"),
                         "empty event type: expected e.g. `run.failed`",
                     );
+                } else if !KNOWN_EVENTS.contains(&event.as_str()) {
+                    warnings.push(c.at(
+                        format!("{field}.event"),
+                        format!(
+                            "no event source of Atlas publishes `{event}` (known: {}); an \
+                             integration may, else this trigger never fires",
+                            KNOWN_EVENTS.join(", ")
+                        ),
+                    ));
                 }
             }
             TriggerDef::Voice { phrases, ack } => {
@@ -121,17 +150,6 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
         }
     }
     (schedules, warnings)
-}
-
-/// Why a trigger kind that parses does not start runs yet, or `None` when it does.
-fn inactive(t: &TriggerDef) -> Option<&'static str> {
-    match t {
-        TriggerDef::Event { .. } => Some(
-            "event triggers are not active yet: nothing fires them until the control plane \
-             lands; start this workflow another way (a manual, voice or schedule trigger)",
-        ),
-        _ => None,
-    }
 }
 
 /// A webhook trigger: a URL path, and a scheme with a secret reference (or `scheme: none`).

@@ -94,13 +94,21 @@ pub enum TriggerDef {
         #[serde(default)]
         scheme: Option<Scheme>,
     },
-    /// Started by an event on the event bus.
+    /// Started by an event: another workflow's run ending (`run.finished`, `run.failed`), an
+    /// agent stage change (`agent.stage`), an integration's event (`mail.new`), a file in a
+    /// watched folder (`file.created`), a desktop signal (`session.locked`, `network.down`).
     Event {
         /// Event type, e.g. `run.failed`.
         event: String,
-        /// Field values the event's data must match.
-        #[serde(default)]
-        filter: BTreeMap<String, Value>,
+        /// A minijinja expression over the event (`event`, `source`, `data`); the trigger fires
+        /// only when it is true, e.g. `data.workflow_id == "backup"`. The load-time checks
+        /// compile it (an error names `triggers[i].filter` and its line).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// Lets an event caused by this workflow's own runs start it again (still bounded by
+        /// the causation depth); off by default, so A -> A and A -> B -> A are refused.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_loop: bool,
     },
     /// Started by a spoken phrase.
     Voice {

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use bundled::BUNDLED_PREFIX;
+pub use check::KNOWN_EVENTS;
 pub use def::{ConcurrencyDef, MissedPolicy, Mode, TriggerDef, WorkflowDef};
 // `spec`'s types at their old paths, for the code that names them through `workflow`.
 pub use crate::spec::{

@@ -37,6 +37,8 @@ pub(super) struct Start {
     pub vars: Map<String, Value>,
     pub depth: u32,
     pub resume_from: Option<Resume>,
+    /// For a `workflow` child: the parent's run id.
+    pub parent_run: Option<String>,
     /// For a `workflow` child: the parent's run id and deadline, which bounds the child's.
     pub parent_deadline: Option<(String, Instant)>,
     /// The run's redactor (a child run shares its parent's).
