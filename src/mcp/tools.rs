@@ -383,12 +383,9 @@ async fn run_workflow(server: &AtlasMcp, a: RunArgs) -> Result<CallToolResult, E
 
 async fn get_run(server: &AtlasMcp, a: RunId) -> Result<CallToolResult, ErrorData> {
     let store = server.engine.store();
-    // A run admitted a moment ago may still be in the writer's queue.
-    if store.get_run(&a.run_id).map_err(internal)?.is_none()
-        && server.engine.active_runs().contains(&a.run_id)
-    {
-        store.flush().await.map_err(internal)?;
-    }
+    // What the engine recorded a moment ago (the run, its last actions) may still be in the
+    // writer's queue: a client that saw the run end must see all of it.
+    store.flush().await.map_err(internal)?;
     let run = store.get_run(&a.run_id).map_err(internal)?.ok_or_else(|| {
         ErrorData::invalid_params(
             format!("no run `{}`; the history tool lists runs", a.run_id),
