@@ -258,20 +258,7 @@ impl VoiceLoop {
             released,
             superseded,
         };
-        match outcome.best.clone() {
-            Some(m) => {
-                handled.workflow = Some(m.workflow_id.clone());
-                handled.slots = m.slots.clone();
-                handled.score = Some(m.score);
-                self.run_matched(&mut handled, &m.workflow_id, &m.phrase, &said)
-                    .await;
-            }
-            None => {
-                handled.reason = outcome.reason.clone();
-                self.not_understood(&mut handled, &text, &said).await;
-            }
-        }
-        handled.outcome = Some(outcome);
+        self.act_on(&mut handled, outcome, &text, &said).await;
         Ok(handled)
     }
 
@@ -285,6 +272,31 @@ impl VoiceLoop {
             grammar: phrases.grammar.clone(),
         };
         self.transcriber.transcribe_with(speech, hints).await
+    }
+
+    /// Runs the workflow `outcome` matched, or says that nothing was understood; the outcome is
+    /// kept in `handled`. Speech and typed commands both end here.
+    async fn act_on(
+        &self,
+        handled: &mut Handled,
+        outcome: MatchOutcome,
+        heard: &str,
+        said: &Said<'_>,
+    ) {
+        match outcome.best.clone() {
+            Some(m) => {
+                handled.workflow = Some(m.workflow_id.clone());
+                handled.slots = m.slots.clone();
+                handled.score = Some(m.score);
+                self.run_matched(handled, &m.workflow_id, &m.phrase, said)
+                    .await;
+            }
+            None => {
+                handled.reason = outcome.reason.clone();
+                self.not_understood(handled, heard, said).await;
+            }
+        }
+        handled.outcome = Some(outcome);
     }
 
     async fn run_matched(

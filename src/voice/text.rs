@@ -41,21 +41,8 @@ impl VoiceLoop {
             released,
             superseded: &never,
         };
-        match outcome.best.clone() {
-            Some(m) => {
-                handled.workflow = Some(m.workflow_id.clone());
-                handled.slots = m.slots.clone();
-                handled.score = Some(m.score);
-                self.run_matched(&mut handled, &m.workflow_id, &m.phrase, &said)
-                    .await;
-            }
-            None => {
-                handled.reason = outcome.reason.clone();
-                let heard = handled.transcript.clone();
-                self.not_understood(&mut handled, &heard, &said).await;
-            }
-        }
-        handled.outcome = Some(outcome);
+        let heard = handled.transcript.clone();
+        self.act_on(&mut handled, outcome, &heard, &said).await;
         handled
     }
 }
