@@ -23,6 +23,8 @@ const STD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 const HOOKED: &str = "id: hooked\ntriggers:\n  - {type: webhook, path: /gh, scheme: github, secret: '{{ secrets.gh_key }}'}\nconcurrency: {mode: parallel, max: 100000}\nactions:\n  - {id: out, type: set, config: {values: {action: '{{ trigger.body.action }}', event: '{{ trigger.headers[\"x-github-event\"] | default(\"\") }}', q: '{{ trigger.query.x | default(\"\") }}'}}}\n";
 const STANDARD: &str = "id: std\ntriggers:\n  - {type: webhook, path: /std, scheme: standard, secret: '{{ secrets.std_key }}'}\nconcurrency: {mode: parallel, max: 100}\nactions:\n  - {id: out, type: set, config: {values: {body: '{{ trigger.body }}'}}}\n";
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const SLACKED: &str = "id: slacked\ntriggers:\n  - {type: webhook, path: /slack, scheme: slack, secret: '{{ secrets.slack_key }}'}\nconcurrency: {mode: parallel, max: 100}\nactions:\n  - {id: out, type: set, config: {values: {event: '{{ trigger.body.event.type }}'}}}\n";
 const OPEN: &str = "id: open\ntriggers:\n  - {type: webhook, path: /open, scheme: none}\nconcurrency: {mode: parallel, max: 100}\nactions:\n  - {id: out, type: log, config: {message: '{{ trigger.body }}'}}\n";
 const MANUAL: &str = "id: hello\ntriggers: [{type: manual}]\nvariables: {who: world}\nactions:\n  - {id: greet, type: set, config: {values: {text: 'hello {{ vars.who }}'}}}\n";
 const SLOW: &str = "id: slow\ntriggers: [{type: manual}]\nactions:\n  - {id: first, type: delay, config: {duration: 300ms}}\n  - {id: wait, type: delay, config: {duration: 60s}}\n";
@@ -33,6 +35,7 @@ struct Server {
     base: String,
     token: String,
     engine: Engine,
+    speaker: Arc<RecordingSpeaker>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     flows: PathBuf,
@@ -40,6 +43,11 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path, max_body: usize) -> Server {
+        Server::start_full(dir, max_body, None).await
+    }
+
+    /// [`Server::start`] with a voice loop over the real whisper `model`.
+    async fn start_full(dir: &Path, max_body: usize, model: Option<&Path>) -> Server {
         let flows = dir.join("flows");
         let empty = dir.join("no-bundled");
         std::fs::create_dir_all(&flows).unwrap();
@@ -59,18 +67,27 @@ impl Server {
         std::fs::create_dir_all(&paths.data_dir).unwrap();
         let store = Store::open(&paths.database()).unwrap();
         let speaker = Arc::new(RecordingSpeaker::default());
-        let mut services = atlas::runtime::services(&config, &paths, speaker).unwrap();
+        let metered = atlas::voice::MeteredSpeaker::new(speaker.clone());
+        let mut services = atlas::runtime::services(&config, &paths, metered.clone()).unwrap();
         let secrets = MemorySecrets::default();
         secrets.set("gh_key", GH_SECRET);
         secrets.set("std_key", STD_SECRET);
+        secrets.set("slack_key", SLACK_SECRET);
         services.secrets = Arc::new(secrets);
         let engine = Engine::new(store, services);
         let report = atlas::workflow::load_sources(&config.workflow_dirs(&paths));
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         engine.set_workflows(report.workflows.iter().cloned());
+        let voice = model.map(|m| {
+            let stt = atlas::stt::Transcriber::new(atlas::stt::SttConfig::new(m.to_path_buf()));
+            Arc::new(
+                atlas::voice::VoiceLoop::new(engine.clone(), stt, metered, config.voice.clone())
+                    .expect("voice loop"),
+            )
+        });
         let a = Api::new(ApiParts {
             engine: engine.clone(),
-            voice: None,
+            voice,
             config: config.clone(),
             paths,
             status: None,
@@ -83,6 +100,7 @@ impl Server {
             base: a.url().unwrap(),
             token: std::fs::read_to_string(dir.join("data/api-token")).unwrap(),
             engine,
+            speaker,
             stop,
             task,
             flows,
@@ -771,4 +789,239 @@ async fn two_thousand_signed_deliveries_from_sixteen_clients_give_exactly_one_ru
         Ok(s) => s.stop().await,
         Err(_) => panic!("server still shared"),
     }
+}
+
+const VOLUME: &str = "id: volume\ntriggers: [{type: voice, phrases: ['(set|turn) [the] volume to {level:low|medium|high}']}]\nactions:\n  - {id: say, type: speak, config: {text: 'The volume is now {{ trigger.slots.level }}.'}}\n";
+
+/// A 16-bit WAV file's bytes: `samples` at `rate` Hz, mono.
+fn wav_bytes(dir: &Path, samples: &[f32], rate: u32) -> Vec<u8> {
+    let path = dir.join(format!("clip-{}.wav", samples.len()));
+    atlas::audio::write_wav_i16(&path, samples, rate, 1).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_nothing() {
+    let Some(model) = crate::voice::model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(dir.path().join("flows/volume.yaml"), VOLUME).unwrap();
+    let s = Server::start_full(dir.path(), 64 * 1024, Some(&model)).await;
+
+    // A recording as espeak-ng writes it (22,050 Hz mono), declared audio/wav.
+    let spoken = dir.path().join("volume.wav");
+    crate::voice::espeak("Set the volume to high.", "en-us", 160, &spoken);
+    let (status, v) = json_of(
+        s.post("/v1/utterance")
+            .header("content-type", "audio/wav")
+            .body(std::fs::read(&spoken).unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["workflow"], "volume", "{v}");
+    assert_eq!(v["slots"]["level"], "high", "{v}");
+    assert!(v["timings"]["stt_ms"].as_u64().unwrap() > 0, "{v}");
+    let run = v["run"]["id"].as_str().expect("a run id").to_owned();
+    s.wait_status(&run, "succeeded").await;
+    assert!(
+        s.speaker
+            .said()
+            .iter()
+            .any(|t| t == "The volume is now high."),
+        "{:?}",
+        s.speaker.said()
+    );
+
+    // A typed command through the same matcher.
+    let (status, v) = json_of(
+        s.post("/v1/utterance")
+            .json(&json!({"text": "turn the volume to low"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["workflow"], "volume", "{v}");
+    assert_eq!(v["slots"]["level"], "low", "{v}");
+    assert_eq!(v["timings"]["stt_ms"], 0, "{v}");
+    let runs_before = s.runs().await.len();
+
+    // Silence, sent with no content type (recognised by its RIFF/WAVE header): heard as
+    // nothing, nothing runs.
+    let silence = wav_bytes(dir.path(), &vec![0.0; 16_000], 16_000);
+    let (status, v) = json_of(s.post("/v1/utterance").body(silence).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["workflow"].is_null(), "{v}");
+    assert_eq!(v["reason"], "no speech detected", "{v}");
+
+    // Bytes declared audio/wav that are not a WAV file: 400 saying so.
+    let (status, v) = json_of(
+        s.post("/v1/utterance")
+            .header("content-type", "audio/wav")
+            .body("not a recording at all")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("WAV"),
+        "{v}"
+    );
+
+    // Longer than voice.max_seconds (30 s): 413 naming the limit, nothing transcribed.
+    let long = wav_bytes(dir.path(), &vec![0.0; 8_000 * 40], 8_000);
+    let (status, v) = json_of(
+        s.post("/v1/utterance")
+            .header("content-type", "audio/wav")
+            .body(long)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_seconds"),
+        "{v}"
+    );
+
+    // Speech that matches no workflow: heard, nothing runs.
+    let (status, v) = json_of(
+        s.post("/v1/utterance")
+            .json(&json!({"text": "what a lovely afternoon for a walk"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["workflow"].is_null(), "{v}");
+    // Malformed JSON and an empty command: 400.
+    for body in ["{\"text\": ", "{\"text\": \"  \"}", "{\"words\": \"hi\"}"] {
+        let r = s
+            .post("/v1/utterance")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+    }
+    assert_eq!(
+        s.runs().await.len(),
+        runs_before,
+        "a refused or unmatched command ran"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn say_speaks_through_the_daemons_speaker_and_utterance_needs_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::with(dir.path(), &[MANUAL]).await;
+    let (status, v) = json_of(
+        s.post("/v1/say")
+            .json(&json!({"text": "The kettle has boiled."}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["said"], "The kettle has boiled.");
+    assert_eq!(s.speaker.said(), ["The kettle has boiled."]);
+    for body in ["{\"text\": \"\"}", "not json", "{\"text\": 3}"] {
+        let r = s.post("/v1/say").body(body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+    }
+    assert_eq!(s.speaker.said().len(), 1, "a refused say spoke");
+    // Without a whisper model there is no voice loop: 503 with why, for text and audio alike.
+    let (status, v) = json_of(
+        s.post("/v1/utterance")
+            .json(&json!({"text": "hello"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("whisper model"),
+        "{v}"
+    );
+    assert!(s.runs().await.is_empty());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_deliveries_answer_the_url_challenge_run_signed_events_once_and_refuse_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::with(dir.path(), &[SLACKED]).await;
+    let send = |body: &'static [u8], secret: &'static str, ts: i64| {
+        delivery(&s, "/slack", Scheme::Slack, secret, body, "", ts)
+    };
+    // Saving the Events API URL: Slack sends a signed challenge and wants it back.
+    let challenge = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let (st, v) = json_of(send(challenge, SLACK_SECRET, now()).send().await.unwrap()).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    // An unsigned or wrongly signed challenge is refused like any delivery.
+    let (st, _) = json_of(
+        send(challenge, "another secret", now())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 401);
+    assert!(s.runs().await.is_empty(), "a challenge started a run");
+
+    let event = br#"{"type":"event_callback","event":{"type":"app_mention","text":"hi"}}"#;
+    let signed = send(event, SLACK_SECRET, now()).build().unwrap();
+    let replay = signed.try_clone().unwrap();
+    let (st, v) = json_of(Server::client().execute(signed).await.unwrap()).await;
+    assert_eq!(st, 202, "{v}");
+    s.wait_status(v["run_id"].as_str().unwrap(), "succeeded")
+        .await;
+    // The same signed request again (a replay, not Slack's retry, which is signed anew): 409.
+    let (st, _) = json_of(Server::client().execute(replay).await.unwrap()).await;
+    assert_eq!(st, 409);
+    // A stale timestamp (over 5 minutes) and a wrong secret: 401.
+    let (st, v) = json_of(send(event, SLACK_SECRET, now() - 600).send().await.unwrap()).await;
+    assert_eq!(st, 401, "{v}");
+    let (st, _) = json_of(send(event, "another secret", now()).send().await.unwrap()).await;
+    assert_eq!(st, 401);
+    let runs = s.runs().await;
+    assert_eq!(runs.len(), 1, "only the signed event ran");
+    let out = s.engine.store().run_actions(&runs[0].id).unwrap();
+    assert_eq!(out[0].output.as_ref().unwrap()["event"], "app_mention");
+    // Every delivery is on record: the challenge answered, the run, the refusals with why.
+    let d = s.engine.store().deliveries(100).unwrap();
+    assert_eq!(d.len(), 6, "{d:?}");
+    assert_eq!(d.iter().filter(|d| d.accepted).count(), 1);
+    assert!(d.iter().any(|d| {
+        d.status == 200
+            && d.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("url_verification")
+    }));
+    s.stop().await;
 }

@@ -2,12 +2,14 @@
 //! speaker, the runtime's status and the event stream.
 
 use std::convert::Infallible;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
@@ -24,22 +26,67 @@ struct TextBody {
     text: String,
 }
 
-/// A typed command through `VoiceLoop::handle_text`: what matched, the run, the reply.
+/// A command for the voice loop: a WAV recording (`Content-Type: audio/wav`, or a body that
+/// starts as a RIFF/WAVE file) is gated, transcribed and matched as a push-to-talk recording is;
+/// `{"text": ...}` is matched as a typed command. Either way: what matched, the run, the reply.
 pub(super) async fn utterance(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let voice = api.voice.as_ref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "voice is off (no whisper model is installed, see GET /v1/status): commands use the voice loop's matcher".into(),
+        )
+    })?;
+    if is_wav(&headers, &body) {
+        let samples = crate::audio::read_wav_bytes_16k_mono(&body, Path::new("the request body"))
+            .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body is not a WAV recording Atlas can read: {e}"
+            ))
+        })?;
+        let seconds = samples.len() as f64 / f64::from(crate::audio::SAMPLE_RATE);
+        let limit = api.config.voice.max_seconds;
+        if seconds > f64::from(limit) {
+            return Err(ApiError::TooLarge(format!(
+                "the recording is {seconds:.1} s long; the voice loop takes at most {limit} s (voice.max_seconds)"
+            )));
+        }
+        let handled = voice
+            .handle(samples, Instant::now())
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("could not transcribe it: {e}")))?;
+        return Ok(Json(json!(handled)));
+    }
     let TextBody { text } = json_body(&body)?;
     if text.trim().is_empty() {
         return Err(ApiError::BadRequest("`text` is empty".into()));
     }
-    let voice = api.voice.as_ref().ok_or_else(|| {
-        ApiError::Unavailable(
-            "voice is off (no whisper model is installed, see GET /v1/status): typed commands use the voice loop's matcher".into(),
-        )
-    })?;
     let handled = voice.handle_text(&text).await;
     Ok(Json(json!(handled)))
+}
+
+/// Whether a body is a WAV recording: declared so, or shaped so when nothing is declared.
+fn is_wav(headers: &HeaderMap, body: &[u8]) -> bool {
+    let declared = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match declared.as_deref() {
+        Some("audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave") => true,
+        Some(ct) if ct.starts_with("audio/") => true,
+        None | Some("application/octet-stream") => {
+            body.len() >= 12 && &body[..4] == b"RIFF" && &body[8..12] == b"WAVE"
+        }
+        Some(_) => false,
+    }
 }
 
 /// Says the text through the engine's speaker.

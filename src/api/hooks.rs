@@ -108,7 +108,7 @@ impl Record {
 }
 
 fn record(api: &Api, r: Record) {
-    if !r.d.accepted {
+    if !r.d.accepted && r.d.status >= 400 {
         tracing::warn!(hook = %r.d.hook, status = r.d.status, reason = r.d.reason.as_deref().unwrap_or(""), "webhook delivery refused");
     }
     api.engine.store().send(Op::Delivery(r.d));
@@ -245,7 +245,8 @@ pub(super) async fn deliver(
 ) -> (StatusCode, Json<Value>) {
     let hook = hook_path(&path).to_owned();
     match accept(&api, &hook, query, &headers, body).await {
-        Ok(v) => (StatusCode::ACCEPTED, Json(v)),
+        Ok(Accepted::Queued(v)) => (StatusCode::ACCEPTED, Json(v)),
+        Ok(Accepted::Challenge(c)) => (StatusCode::OK, Json(json!({ "challenge": c }))),
         Err(r) => {
             let message = r.error.to_string();
             (
@@ -256,13 +257,30 @@ pub(super) async fn deliver(
     }
 }
 
+/// What an accepted delivery got.
+enum Accepted {
+    /// A run is queued: `{run_id, workflow, delivery}`.
+    Queued(Value),
+    /// A signed Slack `url_verification` request: its challenge is echoed, nothing runs.
+    Challenge(String),
+}
+
+/// The challenge of a Slack Events API `url_verification` request, which Slack sends (signed)
+/// when the request URL is saved and expects echoed back.
+fn slack_challenge(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    (v.get("type")?.as_str()? == "url_verification")
+        .then(|| v.get("challenge")?.as_str().map(str::to_owned))
+        .flatten()
+}
+
 async fn accept(
     api: &Api,
     hook: &str,
     query: BTreeMap<String, String>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Value, Refused> {
+) -> Result<Accepted, Refused> {
     let (wf, scheme, secret) = claimant(api, hook).map_err(|e| refuse(api, hook, None, None, e))?;
     let wid = Some(wf.id());
     let limit = api.config.api.max_body_bytes;
@@ -297,6 +315,14 @@ async fn accept(
             refuse(api, hook, wid, None, e)
         })?
     };
+    if scheme == Scheme::Slack
+        && let Some(challenge) = slack_challenge(&bytes)
+    {
+        let why = "Slack url_verification: challenge answered, nothing started";
+        record(api, Record::refused(hook, wid, None, 200, why));
+        tracing::info!(hook = %hook, "answered Slack's url_verification challenge");
+        return Ok(Accepted::Challenge(challenge));
+    }
     let key = replay_key(scheme, &verified, headers);
     if let Some(id) = &key {
         let replay = || {
@@ -359,7 +385,9 @@ async fn accept(
         },
     );
     tracing::info!(hook = %hook, workflow = %wf.id(), run = %handle.id, "webhook delivery accepted");
-    Ok(json!({"run_id": handle.id, "workflow": wf.id(), "delivery": key}))
+    Ok(Accepted::Queued(
+        json!({"run_id": handle.id, "workflow": wf.id(), "delivery": key}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,11 +26,16 @@ pub struct RouteDoc {
     pub summary: &'static str,
     /// Whether it needs the bearer token (everything under `/v1`).
     pub token: bool,
-    /// What the body is: `json`, `yaml`, `any` or none.
+    /// What the body is: `json`, `yaml`, `wav-or-json`, `any` or none.
     pub body: Option<&'static str>,
 }
 
 type Handler = fn() -> MethodRouter<Arc<Api>>;
+
+/// The body limit of `/v1/utterance`, which takes recordings: 16 MiB holds 30 s of 48 kHz
+/// stereo 32-bit float, the largest format a recorder commonly writes (the duration is then
+/// checked against `voice.max_seconds`).
+const AUDIO_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 const fn r(
     method: &'static str,
@@ -75,10 +80,10 @@ fn table() -> Vec<(RouteDoc, Handler)> {
             r(
                 "post",
                 "/v1/utterance",
-                Some("json"),
-                "A typed command `{\"text\": ...}`, matched and run as speech would be.",
+                Some("wav-or-json"),
+                "A command: a WAV recording (`audio/wav`, at most `voice.max_seconds`) heard as push-to-talk speech, or `{\"text\": ...}` matched as a typed command; the run starts as speech would start it.",
             ),
-            || post(agent::utterance),
+            || post(agent::utterance).layer(DefaultBodyLimit::max(AUDIO_BODY_LIMIT)),
         ),
         (
             r(
@@ -319,12 +324,15 @@ pub fn openapi() -> Value {
             op["parameters"] = Value::Array(params);
         }
         if let Some(kind) = d.body {
-            let media = match kind {
-                "json" => "application/json",
-                "yaml" => "application/yaml",
-                _ => "*/*",
+            let media: &[&str] = match kind {
+                "json" => &["application/json"],
+                "yaml" => &["application/yaml"],
+                "wav-or-json" => &["audio/wav", "application/json"],
+                _ => &["*/*"],
             };
-            op["requestBody"] = json!({"content": {media: {}}});
+            let content: Map<String, Value> =
+                media.iter().map(|m| (m.to_string(), json!({}))).collect();
+            op["requestBody"] = json!({ "content": content });
         }
         let path = d.path.replace("{*path}", "{path}");
         paths

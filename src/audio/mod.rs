@@ -30,7 +30,10 @@ pub use capture::{
 pub use live::{LiveConfig, LiveEvent, LiveTap, LiveWatch, PauseDetector};
 pub use resample::{downmix, resample_mono, to_16k_mono};
 pub use vad::{SpeechReport, Vad, VadConfig};
-pub use wav::{WavAudio, read_wav, read_wav_16k_mono, write_wav_f32, write_wav_i16};
+pub use wav::{
+    WavAudio, read_wav, read_wav_16k_mono, read_wav_bytes, read_wav_bytes_16k_mono, write_wav_f32,
+    write_wav_i16,
+};
 
 /// The sample rate every consumer of this module works at: whisper's 16 kHz.
 pub const SAMPLE_RATE: u32 = 16_000;

@@ -29,11 +29,32 @@ impl WavAudio {
 
 /// Reads a WAV file as it is stored (no conversion beyond scaling samples to f32).
 pub fn read_wav(path: &Path) -> Result<WavAudio, AudioError> {
+    let reader = hound::WavReader::open(path).map_err(|source| AudioError::WavRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode(reader, path)
+}
+
+/// Reads WAV bytes (an upload, say) as they are stored; errors name `origin` as the file.
+pub fn read_wav_bytes(bytes: &[u8], origin: &Path) -> Result<WavAudio, AudioError> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|source| {
+        AudioError::WavRead {
+            path: origin.to_path_buf(),
+            source,
+        }
+    })?;
+    decode(reader, origin)
+}
+
+fn decode<R: std::io::Read>(
+    mut reader: hound::WavReader<R>,
+    path: &Path,
+) -> Result<WavAudio, AudioError> {
     let read_err = |source| AudioError::WavRead {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = hound::WavReader::open(path).map_err(read_err)?;
     let spec = reader.spec();
     if spec.channels == 0 || spec.sample_rate == 0 {
         return Err(AudioError::WavUnsupported {
@@ -79,6 +100,12 @@ pub fn read_wav(path: &Path) -> Result<WavAudio, AudioError> {
 /// Reads a WAV file and converts it to mono f32 at 16 kHz, the shape `stt` wants.
 pub fn read_wav_16k_mono(path: &Path) -> Result<Vec<f32>, AudioError> {
     let wav = read_wav(path)?;
+    resample::to_16k_mono(&wav.samples, wav.sample_rate, wav.channels)
+}
+
+/// [`read_wav_bytes`] converted to mono f32 at 16 kHz.
+pub fn read_wav_bytes_16k_mono(bytes: &[u8], origin: &Path) -> Result<Vec<f32>, AudioError> {
+    let wav = read_wav_bytes(bytes, origin)?;
     resample::to_16k_mono(&wav.samples, wav.sample_rate, wav.channels)
 }
 

@@ -142,6 +142,12 @@ pub fn load(
                 ),
             })?;
     }
+    // A second daemon (a test, a trial config) can move its server off the default port.
+    if let Ok(listen) = std::env::var("ATLAS_API_LISTEN")
+        && !listen.trim().is_empty()
+    {
+        config.api.listen = listen;
+    }
     let data_dir = match (data_override, &config.data_dir, &dirs) {
         (Some(p), _, _) => p.to_path_buf(),
         (None, Some(p), _) => p.clone(),

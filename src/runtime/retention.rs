@@ -23,10 +23,11 @@ pub async fn keep_history(store: Store, config: HistoryConfig, stop: Cancellatio
             .prune(Retention::from_history(&config, now_ms()))
             .await
         {
-            Ok(p) if p.runs > 0 => {
+            Ok(p) if p.runs > 0 || p.deliveries > 0 => {
                 tracing::info!(
                     runs = p.runs,
                     actions = p.actions,
+                    deliveries = p.deliveries,
                     keep_days = config.keep_days,
                     keep_runs = config.keep_runs,
                     "old run history removed"

@@ -4,6 +4,11 @@
 //! the cutoff or not among the newest `keep` runs. Its actions go with it, in the same
 //! transaction. `workflow_stats` and `schedule_state` are kept: counters and schedule times are
 //! not history. Deletion runs on the writer thread like every other write.
+//!
+//! Webhook deliveries (`webhook_deliveries`) older than the cutoff go too. An accepted
+//! delivery's id is what refuses a replay, so accepted rows are bounded by age only; refused rows
+//! (which anyone who can reach the port can cause) are also capped at the newest
+//! [`REFUSED_DELIVERIES_KEPT`].
 
 use rusqlite::{Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -30,6 +35,9 @@ impl Retention {
     }
 }
 
+/// How many refused webhook deliveries are kept, newest first.
+pub const REFUSED_DELIVERIES_KEPT: i64 = 10_000;
+
 /// What a prune deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pruned {
@@ -37,6 +45,9 @@ pub struct Pruned {
     pub runs: u64,
     /// Action rows deleted with them.
     pub actions: u64,
+    /// Webhook delivery records deleted.
+    #[serde(default)]
+    pub deliveries: u64,
 }
 
 /// The finished runs the rule deletes (SQL shared by the two deletes, same transaction).
@@ -55,8 +66,18 @@ pub(super) fn prune(tx: &Transaction<'_>, rule: &Retention) -> rusqlite::Result<
         &format!("DELETE FROM runs WHERE id IN ({DOOMED})"),
         params![rule.before_ms, keep],
     )?;
+    let old = tx.execute(
+        "DELETE FROM webhook_deliveries WHERE ?1 IS NOT NULL AND at < ?1",
+        params![rule.before_ms],
+    )?;
+    let refused = tx.execute(
+        "DELETE FROM webhook_deliveries WHERE outcome != 'accepted' AND seq NOT IN \
+         (SELECT seq FROM webhook_deliveries WHERE outcome != 'accepted' ORDER BY seq DESC LIMIT ?1)",
+        params![REFUSED_DELIVERIES_KEPT],
+    )?;
     Ok(Pruned {
         runs: runs as u64,
         actions: actions as u64,
+        deliveries: (old + refused) as u64,
     })
 }

@@ -220,7 +220,8 @@ async fn prune_deletes_old_finished_runs_and_their_actions_only() {
         old,
         Pruned {
             runs: 2,
-            actions: 4
+            actions: 4,
+            deliveries: 0
         }
     );
     let over = store
@@ -235,7 +236,8 @@ async fn prune_deletes_old_finished_runs_and_their_actions_only() {
         over,
         Pruned {
             runs: 1,
-            actions: 2
+            actions: 2,
+            deliveries: 0
         }
     );
     let mut ids: Vec<String> = store
@@ -252,4 +254,47 @@ async fn prune_deletes_old_finished_runs_and_their_actions_only() {
         5,
         "counters are not history"
     );
+}
+
+fn delivery(id: Option<&str>, accepted: bool, at: i64) -> Op {
+    Op::Delivery(crate::store::Delivery {
+        hook: "gh".into(),
+        workflow_id: Some("wf".into()),
+        delivery_id: id.map(str::to_owned),
+        accepted,
+        status: if accepted { 202 } else { 401 },
+        reason: (!accepted).then(|| "bad signature".into()),
+        run_id: None,
+        at,
+    })
+}
+
+#[tokio::test]
+async fn prune_ages_out_deliveries_and_caps_refused_ones_keeping_recent_replay_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("atlas.db")).unwrap();
+    store.send(delivery(Some("old"), true, 10));
+    store.send(delivery(Some("new"), true, 1_000));
+    store.send(delivery(None, false, 10));
+    let n = super::retention::REFUSED_DELIVERIES_KEPT as usize;
+    for _ in 0..n + 5 {
+        store.send(delivery(None, false, 1_000));
+    }
+    let p = store
+        .prune(Retention {
+            before_ms: Some(500),
+            keep: None,
+        })
+        .await
+        .unwrap();
+    // The old accepted and old refused rows by age, then the 5 refused over the cap.
+    assert_eq!(p.deliveries, 2 + 5, "{p:?}");
+    assert!(!store.delivery_accepted("gh", "old").unwrap());
+    assert!(
+        store.delivery_accepted("gh", "new").unwrap(),
+        "a recent id still refuses its replay"
+    );
+    let left = store.deliveries(100_000).unwrap();
+    assert_eq!(left.len(), n + 1);
+    assert_eq!(left.iter().filter(|d| !d.accepted).count(), n);
 }
