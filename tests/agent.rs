@@ -79,6 +79,9 @@ fn daemon(dir: &Path, model: &Path, env: &[(&str, &str)]) -> Daemon {
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .arg("--workflows")
         .arg(dir.join("wf"))
+        // Off the default port: daemons of parallel tests (and one the developer runs) each
+        // get a free one; `atlas status` and the CLI find it in the data dir.
+        .env("ATLAS_API_LISTEN", "127.0.0.1:0")
         .arg("daemon")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

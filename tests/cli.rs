@@ -233,6 +233,7 @@ async fn kill_mid_run(h: &Home, hits: &AtomicUsize) -> String {
 
 fn start_daemon(h: &Home) -> Child {
     h.cmd()
+        .env("ATLAS_API_LISTEN", "127.0.0.1:0")
         .arg("daemon")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

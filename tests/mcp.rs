@@ -1,8 +1,9 @@
 //! MCP with independent clients: the Python `mcp` package's client (both protocol eras) and the
 //! MCP Inspector CLI (0.15.0) against `atlas mcp` over stdio and against the API server's `/mcp`
-//! over HTTP on 127.0.0.1 (with the token; without it 401), and the `mcp` action calling a real
-//! external MCP server (a Python `mcp` server script, tests/mcp/echo_server.py) through
-//! `atlas workflow run` and `atlas mcp tools`. The clients are installed by
+//! over HTTP on 127.0.0.1 (with the token; without it 401; the Inspector, which has no header
+//! option, through a loopback proxy that adds it), and the `mcp` action calling real external
+//! MCP servers (a Python `mcp` server script, tests/mcp/echo_server.py, over stdio; Atlas's own
+//! `/mcp` over HTTP with a bearer secret) through `atlas workflow run` and `atlas mcp tools`. The clients are installed by
 //! scripts/mcp-clients.sh (run by scripts/test.sh) under ~/.cache/atlas/mcp-clients.
 
 use std::io::Read;
@@ -356,6 +357,62 @@ impl Server {
     }
 }
 
+/// A loopback HTTP proxy to `target` that adds `Authorization: Bearer <token>` to every request
+/// and streams the answers back (server-sent events included), until `stop`; its base URL.
+async fn auth_proxy(target: String, token: String, stop: CancellationToken) -> String {
+    use axum::response::IntoResponse;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (client, target, token) = (client.clone(), target.clone(), token.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut out = client
+                .request(parts.method, format!("{target}{path}"))
+                .body(body)
+                .bearer_auth(token);
+            for (k, v) in &parts.headers {
+                if !matches!(k.as_str(), "host" | "content-length" | "authorization") {
+                    out = out.header(k, v);
+                }
+            }
+            let r = match out.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response();
+                }
+            };
+            let mut answer = axum::response::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                if !matches!(k.as_str(), "content-length" | "transfer-encoding") {
+                    answer = answer.header(k, v);
+                }
+            }
+            let chunks = futures::stream::unfold(r, |mut r| async move {
+                match r.chunk().await {
+                    Ok(Some(c)) => Some((Ok::<_, std::io::Error>(c), r)),
+                    _ => None,
+                }
+            });
+            answer
+                .body(axum::body::Body::from_stream(chunks))
+                .unwrap()
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+    });
+    base
+}
+
 /// A blocking client process, off the test's async runtime (which serves the API).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
@@ -402,7 +459,7 @@ async fn python_and_inspector_over_http_with_the_token_and_401_without() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    // The Inspector CLI has no header option: without the token it is refused with 401.
+    // The Inspector CLI 0.15 has no header option: without the token it is refused with 401.
     let (u, insp) = (url.clone(), inspector());
     let o = blocking(move || {
         run_bounded(
@@ -422,6 +479,61 @@ async fn python_and_inspector_over_http_with_the_token_and_401_without() {
         server.runs().await,
         before,
         "a refused request started a run"
+    );
+    // Through a loopback proxy that adds the token (what a client with a header option sends),
+    // the Inspector's own streamable HTTP transport lists the tools and runs a workflow.
+    let proxy = auth_proxy(
+        server.base.clone(),
+        server.token.clone(),
+        server.stop.clone(),
+    )
+    .await;
+    let (u, insp) = (format!("{proxy}/mcp"), inspector());
+    let o = blocking(move || {
+        run_bounded(
+            Command::new(insp).args(["--cli", &u, "--method", "tools/list"]),
+            Duration::from_secs(90),
+        )
+    })
+    .await;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{o:?}");
+    for tool in [
+        "list_workflows",
+        "run_workflow",
+        "get_run",
+        "history",
+        "say",
+        "command",
+    ] {
+        assert!(out.contains(tool), "{tool} missing: {out}");
+    }
+    let (u, insp) = (format!("{proxy}/mcp"), inspector());
+    let o = blocking(move || {
+        run_bounded(
+            Command::new(insp).args([
+                "--cli",
+                &u,
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "run_workflow",
+                "--tool-arg",
+                "workflow=mcp-echo",
+            ]),
+            Duration::from_secs(90),
+        )
+    })
+    .await;
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("run_id"),
+        "{o:?}"
+    );
+    assert_eq!(
+        server.runs().await,
+        before + 1,
+        "the Inspector's call ran once"
     );
     server.stop.cancel();
 }
@@ -555,4 +667,66 @@ fn mcp_action_calls_atlas_itself_as_the_external_server() {
         "{v}"
     );
     assert_eq!(other.runs(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_action_calls_an_http_server_with_its_bearer_secret_and_a_wrong_one_is_refused() {
+    // The other side: Atlas's own /mcp over HTTP, behind its token.
+    let other = Arc::new(Home::new(""));
+    let server = Server::start(&other).await;
+    let home = Arc::new(Home::new(&format!(
+        "[mcp.servers.remote]\nurl = \"{}/mcp\"\nbearer_secret = \"remote_token\"\n",
+        server.base
+    )));
+    std::fs::write(
+        home.path("flows/remote.yaml"),
+        "id: remote\ntriggers: [{type: manual}]\nactions:\n  - {id: r, type: mcp, config: {server: remote, tool: run_workflow, arguments: {workflow: mcp-echo, arguments: {word: over-http}, wait: true}}}\n",
+    )
+    .unwrap();
+    let run = |token: String, args: &'static [&'static str]| {
+        let home = home.clone();
+        blocking(move || {
+            let mut c = Command::new(atlas_bin());
+            home.env(&mut c);
+            c.env("ATLAS_SECRET_REMOTE_TOKEN", token).args(args);
+            run_bounded(&mut c, Duration::from_secs(60))
+        })
+    };
+    let o = run(
+        server.token.clone(),
+        &["workflow", "run", "remote", "--json"],
+    )
+    .await;
+    assert!(o.status.success(), "{o:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["outputs"]["r"]["structured"]["result"]["echoed"], "echo over-http",
+        "{v}"
+    );
+    assert_eq!(server.runs().await, 1);
+    let o = run(server.token.clone(), &["mcp", "tools", "remote", "--json"]).await;
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("run_workflow"),
+        "{o:?}"
+    );
+
+    // A wrong token: the action fails saying the server refused it; nothing ran there, and
+    // the token is in no output.
+    let wrong = "wrong-token-3f9a1c".to_owned();
+    let o = run(wrong.clone(), &["workflow", "run", "remote", "--json"]).await;
+    assert!(!o.status.success(), "{o:?}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        all.contains("401") || all.to_lowercase().contains("unauthorized"),
+        "{all}"
+    );
+    assert!(!all.contains(&wrong), "the bearer token leaked: {all}");
+    assert!(!all.contains(&server.token));
+    assert_eq!(server.runs().await, 1, "a refused call ran");
+    server.stop.cancel();
 }

@@ -382,6 +382,7 @@ actions:
     // To files, not pipes: a debug log fills a pipe nobody reads and would stall the daemon.
     let (out_path, err_path) = (home.path().join("out.txt"), home.path().join("err.txt"));
     let mut daemon = atlas()
+        .env("ATLAS_API_LISTEN", "127.0.0.1:0")
         .arg("daemon")
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())

@@ -139,6 +139,7 @@ async fn the_daemon_comes_up_and_runs_schedules_while_the_speech_service_is_stal
         .env("ATLAS_BUNDLED_WORKFLOWS", dir.path().join("none"))
         .arg("--workflows")
         .arg(dir.path().join("wf"))
+        .env("ATLAS_API_LISTEN", "127.0.0.1:0")
         .arg("daemon")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
