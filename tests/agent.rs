@@ -3,6 +3,7 @@
 //! into the virtual microphone, the spoken reply recorded from the sink and transcribed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -221,6 +222,28 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["running"], true, "{status}");
     assert_eq!(status["headless"], false, "{status}");
+    // The control API's event stream, read from here on: stage changes and run events.
+    let api_url = status["api_url"].as_str().expect("the API URL").to_owned();
+    let token = std::fs::read_to_string(d.data.join("api-token")).unwrap();
+    let stream = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut sse = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{api_url}/v1/events"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let reader = tokio::spawn({
+        let stream = stream.clone();
+        async move {
+            while let Ok(Some(chunk)) = sse.chunk().await {
+                stream.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+            }
+        }
+    });
 
     // A press too short to be a command does nothing.
     xdo(x, &["keydown", "ctrl+shift+space"]);
@@ -255,6 +278,18 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     assert_eq!(run.trigger, "voice");
     assert_eq!(run.trigger_data["slots"]["level"], "high");
     assert!(text.contains("the volume is"), "the speaker said: {text:?}");
+    // The event stream saw the key go down and the utterance go through, and the run.
+    let seen = stream.lock().unwrap().clone();
+    reader.abort();
+    for want in [
+        "event: agent_stage",
+        "\"stage\":\"recording\"",
+        "\"stage\":\"transcribing\"",
+        "event: run_started",
+        "\"workflow_id\":\"volume\"",
+    ] {
+        assert!(seen.contains(want), "{want} missing from the event stream:\n{seen}");
+    }
 
     // One daemon per user.
     let runtime = pulse.runtime_dir().to_str().unwrap();

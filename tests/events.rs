@@ -40,8 +40,17 @@ async fn finished(t: &TestEngine, workflow: &str, n: usize) -> Vec<RunRecord> {
 }
 
 fn start(t: &TestEngine) -> (EventTriggers, CancellationToken) {
+    start_bounded(t, 120)
+}
+
+fn start_bounded(t: &TestEngine, per_minute: usize) -> (EventTriggers, CancellationToken) {
     let stop = CancellationToken::new();
-    let triggers = EventTriggers::start(t.engine.clone(), EventHub::default(), stop.clone());
+    let triggers = EventTriggers::start(
+        t.engine.clone(),
+        EventHub::default(),
+        per_minute,
+        stop.clone(),
+    );
     (triggers, stop)
 }
 
@@ -241,4 +250,38 @@ async fn a_screen_lock_signal_on_a_private_session_bus_starts_a_run() {
         r[0].result,
         Some(json!({"message": "session.locked org.freedesktop.ScreenSaver.ActiveChanged"}))
     );
+}
+
+#[tokio::test]
+async fn a_workflow_writing_into_the_folder_it_watches_is_stopped_by_the_rate_bound() {
+    // Each run writes a new file where the watcher looks: a loop with no causation chain.
+    let t = engine_with(&[
+        "id: echo\ntriggers:\n  - {type: event, event: file.created}\nactions:\n  - {id: w, type: file, config: {op: write, path: 'x{{ trigger.data.name }}', content: again}}\n",
+    ]);
+    let (triggers, stop) = start_bounded(&t, 5);
+    files::watch(
+        &[t.files()],
+        Duration::from_millis(50),
+        triggers.hub().clone(),
+        stop.clone(),
+    )
+    .expect("watch");
+    std::fs::write(t.files().join("seed.txt"), "go").unwrap();
+    let r = finished(&t, "echo", 5).await;
+    // Well past the debounce: without the bound the chain would have gone on.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = if r.len() == 5 {
+        runs(&t, "echo").await
+    } else {
+        r
+    };
+    assert_eq!(r.len(), 5, "{r:?}");
+    let refused = triggers.refusals();
+    assert!(!refused.is_empty(), "the sixth start was not refused");
+    assert!(
+        refused[0].reason.contains("max_starts_per_minute"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[0].workflow_id, "echo");
+    stop.cancel();
 }

@@ -274,6 +274,10 @@ pub struct EventsConfig {
     pub debounce_ms: u64,
     /// Listen for desktop signals on D-Bus (session lock, suspend, network); default on.
     pub dbus: bool,
+    /// How many times in any 60 s events other than the engine's (files, D-Bus, agent,
+    /// integrations) may start one workflow (default 120): the bound on loops whose cause
+    /// Atlas cannot see, such as a workflow writing into the folder it watches.
+    pub max_starts_per_minute: usize,
 }
 
 impl Default for EventsConfig {
@@ -282,6 +286,7 @@ impl Default for EventsConfig {
             watch: Vec::new(),
             debounce_ms: 300,
             dbus: true,
+            max_starts_per_minute: 120,
         }
     }
 }

@@ -270,7 +270,12 @@ fn start_events(
     problems: &mut Vec<String>,
 ) -> EventTriggers {
     let hub = EventHub::default();
-    let triggers = EventTriggers::start(runtime.engine.clone(), hub.clone(), background.clone());
+    let triggers = EventTriggers::start(
+        runtime.engine.clone(),
+        hub.clone(),
+        runtime.config.events.max_starts_per_minute,
+        background.clone(),
+    );
     let config = &runtime.config.events;
     if config.watch.is_empty() {
         hub.set_source("files", "off: no folder in `[events] watch`");

@@ -14,6 +14,12 @@
 //! workflow already in the chain (unless its trigger says `allow_loop: true`); a refusal is
 //! logged and kept ([`EventTriggers::refusals`]). Events from the hub carry the chain their
 //! publisher gives (none for the desktop, files and agent stages).
+//!
+//! **Invariant**: a loop Atlas cannot see is still bounded. A workflow that writes into the folder
+//! whose `file.created` starts it, or that toggles what a D-Bus signal reports, causes events
+//! with no chain; so every workflow may be started by events from sources other than the engine
+//! at most `events.max_starts_per_minute` times in any 60 s (default 120). A start over it is
+//! refused with the reason, like the chain guard's.
 
 pub mod files;
 mod guard;
@@ -21,6 +27,7 @@ pub mod system;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -111,6 +118,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The window of `events.max_starts_per_minute`.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
 /// How many refusals [`EventTriggers::refusals`] keeps (the oldest go first).
 const KEPT_REFUSALS: usize = 100;
 /// How many runs' causation the dispatcher remembers while they go (a run that never ends, as
@@ -126,7 +136,14 @@ pub struct EventTriggers {
 
 impl EventTriggers {
     /// Starts the dispatcher task over `engine`'s bus and `hub` until `shutdown` is cancelled.
-    pub fn start(engine: Engine, hub: EventHub, shutdown: CancellationToken) -> EventTriggers {
+    /// Each workflow may be started at most `max_per_minute` times in any 60 s by events that
+    /// are not the engine's (see the module docs).
+    pub fn start(
+        engine: Engine,
+        hub: EventHub,
+        max_per_minute: usize,
+        shutdown: CancellationToken,
+    ) -> EventTriggers {
         let me = EventTriggers {
             hub: hub.clone(),
             refusals: Arc::default(),
@@ -138,6 +155,8 @@ impl EventTriggers {
             refusals: me.refusals.clone(),
             chains: HashMap::new(),
             order: VecDeque::new(),
+            recent: HashMap::new(),
+            max_per_minute: max_per_minute.max(1),
         };
         hub.set_source("engine", "on");
         tokio::spawn(async move {
@@ -182,6 +201,9 @@ struct Dispatcher {
     /// Run id -> (the chain that caused the run, its workflow id), while the run goes.
     chains: HashMap<String, (Vec<String>, String)>,
     order: VecDeque<String>,
+    /// Per workflow, when events from the hub started it within the last [`RATE_WINDOW`].
+    recent: HashMap<String, VecDeque<Instant>>,
+    max_per_minute: usize,
 }
 
 impl Dispatcher {
@@ -283,6 +305,12 @@ impl Dispatcher {
             self.refuse(workflow_id, event, reason);
             return;
         }
+        if event.source != "engine"
+            && let Err(reason) = self.within_rate(workflow_id, Instant::now())
+        {
+            self.refuse(workflow_id, event, reason);
+            return;
+        }
         let req = RunRequest {
             workflow_id: workflow_id.to_owned(),
             trigger: TriggerEvent {
@@ -307,6 +335,28 @@ impl Dispatcher {
             }
             Err(e) => self.refuse(workflow_id, event, e.to_string()),
         }
+    }
+
+    /// Counts a start of `workflow_id` by a hub event at `now`, or refuses it when the last
+    /// [`RATE_WINDOW`] already has `max_per_minute` of them.
+    fn within_rate(&mut self, workflow_id: &str, now: Instant) -> Result<(), String> {
+        let times = self.recent.entry(workflow_id.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() >= self.max_per_minute {
+            return Err(format!(
+                "loop guard: events started `{workflow_id}` {} times in the last minute, the limit \
+                 (events.max_starts_per_minute); a workflow that causes its own event (writing \
+                 into the folder it watches, say) is stopped here",
+                times.len()
+            ));
+        }
+        times.push_back(now);
+        Ok(())
     }
 
     fn refuse(&self, workflow_id: &str, event: &Event, reason: String) {
