@@ -3,8 +3,8 @@
 //! into the virtual microphone, the spoken reply recorded from the sink and transcribed.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -240,7 +240,10 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
         let stream = stream.clone();
         async move {
             while let Ok(Some(chunk)) = sse.chunk().await {
-                stream.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+                stream
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk));
             }
         }
     });
@@ -283,12 +286,15 @@ async fn push_to_talk_hears_a_command_and_the_reply_is_heard_on_the_speaker() {
     reader.abort();
     for want in [
         "event: agent_stage",
-        "\"stage\":\"recording\"",
+        "\"stage\":\"listening\"",
         "\"stage\":\"transcribing\"",
         "event: run_started",
         "\"workflow_id\":\"volume\"",
     ] {
-        assert!(seen.contains(want), "{want} missing from the event stream:\n{seen}");
+        assert!(
+            seen.contains(want),
+            "{want} missing from the event stream:\n{seen}"
+        );
     }
 
     // One daemon per user.
