@@ -793,6 +793,11 @@ async fn two_thousand_signed_deliveries_from_sixteen_clients_give_exactly_one_ru
 
 const VOLUME: &str = "id: volume\ntriggers: [{type: voice, phrases: ['(set|turn) [the] volume to {level:low|medium|high}']}]\nactions:\n  - {id: say, type: speak, config: {text: 'The volume is now {{ trigger.slots.level }}.'}}\n";
 
+/// Sends `req` and reads its JSON answer.
+async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
+    json_of(req.send().await.unwrap()).await
+}
+
 /// A 16-bit WAV file's bytes: `samples` at `rate` Hz, mono.
 fn wav_bytes(dir: &Path, samples: &[f32], rate: u32) -> Vec<u8> {
     let path = dir.join(format!("clip-{}.wav", samples.len()));
@@ -813,13 +818,10 @@ async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_noth
     // A recording as espeak-ng writes it (22,050 Hz mono), declared audio/wav.
     let spoken = dir.path().join("volume.wav");
     crate::voice::espeak("Set the volume to high.", "en-us", 160, &spoken);
-    let (status, v) = json_of(
+    let (status, v) = call(
         s.post("/v1/utterance")
             .header("content-type", "audio/wav")
-            .body(std::fs::read(&spoken).unwrap())
-            .send()
-            .await
-            .unwrap(),
+            .body(std::fs::read(&spoken).unwrap()),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -838,12 +840,9 @@ async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_noth
     );
 
     // A typed command through the same matcher.
-    let (status, v) = json_of(
+    let (status, v) = call(
         s.post("/v1/utterance")
-            .json(&json!({"text": "turn the volume to low"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"text": "turn the volume to low"})),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -861,13 +860,10 @@ async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_noth
     assert_eq!(v["reason"], "no speech detected", "{v}");
 
     // Bytes declared audio/wav that are not a WAV file: 400 saying so.
-    let (status, v) = json_of(
+    let (status, v) = call(
         s.post("/v1/utterance")
             .header("content-type", "audio/wav")
-            .body("not a recording at all")
-            .send()
-            .await
-            .unwrap(),
+            .body("not a recording at all"),
     )
     .await;
     assert_eq!(status, 400, "{v}");
@@ -878,13 +874,10 @@ async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_noth
 
     // Longer than voice.max_seconds (30 s): 413 naming the limit, nothing transcribed.
     let long = wav_bytes(dir.path(), &vec![0.0; 8_000 * 40], 8_000);
-    let (status, v) = json_of(
+    let (status, v) = call(
         s.post("/v1/utterance")
             .header("content-type", "audio/wav")
-            .body(long)
-            .send()
-            .await
-            .unwrap(),
+            .body(long),
     )
     .await;
     assert_eq!(status, 413, "{v}");
@@ -897,12 +890,9 @@ async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_noth
     );
 
     // Speech that matches no workflow: heard, nothing runs.
-    let (status, v) = json_of(
+    let (status, v) = call(
         s.post("/v1/utterance")
-            .json(&json!({"text": "what a lovely afternoon for a walk"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"text": "what a lovely afternoon for a walk"})),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -930,12 +920,9 @@ async fn utterances_as_wav_or_text_run_like_speech_and_bad_recordings_start_noth
 async fn say_speaks_through_the_daemons_speaker_and_utterance_needs_a_model() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::with(dir.path(), &[MANUAL]).await;
-    let (status, v) = json_of(
+    let (status, v) = call(
         s.post("/v1/say")
-            .json(&json!({"text": "The kettle has boiled."}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"text": "The kettle has boiled."})),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -947,14 +934,7 @@ async fn say_speaks_through_the_daemons_speaker_and_utterance_needs_a_model() {
     }
     assert_eq!(s.speaker.said().len(), 1, "a refused say spoke");
     // Without a whisper model there is no voice loop: 503 with why, for text and audio alike.
-    let (status, v) = json_of(
-        s.post("/v1/utterance")
-            .json(&json!({"text": "hello"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, v) = call(s.post("/v1/utterance").json(&json!({"text": "hello"}))).await;
     assert_eq!(status, 503, "{v}");
     assert!(
         v["error"]["message"]

@@ -235,6 +235,44 @@ fn body_value(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
+/// The most of a refused body that is read and dropped before the answer, so that the sender,
+/// still writing, reads the 413 instead of a reset connection. A bigger one is cut off.
+const DRAIN_MAX: u64 = 8 * 1024 * 1024;
+/// How long the draining may take.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+type Chunks = futures::stream::BoxStream<'static, Result<axum::body::Bytes, axum::Error>>;
+
+/// The body if it has at most `limit` bytes (`None` once it has more, or fails).
+async fn read_bounded(stream: &mut Chunks, limit: usize) -> Option<Vec<u8>> {
+    use futures::StreamExt;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if bytes.len() + chunk.len() > limit {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Some(bytes)
+}
+
+/// Reads and drops what is left of a refused body, up to [`DRAIN_MAX`] bytes and
+/// [`DRAIN_FOR`].
+async fn drain(mut stream: Chunks) {
+    use futures::StreamExt;
+    let _ = tokio::time::timeout(DRAIN_FOR, async {
+        let mut n = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            n += chunk.len() as u64;
+            if n > DRAIN_MAX {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// `POST /hooks/{*path}`.
 pub(super) async fn deliver(
     State(api): State<Arc<Api>>,
@@ -292,12 +330,17 @@ async fn accept(
     let declared = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut stream: Chunks = futures::StreamExt::boxed(body.into_data_stream());
     if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n <= DRAIN_MAX) {
+            drain(stream).await;
+        }
         return Err(refuse(api, hook, wid, None, too_big()));
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| refuse(api, hook, wid, None, too_big()))?;
+    let Some(bytes) = read_bounded(&mut stream, limit).await else {
+        drain(stream).await;
+        return Err(refuse(api, hook, wid, None, too_big()));
+    };
     let verified = if scheme == Scheme::None {
         signature::Verified::default()
     } else {
