@@ -470,7 +470,10 @@ fn prune_removes_old_runs_by_its_options_or_by_the_history_config() {
     assert_eq!(stdout(&o).trim(), "removed 0 run(s) and 0 action record(s)");
     let o = h.run(&["workflow", "prune", "--keep", "3", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v, serde_json::json!({"runs": 1, "actions": 2}));
+    assert_eq!(
+        v,
+        serde_json::json!({"runs": 1, "actions": 2, "deliveries": 0})
+    );
     // Without options, `[history]` in config.toml decides.
     std::fs::write(
         h.dir.path().join("config.toml"),

@@ -34,8 +34,13 @@ pub async fn prune(
     if as_json {
         println!("{}", serde_json::to_string_pretty(&pruned)?);
     } else {
+        let deliveries = if pruned.deliveries > 0 {
+            format!(" and {} webhook delivery record(s)", pruned.deliveries)
+        } else {
+            String::new()
+        };
         println!(
-            "removed {} run(s) and {} action record(s)",
+            "removed {} run(s) and {} action record(s){deliveries}",
             pruned.runs, pruned.actions
         );
     }
