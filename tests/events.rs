@@ -285,3 +285,58 @@ async fn a_workflow_writing_into_the_folder_it_watches_is_stopped_by_the_rate_bo
     assert_eq!(refused[0].workflow_id, "echo");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_file_moved_in_is_created_one_moved_out_is_removed_and_a_chmod_is_nothing() {
+    let t = engine_with(&[
+        "id: seen\ntriggers:\n  - {type: event, event: file.created}\n  - {type: event, event: file.removed}\n  - {type: event, event: file.modified}\nconcurrency: {mode: parallel, max: 10}\nactions:\n  - {id: x, type: log, config: {message: \"{{ trigger.event }} {{ trigger.data.name }}\"}}\n",
+    ]);
+    let (triggers, stop) = start(&t);
+    let watched = t.dir.path().join("inbox");
+    let outside = t.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&watched).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("report.pdf"), "pdf").unwrap();
+    std::fs::write(watched.join("old.txt"), "old").unwrap();
+    files::watch(
+        std::slice::from_ref(&watched),
+        Duration::from_millis(100),
+        triggers.hub().clone(),
+        stop.clone(),
+    )
+    .expect("watch");
+    // A download finishing: moved in from outside.
+    std::fs::rename(outside.join("report.pdf"), watched.join("report.pdf")).unwrap();
+    // Moved out of the folder.
+    std::fs::rename(watched.join("old.txt"), outside.join("old.txt")).unwrap();
+    let r = finished(&t, "seen", 2).await;
+    // A permissions change alone: nothing, even past the debounce.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        watched.join("report.pdf"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let r = if r.len() == 2 {
+        runs(&t, "seen").await
+    } else {
+        r
+    };
+    let mut said: Vec<String> = r
+        .iter()
+        .map(|r| {
+            r.result.as_ref().unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    said.sort();
+    assert_eq!(
+        said,
+        ["file.created report.pdf", "file.removed old.txt"],
+        "{r:?}"
+    );
+    stop.cancel();
+}

@@ -5,7 +5,9 @@
 //! The watcher's callback runs on notify's own thread and only hands paths to a bounded channel
 //! (a burst past 4,096 pending changes is dropped, with a warning); one task owns the pending
 //! set and publishes a path once it has been quiet for the debounce time. A file created and then
-//! written is one `file.created`; a path outside every watched folder is never published.
+//! written is one `file.created`; a file moved or renamed into a watched folder is
+//! `file.created`, one moved out `file.removed`; a change of metadata alone (chmod, chown,
+//! touch) is nothing. A path outside every watched folder is never published.
 //! **Boundary**: the only filesystem watcher of Atlas.
 
 use std::collections::HashMap;
@@ -62,6 +64,42 @@ impl Change {
     }
 }
 
+/// What a notify event means per path. A file moved in (or renamed to its final name, as
+/// downloads and editors do) is created, one moved out is removed; a change of metadata alone
+/// (permissions, owner, times) is nothing.
+fn changes(ev: notify::Event) -> Vec<(PathBuf, Change)> {
+    use notify::event::{ModifyKind, RenameMode};
+    let all = |paths: Vec<PathBuf>, c: Change| paths.into_iter().map(|p| (p, c)).collect();
+    match ev.kind {
+        EventKind::Create(_) => all(ev.paths, Change::Created),
+        EventKind::Remove(_) => all(ev.paths, Change::Removed),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => all(ev.paths, Change::Created),
+        EventKind::Modify(ModifyKind::Name(RenameMode::From)) => all(ev.paths, Change::Removed),
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            let mut paths = ev.paths.into_iter();
+            let from = paths.next().map(|p| (p, Change::Removed));
+            let to = paths.next().map(|p| (p, Change::Created));
+            from.into_iter().chain(to).collect()
+        }
+        EventKind::Modify(ModifyKind::Name(_)) => ev
+            .paths
+            .into_iter()
+            .map(|p| {
+                let c = if p.exists() {
+                    Change::Created
+                } else {
+                    Change::Removed
+                };
+                (p, c)
+            })
+            .collect(),
+        // inotify reports chmod, chown and touch alike (IN_ATTRIB): none changes the content.
+        EventKind::Modify(ModifyKind::Metadata(_)) => Vec::new(),
+        EventKind::Modify(_) => all(ev.paths, Change::Modified),
+        _ => Vec::new(),
+    }
+}
+
 /// Watches `folders` (with their subfolders) until `shutdown`; see the module docs.
 pub fn watch(
     folders: &[PathBuf],
@@ -81,13 +119,7 @@ pub fn watch(
     let (tx, mut rx) = mpsc::channel::<(PathBuf, Change)>(4096);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
-        let change = match ev.kind {
-            EventKind::Create(_) => Change::Created,
-            EventKind::Modify(_) => Change::Modified,
-            EventKind::Remove(_) => Change::Removed,
-            _ => return,
-        };
-        for path in ev.paths {
+        for (path, change) in changes(ev) {
             if tx.try_send((path, change)).is_err() {
                 tracing::warn!(
                     "file events arrive faster than they are handled; some were dropped"
