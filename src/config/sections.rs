@@ -38,6 +38,10 @@ pub struct VoiceConfig {
     /// one of them; the guided transcript is taken only when whisper finds it nearly as likely,
     /// so speech that is none of the phrases stays as heard. Default on.
     pub grammar: bool,
+    /// How much lower (mean log-probability per token) the guided transcript may score than the
+    /// free one and still stand when the free text's nearest phrase is of the guided text's
+    /// workflow (default 2.5; 0 turns this second chance off).
+    pub agree_margin: f32,
     /// Input device name or id; default the system default.
     pub input_device: Option<String>,
     /// Longest recording, in seconds.
@@ -65,6 +69,7 @@ impl Default for VoiceConfig {
             idle_unload_secs: 300,
             audio_ctx_floor: 512,
             grammar: true,
+            agree_margin: crate::voice::AGREE_MARGIN,
             input_device: None,
             max_seconds: 30,
             speculate_pause_ms: 200,

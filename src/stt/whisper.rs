@@ -81,7 +81,7 @@ impl SttConfig {
 }
 
 /// What one transcription produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transcript {
     /// The recognised text, cleaned by [`clean_transcript`]
     /// (annotations like `[BLANK_AUDIO]` and looping repeats cut).
@@ -99,6 +99,19 @@ pub struct Transcript {
     /// The text is the grammar-guided decode's (the free one was outside the grammar and the
     /// guided one scored close enough to it).
     pub guided: bool,
+    /// The grammar-guided decode, when one ran and lost: the caller may still take it when
+    /// other evidence agrees (the voice loop does when the free text's nearest phrase is of the
+    /// same workflow).
+    pub alternative: Option<Alternative>,
+}
+
+/// A grammar-guided transcript that did not win on its score alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    /// Its cleaned text (inside the grammar, with at least half the free text's words).
+    pub text: String,
+    /// How much lower its mean log-probability per token was than the free transcript's.
+    pub lost_by: f32,
 }
 
 /// What to bias one transcription towards.
@@ -405,6 +418,10 @@ impl Worker {
             audio_ctx: chosen.pass.audio_ctx,
             retried: chosen.retried,
             guided: chosen.guided,
+            alternative: chosen.alternative.map(|(raw, lost_by)| Alternative {
+                text: clean_transcript(&raw),
+                lost_by,
+            }),
         })
     }
 }
@@ -445,6 +462,8 @@ struct Chosen {
     retried: bool,
     guided: bool,
     passes: u32,
+    /// The guided pass that lost on its score, and by how much.
+    alternative: Option<(String, f32)>,
 }
 
 impl Run<'_> {
@@ -469,6 +488,7 @@ impl Run<'_> {
             retried,
             guided: false,
             passes,
+            alternative: None,
         };
         let Some(grammar) = grammar.filter(|g| !g.accepts(&chosen.pass.raw)) else {
             return Ok(chosen);
@@ -484,9 +504,13 @@ impl Run<'_> {
         let covers = 2 * word_count(&guided.raw) >= word_count(&chosen.pass.raw);
         tracing::debug!(free = %chosen.pass.raw, free_score = ?chosen.pass.score,
             guided = %guided.raw, guided_score = ?guided.score, "free and guided decodes");
-        if close_enough && covers && grammar.accepts(&guided.raw) {
-            chosen.guided = true;
-            chosen.pass = guided;
+        if covers && grammar.accepts(&guided.raw) {
+            if close_enough {
+                chosen.guided = true;
+                chosen.pass = guided;
+            } else if let (Some(g), Some(f)) = (guided.score, chosen.pass.score) {
+                chosen.alternative = Some((guided.raw, f - g));
+            }
         }
         Ok(chosen)
     }

@@ -16,6 +16,8 @@ mod speculative;
 mod text;
 
 #[cfg(test)]
+mod agree_tests;
+#[cfg(test)]
 mod grammar_tests;
 
 use std::sync::{Arc, RwLock};
@@ -32,7 +34,7 @@ use crate::audio::{Vad, VadConfig};
 use crate::config::VoiceConfig;
 use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
-use crate::stt::{Grammar, Hints, SttError, Transcriber, Transcript};
+use crate::stt::{Alternative, Grammar, Hints, SttError, Transcriber, Transcript};
 use crate::template::Tmpl;
 use crate::workflow::TriggerDef;
 
@@ -245,7 +247,20 @@ impl VoiceLoop {
             return Ok(handled);
         }
         let t0 = Instant::now();
-        let outcome = matcher.matcher.match_text(&text);
+        let mut outcome = matcher.matcher.match_text(&text);
+        let mut text = text;
+        if let Some((alt, alt_outcome)) = agreeing_alternative(
+            &matcher.matcher,
+            &outcome,
+            transcript.alternative.as_ref(),
+            self.config.agree_margin,
+        ) {
+            tracing::info!(free = %text, guided = %alt.text, lost_by = alt.lost_by,
+                "the guided transcript stands: its workflow is the free text's nearest");
+            text = alt.text.clone();
+            handled.transcript = text.clone();
+            outcome = alt_outcome;
+        }
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
         if superseded.is_cancelled() {
             handled.reason = Some(SUPERSEDED.into());
@@ -456,6 +471,39 @@ struct Phrases {
     /// The phrases as a decoding grammar (`None` without phrases, or with
     /// `voice.grammar = false`).
     grammar: Option<Arc<Grammar>>,
+}
+
+/// The default of `voice.agree_margin`: how much lower (mean log-probability per token) a
+/// grammar-guided transcript may score than the free one and still stand, when the free text's
+/// nearest phrase agrees with it.
+pub const AGREE_MARGIN: f32 = 2.5;
+
+/// The least score the free text's nearest phrase must have to count as agreeing.
+pub const AGREE_FLOOR: f32 = 0.5;
+
+/// The guided transcript and its match, when it should stand for the free one: the free text
+/// matched nothing, its best-scoring phrase (at least [`AGREE_FLOOR`]) belongs to the very
+/// workflow the guided text matches, and the guided decode lost by at most `margin`.
+/// Two independent signals then agree: the words whisper heard freely point at the same
+/// workflow as the audio's fit to that workflow's phrases. Off-topic speech rarely passes: its
+/// guided decode loses by more, or its nearest phrase is of another workflow.
+fn agreeing_alternative<'a>(
+    matcher: &Matcher,
+    free: &MatchOutcome,
+    alternative: Option<&'a Alternative>,
+    margin: f32,
+) -> Option<(&'a Alternative, MatchOutcome)> {
+    let alt = alternative?;
+    if free.best.is_some() || alt.lost_by > margin {
+        return None;
+    }
+    let nearest = free.candidates.first().filter(|c| c.score >= AGREE_FLOOR)?;
+    let guided = matcher.match_text(&alt.text);
+    let agrees = guided
+        .best
+        .as_ref()
+        .is_some_and(|m| m.workflow_id == nearest.workflow_id);
+    agrees.then_some((alt, guided))
 }
 
 /// Matches `text` against the enabled workflows' voice phrases with the matcher `config`

@@ -1,0 +1,106 @@
+//! When the guided transcript stands for the free one: only when the free text matched nothing,
+//! its nearest phrase is of the workflow the guided text matches, and the guided decode lost by
+//! little enough.
+
+use super::{AGREE_MARGIN, agreeing_alternative};
+use crate::intent::{MatchOptions, Matcher, VoiceEntry};
+use crate::stt::Alternative;
+
+fn matcher() -> Matcher {
+    let entries: Vec<VoiceEntry> = [
+        (
+            "coin_price",
+            &["what is the price of {coin:cardano|monero|chainlink}"][..],
+        ),
+        (
+            "door_unlock",
+            &["unlock [the] {door:front|back|patio} door"],
+        ),
+        ("door_lock", &["lock [the] {door:front|back|patio} door"]),
+        ("hello", &["(hello|hi) [there]"]),
+        ("weather", &["what's [the] weather [like] [today]"]),
+    ]
+    .iter()
+    .map(|(id, p)| VoiceEntry {
+        workflow_id: id.to_string(),
+        phrases: p.iter().map(|s| s.to_string()).collect(),
+    })
+    .collect();
+    Matcher::new(&entries, MatchOptions::default()).unwrap()
+}
+
+fn alt(text: &str, lost_by: f32) -> Alternative {
+    Alternative {
+        text: text.into(),
+        lost_by,
+    }
+}
+
+#[test]
+fn a_guided_text_of_the_free_texts_nearest_workflow_stands_when_it_lost_by_little() {
+    let m = matcher();
+    for (free, guided, workflow, slot) in [
+        (
+            "What is the price of cationo?",
+            "What is the price of cardano?",
+            "coin_price",
+            "cardano",
+        ),
+        (
+            "Unlock the map door.",
+            "Unlock the back door.",
+            "door_unlock",
+            "back",
+        ),
+    ] {
+        let outcome = m.match_text(free);
+        assert!(outcome.best.is_none(), "{free} matched on its own");
+        let a = alt(guided, 1.3);
+        let (_, took) = agreeing_alternative(&m, &outcome, Some(&a), AGREE_MARGIN)
+            .unwrap_or_else(|| panic!("{free} -> {guided} did not stand"));
+        let best = took.best.expect("the guided text matches");
+        assert_eq!(best.workflow_id, workflow);
+        assert!(best.slots.values().any(|v| v == slot), "{:?}", best.slots);
+        // The same pair, lost by more than the margin: the free text stays.
+        let far = alt(guided, AGREE_MARGIN + 0.1);
+        assert!(agreeing_alternative(&m, &outcome, Some(&far), AGREE_MARGIN).is_none());
+        // `voice.agree_margin = 0` turns the second chance off.
+        assert!(agreeing_alternative(&m, &outcome, Some(&a), 0.0).is_none());
+    }
+}
+
+#[test]
+fn off_topic_speech_a_disagreeing_workflow_or_a_match_keeps_the_free_text() {
+    let m = matcher();
+    // Off-topic: its nearest phrase scores below the floor, or is not hello's.
+    let off = m.match_text("The children are playing in the garden.");
+    assert!(off.best.is_none());
+    assert!(
+        agreeing_alternative(&m, &off, Some(&alt("Hello there.", 0.5)), AGREE_MARGIN).is_none()
+    );
+    // The free text is nearest to unlocking, the guided text locks: they disagree.
+    let near_unlock = m.match_text("Unlock the map door.");
+    assert!(
+        agreeing_alternative(
+            &m,
+            &near_unlock,
+            Some(&alt("Lock the back door.", 0.5)),
+            AGREE_MARGIN
+        )
+        .is_none()
+    );
+    // A free text that matched is never replaced.
+    let matched = m.match_text("Unlock the patio door.");
+    assert!(matched.best.is_some());
+    assert!(
+        agreeing_alternative(
+            &m,
+            &matched,
+            Some(&alt("Unlock the back door.", 0.1)),
+            AGREE_MARGIN
+        )
+        .is_none()
+    );
+    // No guided decode, nothing to take.
+    assert!(agreeing_alternative(&m, &near_unlock, None, AGREE_MARGIN).is_none());
+}
