@@ -18,6 +18,10 @@ fn matcher() -> Matcher {
         ),
         ("door_lock", &["lock [the] {door:front|back|patio} door"]),
         ("hello", &["(hello|hi) [there]"]),
+        (
+            "thermostat",
+            &["set the (thermostat|temperature) to {degrees:number} [degrees]"],
+        ),
         ("weather", &["what's [the] weather [like] [today]"]),
     ]
     .iter()
@@ -101,6 +105,28 @@ fn off_topic_speech_a_disagreeing_workflow_or_a_match_keeps_the_free_text() {
         )
         .is_none()
     );
+    // A number the free text never had is not taken from the guided one; a misheard one is.
+    let no_number = m.match_text("Set the temperature to hiding.");
+    assert!(no_number.best.is_none());
+    assert!(
+        agreeing_alternative(
+            &m,
+            &no_number,
+            Some(&alt("Set the temperature to 90 degrees.", 0.6)),
+            AGREE_MARGIN
+        )
+        .is_none()
+    );
+    let misheard = m.match_text("Set the firm of touch at 23 degrees.");
+    assert!(misheard.best.is_none());
+    let (_, took) = agreeing_alternative(
+        &m,
+        &misheard,
+        Some(&alt("Set the thermostat to 23 degrees.", 1.7)),
+        AGREE_MARGIN,
+    )
+    .expect("a misheard carrier phrase with its number heard");
+    assert_eq!(took.best.unwrap().slots["degrees"], 23);
     // No guided decode, nothing to take.
     assert!(agreeing_alternative(&m, &near_unlock, None, AGREE_MARGIN).is_none());
 }

@@ -484,7 +484,8 @@ pub const AGREE_FLOOR: f32 = 0.5;
 /// The guided transcript and its match, when it should stand for the free one: the free text
 /// matched nothing, its best-scoring phrase (at least [`AGREE_FLOOR`]) belongs to the very
 /// workflow the guided text matches, and the guided decode lost by at most `margin`.
-/// Two independent signals then agree: the words whisper heard freely point at the same
+/// A number slot must have a number somewhere in the free text. Two independent signals then
+/// agree: the words whisper heard freely point at the same
 /// workflow as the audio's fit to that workflow's phrases. Off-topic speech rarely passes: its
 /// guided decode loses by more, or its nearest phrase is of another workflow.
 fn agreeing_alternative<'a>(
@@ -499,11 +500,15 @@ fn agreeing_alternative<'a>(
     }
     let nearest = free.candidates.first().filter(|c| c.score >= AGREE_FLOOR)?;
     let guided = matcher.match_text(&alt.text);
-    let agrees = guided
-        .best
-        .as_ref()
-        .is_some_and(|m| m.workflow_id == nearest.workflow_id);
-    agrees.then_some((alt, guided))
+    let m = guided.best.as_ref()?;
+    // The guided decode may correct words, not invent a number: a number slot needs a number
+    // somewhere in what was heard freely ("to hiding" must not become "to 90").
+    let invents_number = m.slots.values().any(Value::is_number)
+        && !free
+            .normalized
+            .split_whitespace()
+            .any(|w| crate::intent::parse_number(w).is_some());
+    (m.workflow_id == nearest.workflow_id && !invents_number).then_some((alt, guided))
 }
 
 /// Matches `text` against the enabled workflows' voice phrases with the matcher `config`
