@@ -54,6 +54,8 @@ mod test_dbus;
 #[cfg(test)]
 mod test_display;
 #[cfg(test)]
+mod test_keyring;
+#[cfg(test)]
 mod test_pulse;
 #[cfg(test)]
 mod test_skip;

@@ -102,6 +102,9 @@ pub enum Command {
     /// The daemon's control API.
     #[command(subcommand)]
     Api(ApiCmd),
+    /// Secrets in the OS keyring (API keys workflows read as `secrets.NAME`).
+    #[command(subcommand)]
+    Secret(SecretCmd),
     /// Atlas as an MCP server on stdin/stdout (for AI clients); `atlas mcp tools` lists the
     /// tools of the MCP servers in config.toml.
     Mcp {
@@ -126,6 +129,28 @@ pub enum McpCmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+// `atlas secret ...`.
+#[derive(Subcommand)]
+pub enum SecretCmd {
+    /// Store a secret in the OS keyring; the value is read from a prompt (not echoed) or, when
+    /// stdin is not a terminal, from stdin (one trailing newline is dropped). Never an argument.
+    Set {
+        /// The secret's name, e.g. openai_key (workflows read it as `secrets.openai_key`).
+        name: String,
+    },
+    /// The names of the secrets in the OS keyring (never their values).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret from the OS keyring.
+    Delete {
+        /// The secret's name.
+        name: String,
     },
 }
 

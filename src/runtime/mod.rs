@@ -25,7 +25,7 @@ use crate::actions::{HttpClient, Services};
 use crate::config::{Config, Paths};
 use crate::engine::Engine;
 use crate::model::{self, ModelError};
-use crate::secrets::{ChainSecrets, EnvSecrets, SecretStore};
+use crate::secrets::{ChainSecrets, EnvSecrets, KeyringSecrets, SecretStore};
 use crate::store::{Store, StoreError};
 use crate::tts::Speaker;
 use crate::workflow::{LoadReport, load_sources};
@@ -101,7 +101,11 @@ pub fn services(
     for (_, dir) in &roots {
         create_dir("file root", dir)?;
     }
-    let secrets: Arc<dyn SecretStore> = Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets)]));
+    // The environment overrides the keyring (CI, servers).
+    let secrets: Arc<dyn SecretStore> = Arc::new(ChainSecrets(vec![
+        Arc::new(EnvSecrets),
+        Arc::new(KeyringSecrets::new()),
+    ]));
     Ok(Services {
         http: HttpClient::new(
             concat!("atlas/", env!("CARGO_PKG_VERSION")),
