@@ -29,6 +29,7 @@ fi
 # The independent MCP clients of the tests (Inspector CLI, Python `mcp`), cached outside the clone.
 if [[ "${ATLAS_SETUP_TESTS:-0}" == 1 ]]; then
   source "$(dirname "${BASH_SOURCE[0]}")/mcp-clients.sh"
+  source "$(dirname "${BASH_SOURCE[0]}")/oauth-server.sh"
 fi
 
 # Builds go to a target directory outside the clone so that a fresh clone reuses earlier builds.

@@ -34,6 +34,7 @@ pub mod audio;
 pub mod config;
 pub mod desktop;
 pub mod engine;
+pub mod integrations;
 pub mod intent;
 pub mod mcp;
 pub mod model;

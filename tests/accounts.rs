@@ -2,4 +2,7 @@
 //! src/test_keyring.rs) and the refusal when no keyring is reachable, through the real `atlas`
 //! binary.
 
+mod connect;
+mod fake_auth;
 mod keyring;
+mod oauth;

@@ -102,6 +102,9 @@ pub enum Command {
     /// The daemon's control API.
     #[command(subcommand)]
     Api(ApiCmd),
+    /// Accounts Atlas signs in to (gmail, calendar): connect, disconnect, status.
+    #[command(subcommand)]
+    Integration(IntegrationCmd),
     /// Secrets in the OS keyring (API keys workflows read as `secrets.NAME`).
     #[command(subcommand)]
     Secret(SecretCmd),
@@ -126,6 +129,41 @@ pub enum McpCmd {
         /// Give up on a server after this many seconds.
         #[arg(long, default_value_t = 15)]
         timeout: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// `atlas integration ...`.
+#[derive(Subcommand)]
+pub enum IntegrationCmd {
+    /// Every integration with its state.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign in: opens the browser (or prints the URL) and waits for the redirect.
+    Connect {
+        /// gmail or calendar.
+        name: String,
+        /// Do not open a browser; only print the URL.
+        #[arg(long)]
+        no_browser: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the tokens (where the provider can) and forget them.
+    Disconnect {
+        /// gmail or calendar.
+        name: String,
+    },
+    /// One integration's state; checks it against the provider now (within 5 s).
+    Status {
+        /// gmail or calendar (default: all).
+        name: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -1,0 +1,309 @@
+//! A local fake of Google's OAuth endpoints and of one authorised API route, strict where
+//! oauth2-mock-server is lax: codes are single-use and bound to their PKCE challenge (S256) and
+//! redirect URI, refresh tokens can be revoked or expired (`invalid_grant`, Google's
+//! wording), access tokens expire and can be revoked server-side (the API answers 401 with
+//! Google's error body), and the API can be made to answer 429 with `Retry-After`. Every token
+//! it issues is recorded so a test can look for it where it must not be.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::json;
+use sha2::Digest;
+
+/// What `/authorize` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// Redirects with a fresh code and the state.
+    Grant,
+    /// Redirects with another state.
+    WrongState,
+    /// Redirects with `error=access_denied`.
+    Deny,
+    /// Redirects with the code it gave last time (already used).
+    ReuseCode,
+    /// Shows a page and never redirects.
+    Never,
+}
+
+#[derive(Debug, Default)]
+pub struct Inner {
+    pub consent: Option<Consent>,
+    /// code -> (challenge, redirect_uri).
+    codes: HashMap<String, (String, String)>,
+    used: HashSet<String>,
+    last_code: Option<String>,
+    /// Valid access tokens.
+    pub access: HashSet<String>,
+    /// refresh token -> revoked?
+    pub refresh: HashMap<String, bool>,
+    /// `expires_in` of new access tokens.
+    pub expires_in: i64,
+    /// Every token ever issued.
+    pub issued: Vec<String>,
+    pub refreshes: usize,
+    pub token_requests: usize,
+    pub api_calls: usize,
+    /// Answer the next N API calls with 429 (`Retry-After: 1`).
+    pub rate_limit_next: usize,
+    /// The API rejects every token.
+    pub reject_all: bool,
+    pub revoked_via_endpoint: Vec<String>,
+    /// Client id expected.
+    pub client_id: String,
+    pub seen_auth_params: Vec<HashMap<String, String>>,
+    counter: u64,
+}
+
+impl Inner {
+    fn token(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        let t = format!("ya29.fake-{kind}-{}-{:08x}", self.counter, rand_u32());
+        self.issued.push(t.clone());
+        t
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7)
+}
+
+#[derive(Clone)]
+pub struct FakeAuth {
+    pub inner: Arc<Mutex<Inner>>,
+    pub addr: SocketAddr,
+}
+
+impl FakeAuth {
+    pub async fn start() -> FakeAuth {
+        let inner = Arc::new(Mutex::new(Inner {
+            consent: Some(Consent::Grant),
+            expires_in: 3600,
+            client_id: "atlas-test-client.apps.googleusercontent.com".into(),
+            ..Inner::default()
+        }));
+        let app = Router::new()
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/revoke", post(revoke))
+            .route("/api/users/me/profile", get(profile))
+            .route("/api/users/me/calendarList", get(profile))
+            .with_state(inner.clone());
+        let addr = crate::util::serve(app).await;
+        FakeAuth { inner, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Inner)) {
+        f(&mut self.inner.lock().unwrap());
+    }
+
+    pub fn get<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
+        f(&self.inner.lock().unwrap())
+    }
+
+    /// `[integrations.NAME]` pointing here.
+    pub fn provider_toml(&self, name: &str, redirect_timeout_secs: u64) -> String {
+        format!(
+            "[integrations.{name}]\nclient_id = \"atlas-test-client.apps.googleusercontent.com\"\nclient_secret = \"GOCSPX-not-so-secret\"\nauth_url = \"{}\"\ntoken_url = \"{}\"\nrevoke_url = \"{}\"\napi_url = \"{}\"\nredirect_timeout_secs = {redirect_timeout_secs}\n",
+            self.url("/authorize"),
+            self.url("/token"),
+            self.url("/revoke"),
+            self.url("/api"),
+        )
+    }
+
+    pub fn provider_config(&self, redirect_timeout_secs: u64) -> atlas::config::ProviderConfig {
+        atlas::config::ProviderConfig {
+            client_id: Some("atlas-test-client.apps.googleusercontent.com".into()),
+            client_secret: Some("GOCSPX-not-so-secret".into()),
+            auth_url: Some(self.url("/authorize")),
+            token_url: Some(self.url("/token")),
+            revoke_url: Some(self.url("/revoke")),
+            api_url: Some(self.url("/api")),
+            redirect_timeout_secs: Some(redirect_timeout_secs),
+            ..Default::default()
+        }
+    }
+}
+
+type S = State<Arc<Mutex<Inner>>>;
+
+async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut st = s.lock().unwrap();
+    st.seen_auth_params.push(q.clone());
+    let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
+    let state = q.get("state").cloned().unwrap_or_default();
+    if q.get("client_id") != Some(&st.client_id)
+        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
+        || q.get("response_type").map(String::as_str) != Some("code")
+    {
+        return (StatusCode::BAD_REQUEST, "Error 400: invalid_request").into_response();
+    }
+    let code = match st.consent.unwrap_or(Consent::Grant) {
+        Consent::Never => return "Choose an account (this page never redirects)".into_response(),
+        Consent::Deny => {
+            return Redirect::to(&format!(
+                "{redirect}?error=access_denied&error_description=The+user+denied+%3Cb%3Eaccess%3C%2Fb%3E&state={state}"
+            ))
+            .into_response();
+        }
+        Consent::ReuseCode => st.last_code.clone().unwrap_or_default(),
+        Consent::Grant | Consent::WrongState => {
+            st.counter += 1;
+            let code = format!("4/fake-code-{}", st.counter);
+            st.codes.insert(
+                code.clone(),
+                (
+                    q.get("code_challenge").cloned().unwrap_or_default(),
+                    redirect.clone(),
+                ),
+            );
+            st.last_code = Some(code.clone());
+            code
+        }
+    };
+    let state = if st.consent == Some(Consent::WrongState) {
+        "forged-state".to_owned()
+    } else {
+        state
+    };
+    let code = code.replace('/', "%2F");
+    Redirect::to(&format!("{redirect}?code={code}&state={state}&scope=x")).into_response()
+}
+
+fn oauth_error(error: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+async fn token(State(s): S, Form(f): Form<HashMap<String, String>>) -> Response {
+    let mut st = s.lock().unwrap();
+    st.token_requests += 1;
+    if f.get("client_id") != Some(&st.client_id)
+        || f.get("client_secret").map(String::as_str) != Some("GOCSPX-not-so-secret")
+    {
+        return oauth_error("invalid_client", "The OAuth client was not found.");
+    }
+    match f.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let code = f.get("code").cloned().unwrap_or_default();
+            if st.used.contains(&code) {
+                return oauth_error("invalid_grant", "Malformed auth code.");
+            }
+            let Some((challenge, redirect)) = st.codes.get(&code).cloned() else {
+                return oauth_error("invalid_grant", "Malformed auth code.");
+            };
+            st.used.insert(code);
+            let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()));
+            if computed != challenge {
+                return oauth_error("invalid_grant", "Invalid code verifier.");
+            }
+            if f.get("redirect_uri") != Some(&redirect) {
+                return oauth_error("redirect_uri_mismatch", "Bad Request");
+            }
+            let access = st.token("access");
+            let refresh = st.token("refresh");
+            st.access.insert(access.clone());
+            st.refresh.insert(refresh.clone(), false);
+            let expires_in = st.expires_in;
+            axum::Json(json!({
+                "access_token": access, "refresh_token": refresh, "expires_in": expires_in,
+                "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/gmail.modify",
+            }))
+            .into_response()
+        }
+        Some("refresh_token") => {
+            let rt = f.get("refresh_token").cloned().unwrap_or_default();
+            match st.refresh.get(&rt) {
+                Some(false) => {}
+                _ => return oauth_error("invalid_grant", "Token has been expired or revoked."),
+            }
+            st.refreshes += 1;
+            let access = st.token("access");
+            st.access.insert(access.clone());
+            let expires_in = st.expires_in;
+            axum::Json(json!({
+                "access_token": access, "expires_in": expires_in, "token_type": "Bearer",
+                "scope": "https://www.googleapis.com/auth/gmail.modify",
+            }))
+            .into_response()
+        }
+        _ => oauth_error("unsupported_grant_type", "Invalid grant_type."),
+    }
+}
+
+async fn revoke(State(s): S, Form(f): Form<HashMap<String, String>>) -> Response {
+    let mut st = s.lock().unwrap();
+    let t = f.get("token").cloned().unwrap_or_default();
+    st.revoked_via_endpoint.push(t.clone());
+    if let Some(r) = st.refresh.get_mut(&t) {
+        *r = true;
+        st.access.clear();
+        return StatusCode::OK.into_response();
+    }
+    if st.access.remove(&t) {
+        return StatusCode::OK.into_response();
+    }
+    oauth_error("invalid_token", "Token expired or revoked")
+}
+
+async fn profile(State(s): S, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if st.rate_limit_next > 0 {
+        st.rate_limit_next -= 1;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            axum::Json(json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED",
+                "errors": [{"message": "Resource has been exhausted (e.g. check quota).", "domain": "global", "reason": "rateLimitExceeded"}]}})),
+        )
+            .into_response();
+    }
+    let token = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if st.reject_all || !st.access.contains(token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"")],
+            axum::Json(json!({"error": {"code": 401,
+                "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+                "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError", "location": "Authorization", "locationType": "header"}],
+                "status": "UNAUTHENTICATED"}})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"emailAddress": "sam@example.com", "messagesTotal": 1234, "threadsTotal": 987, "historyId": "424242"}))
+        .into_response()
+}
+
+/// Follows the sign-in URL as a browser would (redirects included), in the background.
+pub fn browse(url: &str) {
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        let _ = reqwest::Client::new().get(&url).send().await;
+    });
+}
