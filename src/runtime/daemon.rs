@@ -24,6 +24,8 @@ use crate::audio::{CaptureConfig, Recorder};
 use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
+use crate::integrations::{DesktopAnnounce, Integrations};
+use crate::secrets::{ChainSecrets, EnvSecrets, KeyringSecrets, SecretStore};
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::events::{files, system};
 use crate::triggers::{Event, EventHub, EventTriggers, Scheduler};
@@ -105,11 +107,13 @@ impl Daemon {
         let mut problems = Vec::new();
         let (voice, model_name) = open_voice(&runtime, metered, &mut problems);
         let events = start_events(&runtime, &background, &mut problems);
+        let integrations = start_integrations(&runtime, events.hub(), &background);
         let api = start_api(
             &runtime,
             voice.clone(),
             &status,
             &events,
+            integrations.clone(),
             &background,
             &mut problems,
         )
@@ -122,6 +126,7 @@ impl Daemon {
         };
         if let Some(d) = &parts.desktop {
             feed_tray(d.clone(), &engine, &scheduler);
+            feed_tray_accounts(d.clone(), integrations.clone(), events.hub(), &background);
         }
         status.set_facts(Facts {
             model: model_name,
@@ -300,6 +305,7 @@ async fn start_api(
     voice: Option<Arc<VoiceLoop>>,
     status: &StatusWriter,
     events: &EventTriggers,
+    integrations: Arc<Integrations>,
     background: &CancellationToken,
     problems: &mut Vec<String>,
 ) -> Option<Arc<Api>> {
@@ -334,6 +340,7 @@ async fn start_api(
                 v
             }
         })),
+        integrations: Some(integrations),
     };
     match Api::new(parts) {
         Ok(a) => {
@@ -464,6 +471,71 @@ fn next_run_line(scheduler: &Scheduler) -> Option<String> {
             u.at.with_timezone(&chrono::Local).format("%a %H:%M")
         )
     })
+}
+
+/// The integrations from config, tokens in the OS keyring, events on the hub; their health
+/// checks run (at start and periodically) until the daemon stops.
+fn start_integrations(
+    runtime: &Runtime,
+    hub: &EventHub,
+    background: &CancellationToken,
+) -> Arc<Integrations> {
+    let keyring = Arc::new(KeyringSecrets::new());
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets), keyring.clone()]));
+    let integrations = Arc::new(Integrations::new(
+        runtime.config.integrations.clone(),
+        &runtime.paths.config_file,
+        &runtime.paths.data_dir,
+        keyring,
+        secrets,
+        Arc::new(DesktopAnnounce),
+        Some(hub.clone()),
+    ));
+    tokio::spawn(integrations.clone().run(background.clone()));
+    integrations
+}
+
+/// Shows the integrations that need the user in the tray: now, and after every
+/// `integration.*` event.
+fn feed_tray_accounts(
+    desktop: Arc<Desktop>,
+    integrations: Arc<Integrations>,
+    hub: &EventHub,
+    background: &CancellationToken,
+) {
+    let mut events = hub.subscribe();
+    let stop = background.clone();
+    let show = move || {
+        let lines = integrations
+            .statuses()
+            .into_iter()
+            .filter(|s| s.needs_attention())
+            .map(|s| match s.state.as_str() {
+                "needs_reauth" => format!("{}: sign in again", s.title),
+                _ => format!(
+                    "{}: {}",
+                    s.title,
+                    s.reason.unwrap_or_else(|| "error".into())
+                ),
+            })
+            .collect();
+        desktop.update(TrayUpdate::Accounts(lines));
+    };
+    show();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                e = events.recv() => match e {
+                    Ok(e) if e.kind.starts_with("integration.") => show(),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => show(),
+                    Err(_) => return,
+                },
+            }
+        }
+    });
 }
 
 /// Gives the tray its workflow menu and next run now, and its recent runs after every run.

@@ -228,12 +228,7 @@ fn tokens_refresh_across_restarts_and_never_reach_output_logs_or_files() {
     }
     assert_eq!(fake.get(|i| i.refreshes), 2);
     // Revoked behind Atlas's back: needs_reauth, exit status 1, and the command says what to do.
-    fake.set(|i| {
-        for r in i.refresh.values_mut() {
-            *r = true;
-        }
-        i.access.clear();
-    });
+    fake.revoke_grant();
     let o = home.atlas(&keyring, &["integration", "status", "gmail"]);
     assert!(!o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -277,4 +272,119 @@ fn tokens_refresh_across_restarts_and_never_reach_output_logs_or_files() {
             .iter()
             .any(|o| String::from_utf8_lossy(&o.stderr).contains("refreshing"))
     );
+}
+
+/// A daemon finds at its start check that the grant was revoked: `needs_reauth` in
+/// `GET /v1/integrations`, and the `integration.needs_reauth` event starts a workflow.
+#[test]
+fn the_daemon_checks_at_start_and_reports_a_revoked_grant_through_the_api_and_events() {
+    if !require_programs(Need::Desktop, &[("curl", "curl")]) {
+        return;
+    }
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(FakeAuth::start());
+    let home = Home::new(&format!(
+        "bundled_workflows = \"{}\"\n[speech]\nbackend = \"none\"\n[agent]\ntray = false\n[api]\nlisten = \"127.0.0.1:0\"\n{}",
+        home_none(),
+        fake.provider_toml("gmail", 20)
+    ));
+    let wf = home.dir.path().join("wf");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(
+        wf.join("reauth.yaml"),
+        "id: reauth\ntriggers:\n  - {type: event, event: integration.needs_reauth}\nactions:\n  - {id: note, type: file, config: {op: write, path: reauth.txt, content: '{{ trigger.data.integration }} needs sign-in'}}\n",
+    )
+    .unwrap();
+    let o = home.atlas(&keyring, &["integration", "connect", "gmail"]);
+    assert!(o.status.success(), "{}", text(&o));
+    fake.revoke_grant();
+    let mut daemon = keyring
+        .cmd(atlas_bin())
+        .env("ATLAS_DATA_DIR", home.data())
+        .env("ATLAS_CONFIG", home.dir.path().join("config.toml"))
+        .env("ATLAS_LOG", "debug")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .arg("--workflows")
+        .arg(&wf)
+        .arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(home.dir.path().join("daemon.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let guard = Kill(&mut daemon);
+    let data = home.data();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    let url = loop {
+        let status: Option<Value> = std::fs::read(data.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(u) = status.as_ref().and_then(|s| s["api_url"].as_str()) {
+            break u.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start its API"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    let seen = loop {
+        let o = Command::new("curl")
+            .args(["-sS", "-H"])
+            .arg(format!("Authorization: Bearer {}", token.trim()))
+            .arg(format!("{url}/v1/integrations"))
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        if v["integrations"][0]["state"] == "needs_reauth" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never needs_reauth: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        seen["integrations"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{seen}"
+    );
+    let note = data.join("files/reauth.txt");
+    while !note.exists() {
+        assert!(Instant::now() < deadline, "the event trigger never ran");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        std::fs::read_to_string(&note).unwrap(),
+        "gmail needs sign-in"
+    );
+    drop(guard);
+    let log = std::fs::read_to_string(home.dir.path().join("daemon.log")).unwrap();
+    assert!(log.contains("sign-in needed again"), "{log}");
+    for tok in fake.get(|i| i.issued.clone()) {
+        assert!(!log.contains(&tok), "the daemon logged a token");
+    }
+    assert_eq!(fake.get(|i| i.refreshes), 0);
+}
+
+fn home_none() -> String {
+    std::env::temp_dir()
+        .join("atlas-no-bundled-workflows")
+        .display()
+        .to_string()
 }

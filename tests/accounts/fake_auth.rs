@@ -112,6 +112,17 @@ impl FakeAuth {
         f(&mut self.inner.lock().unwrap());
     }
 
+    /// Revokes the grant behind Atlas's back (as the user can at myaccount.google.com, or as
+    /// Google does when a refresh token expires): every refresh token dies, access tokens too.
+    pub fn revoke_grant(&self) {
+        self.set(|i| {
+            for r in i.refresh.values_mut() {
+                *r = true;
+            }
+            i.access.clear();
+        });
+    }
+
     pub fn get<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
         f(&self.inner.lock().unwrap())
     }

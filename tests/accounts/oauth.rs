@@ -284,13 +284,8 @@ async fn dead_grant(kind: &str) {
     let mut events = s.hub.subscribe();
     connect(&s).await.unwrap();
     let _connected = recv(&mut events).await;
-    s.fake.set(|i| {
-        // Revoked outside Atlas, or expired (Google says the same for both).
-        for r in i.refresh.values_mut() {
-            *r = true;
-        }
-        i.access.clear();
-    });
+    // Revoked outside Atlas, or expired (Google says the same for both).
+    s.fake.revoke_grant();
     let err = s
         .all
         .call(Provider::Gmail, &profile_req(&s))
