@@ -4,5 +4,6 @@
 
 mod connect;
 mod fake_auth;
+mod gmail;
 mod keyring;
 mod oauth;

@@ -60,6 +60,29 @@ pub struct Inner {
     pub client_id: String,
     pub seen_auth_params: Vec<HashMap<String, String>>,
     counter: u64,
+    /// Gmail: the mailbox (Gmail's `format=full` resources), from the fixture.
+    pub gmail: Vec<serde_json::Value>,
+    /// Gmail: the `q` of each search.
+    pub queries: Vec<String>,
+    /// Gmail: sent messages, `raw` decoded, with their `threadId`.
+    pub sent: Vec<(String, Option<String>)>,
+    /// Gmail: (history id, message id) of each message added.
+    pub history: Vec<(u64, String)>,
+    /// Gmail: the mailbox's history id now.
+    pub history_id: u64,
+    /// Gmail: history ids below this are too old (404).
+    pub history_floor: u64,
+}
+
+impl Inner {
+    /// Adds a message to the inbox as a new arrival (a history record).
+    pub fn deliver(&mut self, mut msg: serde_json::Value) {
+        self.history_id += 1;
+        msg["historyId"] = json!(self.history_id.to_string());
+        let id = msg["id"].as_str().unwrap_or_default().to_owned();
+        self.history.push((self.history_id, id));
+        self.gmail.insert(0, msg);
+    }
 }
 
 impl Inner {
@@ -91,6 +114,10 @@ impl FakeAuth {
             consent: Some(Consent::Grant),
             expires_in: 3600,
             client_id: "atlas-test-client.apps.googleusercontent.com".into(),
+            gmail: serde_json::from_str(include_str!("fixtures/gmail_messages.json"))
+                .expect("the Gmail fixture"),
+            history_id: 424242,
+            history_floor: 424000,
             ..Inner::default()
         }));
         let app = Router::new()
@@ -99,6 +126,12 @@ impl FakeAuth {
             .route("/revoke", post(revoke))
             .route("/api/users/me/profile", get(profile))
             .route("/api/users/me/calendarList", get(profile))
+            .route("/api/users/me/messages", get(gmail_list))
+            .route("/api/users/me/messages/send", post(gmail_send))
+            .route("/api/users/me/messages/{id}", get(gmail_get))
+            .route("/api/users/me/messages/{id}/modify", post(gmail_modify))
+            .route("/api/users/me/labels/INBOX", get(gmail_inbox))
+            .route("/api/users/me/history", get(gmail_history))
             .with_state(inner.clone());
         let addr = crate::util::serve(app).await;
         FakeAuth { inner, addr }
@@ -291,13 +324,26 @@ async fn profile(State(s): S, h: HeaderMap) -> Response {
         )
             .into_response();
     }
+    if let Some(refused) = unauthorized(&st, &h) {
+        return refused;
+    }
+    let history_id = st.history_id.to_string();
+    axum::Json(json!({"emailAddress": "me@example.com", "messagesTotal": 1234, "threadsTotal": 987, "historyId": history_id}))
+        .into_response()
+}
+
+/// Google's 401 for a token it does not know (or when told to reject all).
+fn unauthorized(st: &Inner, h: &HeaderMap) -> Option<Response> {
     let token = h
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if st.reject_all || !st.access.contains(token) {
-        return (
+    if !st.reject_all && st.access.contains(token) {
+        return None;
+    }
+    Some(
+        (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"")],
             axum::Json(json!({"error": {"code": 401,
@@ -305,10 +351,201 @@ async fn profile(State(s): S, h: HeaderMap) -> Response {
                 "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError", "location": "Authorization", "locationType": "header"}],
                 "status": "UNAUTHENTICATED"}})),
         )
-            .into_response();
-    }
-    axum::Json(json!({"emailAddress": "sam@example.com", "messagesTotal": 1234, "threadsTotal": 987, "historyId": "424242"}))
+            .into_response(),
+    )
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": {"code": 404, "message": "Requested entity was not found.",
+            "errors": [{"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}],
+            "status": "NOT_FOUND"}})),
+    )
         .into_response()
+}
+
+/// Pages of at most 2, so that every listing pages.
+const PAGE: usize = 2;
+
+async fn gmail_list(
+    State(s): S,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    let query = q.get("q").cloned().unwrap_or_default();
+    st.queries.push(query.clone());
+    let max: usize = q
+        .get("maxResults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(100);
+    let start: usize = q
+        .get("pageToken")
+        .and_then(|p| p.strip_prefix("page-")?.parse().ok())
+        .unwrap_or(0);
+    let matching: Vec<&serde_json::Value> = st
+        .gmail
+        .iter()
+        .filter(|m| {
+            !query.contains("is:unread")
+                || m["labelIds"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|x| x == "UNREAD"))
+        })
+        .collect();
+    let take = max.min(PAGE);
+    let page: Vec<_> = matching
+        .iter()
+        .skip(start)
+        .take(take)
+        .map(|m| json!({"id": m["id"], "threadId": m["threadId"]}))
+        .collect();
+    let mut v = json!({"messages": page, "resultSizeEstimate": matching.len()});
+    if start + take < matching.len() {
+        v["nextPageToken"] = json!(format!("page-{}", start + take));
+    }
+    if matching.is_empty() {
+        v = json!({"resultSizeEstimate": 0});
+    }
+    axum::Json(v).into_response()
+}
+
+async fn gmail_get(
+    State(s): S,
+    h: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    match st.gmail.iter().find(|m| m["id"] == id.as_str()) {
+        Some(m) => axum::Json(m.clone()).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn gmail_inbox(State(s): S, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    let unread = st
+        .gmail
+        .iter()
+        .filter(|m| {
+            m["labelIds"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x == "UNREAD"))
+        })
+        .count();
+    axum::Json(json!({"id": "INBOX", "name": "INBOX", "type": "system", "messagesTotal": st.gmail.len(), "messagesUnread": unread, "threadsUnread": unread}))
+        .into_response()
+}
+
+async fn gmail_send(
+    State(s): S,
+    h: HeaderMap,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    let Some(raw) = body["raw"].as_str() else {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": 400, "message": "'raw' RFC822 payload message string or uploading message via /upload/* URL required", "status": "INVALID_ARGUMENT"}}))).into_response();
+    };
+    // Gmail accepts base64url (it rejects the standard alphabet's + and /).
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
+    else {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": 400, "message": "Invalid value for ByteString", "status": "INVALID_ARGUMENT"}}))).into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let thread = body["threadId"].as_str().map(str::to_owned);
+    st.sent.push((text, thread.clone()));
+    let n = st.sent.len();
+    axum::Json(json!({"id": format!("sent-{n}"), "threadId": thread.unwrap_or_else(|| format!("sent-{n}")), "labelIds": ["SENT"]}))
+        .into_response()
+}
+
+async fn gmail_modify(
+    State(s): S,
+    h: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    let Some(m) = st.gmail.iter_mut().find(|m| m["id"] == id.as_str()) else {
+        return not_found();
+    };
+    let mut labels: Vec<String> = m["labelIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .collect();
+    for r in body["removeLabelIds"].as_array().into_iter().flatten() {
+        labels.retain(|l| Some(l.as_str()) != r.as_str());
+    }
+    for a in body["addLabelIds"].as_array().into_iter().flatten() {
+        if let Some(a) = a.as_str()
+            && !labels.iter().any(|l| l == a)
+        {
+            labels.push(a.to_owned());
+        }
+    }
+    m["labelIds"] = json!(labels);
+    axum::Json(json!({"id": id, "labelIds": labels})).into_response()
+}
+
+async fn gmail_history(
+    State(s): S,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    let Some(start) = q.get("startHistoryId").and_then(|v| v.parse::<u64>().ok()) else {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"code": 400, "message": "Invalid startHistoryId", "status": "INVALID_ARGUMENT"}}))).into_response();
+    };
+    if start < st.history_floor {
+        return not_found();
+    }
+    let skip: usize = q
+        .get("pageToken")
+        .and_then(|p| p.strip_prefix("h-")?.parse().ok())
+        .unwrap_or(0);
+    let newer: Vec<&(u64, String)> = st.history.iter().filter(|(h, _)| *h > start).collect();
+    let page: Vec<_> = newer
+        .iter()
+        .skip(skip)
+        .take(1)
+        .map(|(h, id)| json!({"id": h.to_string(), "messagesAdded": [{"message": {"id": id, "threadId": id, "labelIds": ["UNREAD", "INBOX"]}}]}))
+        .collect();
+    let mut v = json!({"historyId": st.history_id.to_string()});
+    if !page.is_empty() {
+        v["history"] = json!(page);
+    }
+    if skip + 1 < newer.len() {
+        v["nextPageToken"] = json!(format!("h-{}", skip + 1));
+    }
+    axum::Json(v).into_response()
 }
 
 /// Follows the sign-in URL as a browser would (redirects included), in the background.

@@ -39,16 +39,16 @@ impl Announce for Counting {
     }
 }
 
-struct Setup {
-    fake: FakeAuth,
-    all: Arc<Integrations>,
+pub(super) struct Setup {
+    pub(super) fake: FakeAuth,
+    pub(super) all: Arc<Integrations>,
     vault: Arc<MemorySecrets>,
     announce: Arc<Counting>,
-    hub: EventHub,
-    _dir: tempfile::TempDir,
+    pub(super) hub: EventHub,
+    pub(super) _dir: tempfile::TempDir,
 }
 
-async fn setup(redirect_timeout_secs: u64) -> Setup {
+pub(super) async fn setup(redirect_timeout_secs: u64) -> Setup {
     let fake = FakeAuth::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = IntegrationsConfig {
@@ -78,7 +78,7 @@ async fn setup(redirect_timeout_secs: u64) -> Setup {
     }
 }
 
-async fn connect(s: &Setup) -> Result<(), IntegrationError> {
+pub(super) async fn connect(s: &Setup) -> Result<(), IntegrationError> {
     s.all.connect(Provider::Gmail, browse).await.map(|_| ())
 }
 
@@ -250,7 +250,7 @@ async fn concurrent_calls_after_a_401_refresh_once_and_all_succeed() {
     }
     for c in calls {
         let v = c.await.unwrap().expect("call after refresh");
-        assert_eq!(v["emailAddress"], "sam@example.com");
+        assert_eq!(v["emailAddress"], "me@example.com");
     }
     assert_eq!(
         s.fake.get(|i| i.refreshes),

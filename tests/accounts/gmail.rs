@@ -1,0 +1,153 @@
+//! The Gmail client against the local fake Gmail (`fake_auth`, fed by
+//! `fixtures/gmail_messages.json`, pages of two): search with the query passed through and page
+//! tokens followed, messages read (headers, snippet, base64url bodies, no plain part), the
+//! unread count, a reply (RFC 2822, encoded subject, threading), labels, and the history used by
+//! the new-mail trigger (paged, and a stale id).
+
+use atlas::integrations::gmail::{Gmail, GmailError, Outgoing};
+
+use super::oauth::{connect, setup};
+
+#[tokio::test]
+async fn search_passes_the_query_through_and_follows_page_tokens() {
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let gmail = Gmail::new(&s.all);
+    let all = gmail.search("", 50).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let unread = gmail.search("is:unread newer_than:1d", 50).await.unwrap();
+    assert_eq!(unread, vec!["18c1f0a2b3c4d5e6", "18c1f0a2b3c4d5e7"]);
+    let one = gmail.search("is:unread newer_than:1d", 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    let queries = s.fake.get(|i| i.queries.clone());
+    // Three pages for everything (2 + 1), one for the unread (2), one for the limit of 1.
+    assert_eq!(
+        queries,
+        vec!["", "", "is:unread newer_than:1d", "is:unread newer_than:1d"]
+    );
+}
+
+#[tokio::test]
+async fn messages_are_read_with_headers_snippet_and_their_plain_text_body() {
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let gmail = Gmail::new(&s.all);
+    let msgs = gmail.messages("", 10).await.unwrap();
+    let lunch = &msgs[0];
+    assert_eq!(lunch.from_name, "Sam Lee");
+    assert_eq!(lunch.subject, "Lunch tomorrow?");
+    assert!(lunch.unread);
+    assert!(lunch.labels.contains(&"IMPORTANT".to_owned()));
+    assert_eq!(
+        lunch.body.as_deref(),
+        Some(
+            "Are you free for lunch tomorrow? I was thinking noon at the usual place.\r\n\r\nSam — café?"
+        )
+    );
+    // base64url, not base64: this body's encoding has `_` and `-`.
+    assert_eq!(
+        msgs[1].body.as_deref(),
+        Some("Your build #512 failed on main.\n?>>~~ binary-ish: ÿþ")
+    );
+    assert_eq!(msgs[1].from_name, "CI Robot");
+    // HTML only: no plain body; the snippet stands.
+    assert_eq!(msgs[2].body, None);
+    assert_eq!(msgs[2].snippet, "Sale ends tonight");
+    assert!(!msgs[2].unread);
+    let err = gmail.message("nope").await.unwrap_err().to_string();
+    assert!(
+        err.contains("HTTP 404") && err.contains("Requested entity was not found"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn replies_and_labels_change_the_mailbox() {
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let gmail = Gmail::new(&s.all);
+    assert_eq!(gmail.unread_count().await.unwrap(), 2);
+    let lunch = gmail.message("18c1f0a2b3c4d5e6").await.unwrap();
+    let id = gmail
+        .reply(&lunch, "Noon works. See you there.")
+        .await
+        .unwrap();
+    assert_eq!(id, "sent-1");
+    let (raw, thread) = s.fake.get(|i| i.sent[0].clone());
+    assert_eq!(thread.as_deref(), Some("18c1f0a2b3c4d5e6"));
+    assert!(
+        raw.starts_with("To: \"Sam Lee\" <sam@example.com>\r\n"),
+        "{raw}"
+    );
+    assert!(raw.contains("Subject: Re: Lunch tomorrow?\r\n"), "{raw}");
+    assert!(
+        raw.contains("In-Reply-To: <CAF=lunch123@mail.gmail.com>\r\n"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("Content-Type: text/plain; charset=\"UTF-8\""),
+        "{raw}"
+    );
+    let sent = gmail
+        .send(&Outgoing {
+            to: "team@example.com".into(),
+            subject: "Résumé".into(),
+            body: "Attached.".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(sent, "sent-2");
+    assert!(
+        s.fake
+            .get(|i| i.sent[1].0.contains("Subject: =?UTF-8?B?UsOpc3Vtw6k=?="))
+    );
+    let bad = gmail
+        .send(&Outgoing {
+            to: "a@example.com\r\nBcc: x@example.com".into(),
+            subject: "x".into(),
+            body: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, GmailError::BadHeader { .. }), "{bad}");
+    assert_eq!(
+        s.fake.get(|i| i.sent.len()),
+        2,
+        "nothing sent for a bad header"
+    );
+
+    gmail.mark_read("18c1f0a2b3c4d5e6").await.unwrap();
+    assert_eq!(gmail.unread_count().await.unwrap(), 1);
+    gmail
+        .modify("18c1f0a2b3c4d5e7", &["STARRED".into()], &["INBOX".into()])
+        .await
+        .unwrap();
+    let m = gmail.message("18c1f0a2b3c4d5e7").await.unwrap();
+    assert!(m.labels.contains(&"STARRED".to_owned()) && !m.labels.contains(&"INBOX".to_owned()));
+}
+
+#[tokio::test]
+async fn history_lists_new_messages_across_pages_and_says_when_it_is_stale() {
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let gmail = Gmail::new(&s.all);
+    let start = gmail.history_id().await.unwrap();
+    assert_eq!(start, "424242");
+    let h = gmail.history_since(&start).await.unwrap();
+    assert!(h.added.is_empty());
+    assert_eq!(h.history_id, "424242");
+    s.fake.set(|i| {
+        for n in 0..3 {
+            let mut m = i.gmail[0].clone();
+            m["id"] = serde_json::json!(format!("new-{n}"));
+            i.deliver(m);
+        }
+    });
+    let h = gmail.history_since(&start).await.unwrap();
+    assert_eq!(h.added, vec!["new-0", "new-1", "new-2"]);
+    assert_eq!(h.history_id, "424245");
+    let again = gmail.history_since(&h.history_id).await.unwrap();
+    assert!(again.added.is_empty());
+    let stale = gmail.history_since("1000").await.unwrap_err();
+    assert!(matches!(stale, GmailError::StaleHistory), "{stale}");
+}
