@@ -334,6 +334,9 @@ pub struct ProviderConfig {
     /// How long `atlas integration connect` waits for the browser's redirect, in seconds
     /// (default 180).
     pub redirect_timeout_secs: Option<u64>,
+    /// Gmail: seconds between the daemon's polls for new mail (`mail.new` events; default 60,
+    /// at least 15).
+    pub poll_secs: Option<u64>,
 }
 
 impl std::fmt::Debug for ProviderConfig {

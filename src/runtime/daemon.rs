@@ -24,6 +24,7 @@ use crate::audio::{CaptureConfig, Recorder};
 use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
+use crate::integrations::mail_watch::MailWatch;
 use crate::integrations::{DesktopAnnounce, Integrations};
 use crate::secrets::{ChainSecrets, EnvSecrets, KeyringSecrets, SecretStore};
 use crate::stt::{SttConfig, Transcriber};
@@ -493,6 +494,16 @@ fn start_integrations(
         Some(hub.clone()),
     ));
     tokio::spawn(integrations.clone().run(background.clone()));
+    let poll = runtime
+        .config
+        .integrations
+        .gmail
+        .as_ref()
+        .and_then(|g| g.poll_secs)
+        .unwrap_or(60)
+        .max(15);
+    let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir);
+    tokio::spawn(watch.run(Duration::from_secs(poll), background.clone()));
     integrations
 }
 

@@ -151,3 +151,56 @@ async fn history_lists_new_messages_across_pages_and_says_when_it_is_stale() {
     let stale = gmail.history_since("1000").await.unwrap_err();
     assert!(matches!(stale, GmailError::StaleHistory), "{stale}");
 }
+
+#[tokio::test]
+async fn new_mail_is_announced_once_across_restarts_and_a_stale_history_restarts_from_now() {
+    use atlas::integrations::mail_watch::MailWatch;
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let mut events = s.hub.subscribe();
+    let _ = events.try_recv();
+    let data = s._dir.path();
+    let watch = MailWatch::new(s.all.clone(), s.hub.clone(), data);
+    // The first poll records where the mailbox is; the three old messages are not news.
+    assert_eq!(watch.poll().await.unwrap(), 0);
+    let arrive = |n: usize, subject: &str| {
+        let subject = subject.to_owned();
+        s.fake.set(move |i| {
+            let mut m = i.gmail[0].clone();
+            m["id"] = serde_json::json!(format!("arrival-{n}"));
+            m["payload"]["headers"][3]["value"] = serde_json::json!(subject);
+            i.deliver(m);
+        });
+    };
+    arrive(1, "Quarterly report");
+    arrive(2, "Dinner plans");
+    assert_eq!(watch.poll().await.unwrap(), 2);
+    let mut subjects = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if e.kind == "mail.new" {
+            assert_eq!(e.source, "gmail");
+            assert_eq!(e.data["from_name"], "Sam Lee");
+            subjects.push(e.data["subject"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(subjects, vec!["Quarterly report", "Dinner plans"]);
+    assert_eq!(watch.poll().await.unwrap(), 0);
+    // A restart (a new watcher on the same data dir) announces nothing twice...
+    let again = MailWatch::new(s.all.clone(), s.hub.clone(), data);
+    assert_eq!(again.poll().await.unwrap(), 0);
+    // ...and the next arrival once.
+    arrive(3, "Invoice");
+    assert_eq!(again.poll().await.unwrap(), 1);
+    // Offline too long: Gmail has forgotten the history id; the watcher restarts from now.
+    arrive(4, "Missed while away");
+    s.fake.set(|i| i.history_floor = i.history_id + 1);
+    assert_eq!(again.poll().await.unwrap(), 0);
+    s.fake.set(|i| i.history_floor = 0);
+    arrive(5, "Back online");
+    assert_eq!(again.poll().await.unwrap(), 1);
+    // The state file holds ids, never a token.
+    let state = std::fs::read_to_string(data.join("integrations/gmail-watch.json")).unwrap();
+    for tok in s.fake.get(|i| i.issued.clone()) {
+        assert!(!state.contains(&tok));
+    }
+}
