@@ -23,6 +23,7 @@ mod client;
 mod control;
 mod error;
 mod file;
+mod gmail;
 mod http;
 mod kind;
 mod llm;
@@ -49,6 +50,7 @@ pub use client::HttpClient;
 pub use control::{LoopConfig, WorkflowCallConfig};
 pub use error::{ActionError, ControlError, FileError, LlmError};
 pub use file::{FileConfig, FileOp, resolve_in_root};
+pub use gmail::{Accounts, AccountsFuture, GmailConfig, GmailOp};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
@@ -73,6 +75,7 @@ action_kinds! {
     leaf Llm => llm::Llm,
     leaf Speak => basic::Speak,
     leaf Mcp => mcp::Mcp,
+    leaf Gmail => gmail::Gmail,
     control Workflow => control::WorkflowCall,
 }
 
@@ -94,6 +97,8 @@ pub struct Services {
     pub llm: LlmDefaults,
     /// The external MCP servers the `mcp` action may call, by name.
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
+    /// The integrations (`gmail`), when this runtime has them.
+    pub accounts: Option<Arc<dyn Accounts>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -151,6 +156,7 @@ pub(crate) mod tests {
             env: Default::default(),
             llm: LlmDefaults::default(),
             mcp_servers: Default::default(),
+            accounts: None,
         }
     }
 
@@ -170,6 +176,7 @@ pub(crate) mod tests {
                 "llm",
                 "speak",
                 "mcp",
+                "gmail",
                 "workflow"
             ]
         );

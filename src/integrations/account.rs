@@ -155,13 +155,13 @@ impl Announce for DesktopAnnounce {
 
 /// Publishes `integration.needs_reauth` on the hub, then passes the news on.
 pub(crate) struct EventAnnounce {
-    pub(crate) hub: Option<EventHub>,
+    pub(crate) hub: Arc<std::sync::OnceLock<EventHub>>,
     pub(crate) next: Arc<dyn Announce>,
 }
 
 impl Announce for EventAnnounce {
     fn needs_reauth(&self, name: &str, reason: &str) {
-        if let Some(hub) = &self.hub {
+        if let Some(hub) = self.hub.get() {
             hub.publish(Event::new(
                 name,
                 "integration.needs_reauth",

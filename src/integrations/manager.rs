@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -110,7 +110,7 @@ pub struct Integrations {
     secrets: Arc<dyn SecretStore>,
     http: reqwest::Client,
     announce: Arc<dyn Announce>,
-    hub: Option<EventHub>,
+    hub: Arc<OnceLock<EventHub>>,
     accounts: Mutex<BTreeMap<Provider, Arc<Account>>>,
 }
 
@@ -127,6 +127,10 @@ impl Integrations {
         announce: Arc<dyn Announce>,
         hub: Option<EventHub>,
     ) -> Integrations {
+        let shared = Arc::new(OnceLock::new());
+        if let Some(h) = hub {
+            let _ = shared.set(h);
+        }
         Integrations {
             config,
             config_file: config_file.display().to_string(),
@@ -135,12 +139,18 @@ impl Integrations {
             secrets,
             http: oauth::http_client(Duration::from_secs(20)),
             announce: Arc::new(EventAnnounce {
-                hub: hub.clone(),
+                hub: shared.clone(),
                 next: announce,
             }),
-            hub,
+            hub: shared,
             accounts: Mutex::default(),
         }
+    }
+
+    /// Publishes this integration's events on `hub` from now on (the daemon's hub exists only
+    /// after the runtime that holds the integrations); a second hub is ignored.
+    pub fn attach_hub(&self, hub: EventHub) {
+        let _ = self.hub.set(hub);
     }
 
     /// The account of `p` (built once from config).
@@ -411,7 +421,7 @@ impl Integrations {
     }
 
     fn publish(&self, p: Provider, kind: &str, data: serde_json::Value) {
-        if let Some(hub) = &self.hub {
+        if let Some(hub) = self.hub.get() {
             hub.publish(Event::new(p.name(), kind, data));
         }
     }

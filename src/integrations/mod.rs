@@ -16,6 +16,7 @@
 
 pub mod account;
 pub mod api;
+mod gateway;
 pub mod gmail;
 mod loopback;
 pub mod mail_watch;

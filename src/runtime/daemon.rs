@@ -24,9 +24,8 @@ use crate::audio::{CaptureConfig, Recorder};
 use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
+use crate::integrations::Integrations;
 use crate::integrations::mail_watch::MailWatch;
-use crate::integrations::{DesktopAnnounce, Integrations};
-use crate::secrets::{ChainSecrets, EnvSecrets, KeyringSecrets, SecretStore};
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::events::{files, system};
 use crate::triggers::{Event, EventHub, EventTriggers, Scheduler};
@@ -474,25 +473,15 @@ fn next_run_line(scheduler: &Scheduler) -> Option<String> {
     })
 }
 
-/// The integrations from config, tokens in the OS keyring, events on the hub; their health
-/// checks run (at start and periodically) until the daemon stops.
+/// The runtime's integrations, their events on the hub; their health checks (at start and
+/// periodically) and the new-mail watcher run until the daemon stops.
 fn start_integrations(
     runtime: &Runtime,
     hub: &EventHub,
     background: &CancellationToken,
 ) -> Arc<Integrations> {
-    let keyring = Arc::new(KeyringSecrets::new());
-    let secrets: Arc<dyn SecretStore> =
-        Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets), keyring.clone()]));
-    let integrations = Arc::new(Integrations::new(
-        runtime.config.integrations.clone(),
-        &runtime.paths.config_file,
-        &runtime.paths.data_dir,
-        keyring,
-        secrets,
-        Arc::new(DesktopAnnounce),
-        Some(hub.clone()),
-    ));
+    let integrations = runtime.integrations.clone();
+    integrations.attach_hub(hub.clone());
     tokio::spawn(integrations.clone().run(background.clone()));
     let poll = runtime
         .config

@@ -204,3 +204,200 @@ async fn new_mail_is_announced_once_across_restarts_and_a_stale_history_restarts
         assert!(!state.contains(&tok));
     }
 }
+
+const MAIL_FLOW: &str = r#"
+id: mail
+triggers: [{type: manual}]
+actions:
+  - {id: unread, type: gmail, config: {op: unread, limit: 2}}
+  - id: say
+    type: speak
+    config:
+      text: "You have {{ unread.count }} unread emails. The first is from {{ unread.messages[0].from_name }} about {{ unread.messages[0].subject }}."
+  - {id: answer, type: gmail, config: {op: reply, id: "{{ unread.messages[0].id }}", body: "Noon works."}}
+  - {id: done, type: gmail, config: {op: mark_read, id: "{{ unread.messages[0].id }}"}}
+"#;
+
+/// Services for a test engine: a recording speaker, no secrets, these integrations.
+fn services(
+    accounts: Option<std::sync::Arc<dyn atlas::actions::Accounts>>,
+) -> (
+    atlas::actions::Services,
+    std::sync::Arc<atlas::tts::RecordingSpeaker>,
+) {
+    use std::sync::Arc;
+    let speaker = Arc::new(atlas::tts::RecordingSpeaker::default());
+    let services = atlas::actions::Services {
+        http: atlas::actions::HttpClient::default(),
+        speaker: speaker.clone(),
+        secrets: Arc::new(atlas::secrets::MemorySecrets::default()),
+        file_roots: Vec::new(),
+        env: Default::default(),
+        llm: Default::default(),
+        mcp_servers: Default::default(),
+        accounts,
+    };
+    (services, speaker)
+}
+
+fn mail_engine(
+    accounts: Option<std::sync::Arc<dyn atlas::actions::Accounts>>,
+    dir: &std::path::Path,
+) -> (
+    atlas::engine::Engine,
+    std::sync::Arc<atlas::tts::RecordingSpeaker>,
+) {
+    use std::sync::Arc;
+    let (services, speaker) = services(accounts);
+    let store = atlas::store::Store::open(&dir.join("atlas.db")).unwrap();
+    let engine = atlas::engine::Engine::new(store, services);
+    let wf = atlas::workflow::load_str(MAIL_FLOW, std::path::Path::new("mail.yaml")).unwrap();
+    engine.set_workflows([Arc::new(wf)]);
+    (engine, speaker)
+}
+
+#[tokio::test]
+async fn the_gmail_action_reads_unread_mail_replies_and_marks_read_in_a_workflow() {
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, speaker) = mail_engine(Some(s.all.clone()), dir.path());
+    let out = engine
+        .run(atlas::engine::RunRequest::manual("mail"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status,
+        atlas::store::RunStatus::Succeeded,
+        "{:?}",
+        out.error
+    );
+    assert_eq!(
+        speaker.said(),
+        vec!["You have 2 unread emails. The first is from Sam Lee about Lunch tomorrow?."]
+    );
+    assert_eq!(out.outputs["unread"]["important"], 1);
+    assert_eq!(out.outputs["answer"]["to_name"], "Sam Lee");
+    let (raw, _) = s.fake.get(|i| i.sent[0].clone());
+    assert!(raw.contains("Subject: Re: Lunch tomorrow?"), "{raw}");
+    let unread = atlas::integrations::gmail::Gmail::new(&s.all)
+        .unread_count()
+        .await
+        .unwrap();
+    assert_eq!(unread, 1);
+}
+
+#[tokio::test]
+async fn the_gmail_action_says_what_is_missing() {
+    let bad = "id: x\ntriggers: [{type: manual}]\nactions:\n  - {id: s, type: gmail, config: {op: send, to: a@example.com}}\n";
+    let err = format!(
+        "{:?}",
+        atlas::workflow::load_str(bad, std::path::Path::new("x.yaml")).unwrap_err()
+    );
+    assert!(err.contains("subject") && err.contains("body"), "{err}");
+    // No integrations in this runtime.
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = mail_engine(None, dir.path());
+    let out = engine
+        .run(atlas::engine::RunRequest::manual("mail"))
+        .await
+        .unwrap();
+    assert_eq!(out.status, atlas::store::RunStatus::Failed);
+    assert!(
+        out.error
+            .as_deref()
+            .unwrap()
+            .contains("no integrations here"),
+        "{:?}",
+        out.error
+    );
+    // Integrations, but Gmail never connected.
+    let s = setup(10).await;
+    let (engine, _) = mail_engine(Some(s.all.clone()), dir.path());
+    let out = engine
+        .run(atlas::engine::RunRequest::manual("mail"))
+        .await
+        .unwrap();
+    assert!(
+        out.error
+            .as_deref()
+            .unwrap()
+            .contains("atlas integration connect gmail"),
+        "{:?}",
+        out.error
+    );
+}
+
+#[tokio::test]
+async fn the_bundled_morning_briefing_reads_unread_mail_or_says_once_why_not() {
+    let s = setup(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (services, _) = services(Some(s.all.clone()));
+    let engine = atlas::engine::Engine::new(
+        atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
+        services,
+    );
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
+    engine.set_workflows(report.workflows.iter().cloned());
+    let run = |vars: Vec<(&'static str, serde_json::Value)>| {
+        let engine = engine.clone();
+        async move {
+            let mut req = atlas::engine::RunRequest::manual("morning_briefing");
+            for (k, v) in vars {
+                req.vars.insert(k.to_owned(), v);
+            }
+            engine.run(req).await.unwrap()
+        }
+    };
+    // Not connected yet: one sentence, and the briefing goes on.
+    let out = run(vec![(
+        "weather_api",
+        serde_json::json!("http://127.0.0.1:9"),
+    )])
+    .await;
+    assert_eq!(
+        out.status,
+        atlas::store::RunStatus::Succeeded,
+        "{:?}",
+        out.error
+    );
+    assert!(
+        out.spoken
+            .contains(&"Email is not connected, so I skipped it.".to_owned()),
+        "{:?}",
+        out.spoken
+    );
+    connect(&s).await.unwrap();
+    let out = run(vec![(
+        "weather_api",
+        serde_json::json!("http://127.0.0.1:9"),
+    )])
+    .await;
+    assert!(
+        out.spoken.contains(
+            &"You have 2 unread emails, 1 important. From Sam Lee: Lunch tomorrow?. From CI Robot: Build #512 failed."
+                .to_owned()
+        ),
+        "{:?}",
+        out.spoken
+    );
+    assert_eq!(
+        out.spoken.last().unwrap(),
+        "That's your briefing. Have a good day."
+    );
+    // Revoked: the briefing says so once and still ends well.
+    s.fake.revoke_grant();
+    let out = run(vec![(
+        "weather_api",
+        serde_json::json!("http://127.0.0.1:9"),
+    )])
+    .await;
+    assert_eq!(out.status, atlas::store::RunStatus::Succeeded);
+    assert!(
+        out.spoken
+            .contains(&"Gmail needs you to sign in again, so I skipped your email.".to_owned()),
+        "{:?}",
+        out.spoken
+    );
+}
