@@ -23,7 +23,13 @@ fn every_bundled_workflow_loads() {
     let report = load_dirs(&[bundled_dir()]);
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
     let ids: Vec<&str> = report.workflows.iter().map(|w| w.id()).collect();
-    for id in ["hello", "weather", "crypto_alert", "morning_briefing"] {
+    for id in [
+        "hello",
+        "weather",
+        "crypto_alert",
+        "morning_briefing",
+        "email_digest",
+    ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
 }

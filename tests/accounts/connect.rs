@@ -388,3 +388,33 @@ fn home_none() -> String {
         .display()
         .to_string()
 }
+
+/// The voice phrases of the email digest, typed (`atlas listen --text`): matched, run, and
+/// without Gmail connected the reply says what to do.
+#[test]
+fn do_i_have_new_email_is_understood_and_says_how_to_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    for phrase in ["do I have new email", "read my email", "check my inbox"] {
+        let o = Command::new(atlas_bin())
+            .env("ATLAS_DATA_DIR", dir.path().join("data"))
+            .env("ATLAS_CONFIG", dir.path().join("config.toml"))
+            .env("ATLAS_SPEECH", "none")
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                crate::test_dbus::no_bus_address(dir.path()),
+            )
+            .env_remove("ATLAS_BUNDLED_WORKFLOWS")
+            .args(["listen", "--text", phrase, "--json"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{phrase}: {}", text(&o));
+        let v = json_of(&o);
+        assert_eq!(v["workflow"], "email_digest", "{phrase}: {v}");
+        assert!(
+            v.to_string()
+                .contains("Email is not connected: run atlas integration connect gmail."),
+            "{phrase}: {v}"
+        );
+    }
+}

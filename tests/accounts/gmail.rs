@@ -386,6 +386,16 @@ async fn the_bundled_morning_briefing_reads_unread_mail_or_says_once_why_not() {
         out.spoken.last().unwrap(),
         "That's your briefing. Have a good day."
     );
+    // The email digest reads the same mail.
+    let mut digest = atlas::engine::RunRequest::manual("email_digest");
+    digest.vars.clear();
+    let out = engine.run(digest).await.unwrap();
+    assert_eq!(
+        out.spoken,
+        vec![
+            "You have 2 unread emails, 1 important. From Sam Lee: Lunch tomorrow?. From CI Robot: Build #512 failed."
+        ]
+    );
     // Revoked: the briefing says so once and still ends well.
     s.fake.revoke_grant();
     let out = run(vec![(
