@@ -2,6 +2,7 @@
 //! src/test_keyring.rs) and the refusal when no keyring is reachable, through the real `atlas`
 //! binary.
 
+mod calendar;
 mod connect;
 mod fake_auth;
 mod gmail;

@@ -153,7 +153,7 @@ async fn morning_briefing_greets_dates_and_reads_the_weather() {
         )
         .await;
     assert_status(&out, RunStatus::Succeeded);
-    assert_eq!(out.spoken.len(), 4, "{:?}", out.spoken);
+    assert_eq!(out.spoken.len(), 5, "{:?}", out.spoken);
     assert!(
         out.spoken[0].starts_with("Good ")
             && out.spoken[0].contains(", Sam.")
@@ -162,9 +162,13 @@ async fn morning_briefing_greets_dates_and_reads_the_weather() {
         out.spoken
     );
     assert!(out.spoken[1].contains("degrees with light rain"));
-    // No integrations in this engine: the mail part is skipped, said once.
-    assert_eq!(out.spoken[2], "Email is not connected, so I skipped it.");
-    assert_eq!(out.spoken[3], "That's your briefing. Have a good day.");
+    // No integrations in this engine: the calendar and mail parts are skipped, each said once.
+    assert_eq!(
+        out.spoken[2],
+        "The calendar is not connected, so I skipped it."
+    );
+    assert_eq!(out.spoken[3], "Email is not connected, so I skipped it.");
+    assert_eq!(out.spoken[4], "That's your briefing. Have a good day.");
 }
 
 #[tokio::test]

@@ -76,6 +76,8 @@ pub type AccountsFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, String>>
 pub trait Accounts: Send + Sync + 'static {
     /// Carries out one Gmail operation; `Err` is a message for the user.
     fn gmail(&self, op: GmailOp) -> AccountsFuture<'_>;
+    /// Carries out one Calendar operation; `Err` is a message for the user.
+    fn calendar(&self, op: super::calendar::CalendarOp) -> AccountsFuture<'_>;
 }
 
 /// Which operation.

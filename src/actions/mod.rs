@@ -19,6 +19,7 @@
 
 mod basic;
 mod body;
+mod calendar;
 mod client;
 mod control;
 mod error;
@@ -46,6 +47,7 @@ pub use basic::{
     ConditionConfig, DelayConfig, Level, LogConfig, NotifyConfig, SetConfig, SpeakConfig, Urgency,
 };
 pub use body::{ByteLimit, DEFAULT_MAX_BYTES, MAX_MAX_BYTES};
+pub use calendar::{CalendarConfig, CalendarOp};
 pub use client::HttpClient;
 pub use control::{LoopConfig, WorkflowCallConfig};
 pub use error::{ActionError, ControlError, FileError, LlmError};
@@ -76,6 +78,7 @@ action_kinds! {
     leaf Speak => basic::Speak,
     leaf Mcp => mcp::Mcp,
     leaf Gmail => gmail::Gmail,
+    leaf Calendar => calendar::Calendar,
     control Workflow => control::WorkflowCall,
 }
 
@@ -177,6 +180,7 @@ pub(crate) mod tests {
                 "speak",
                 "mcp",
                 "gmail",
+                "calendar",
                 "workflow"
             ]
         );

@@ -5,13 +5,50 @@
 use serde_json::{Value, json};
 
 use super::Integrations;
+use super::calendar::{Calendar, CalendarError, start_from_slots};
 use super::gmail::{Gmail, GmailError, Outgoing};
-use crate::actions::{Accounts, AccountsFuture, GmailOp};
+use crate::actions::{Accounts, AccountsFuture, CalendarOp, GmailOp};
 
 impl Accounts for Integrations {
     fn gmail(&self, op: GmailOp) -> AccountsFuture<'_> {
         Box::pin(async move { gmail(self, op).await.map_err(|e| e.to_string()) })
     }
+
+    fn calendar(&self, op: CalendarOp) -> AccountsFuture<'_> {
+        Box::pin(async move { calendar(self, op).await.map_err(|e| e.to_string()) })
+    }
+}
+
+async fn calendar(all: &Integrations, op: CalendarOp) -> Result<Value, CalendarError> {
+    let c = Calendar::new(all);
+    Ok(match op {
+        CalendarOp::Today { limit } => {
+            let events = c.today(limit).await?;
+            let first = events.iter().find(|e| !e.all_day).cloned();
+            json!({ "count": events.len(), "events": events, "first": first })
+        }
+        CalendarOp::Next => json!({ "next": c.next_meeting().await? }),
+        CalendarOp::Create {
+            title,
+            day,
+            time,
+            minutes,
+        } => {
+            let start = start_from_slots(&day, &time, chrono::Local::now())?;
+            json!(c.create(&title, start, minutes).await?)
+        }
+        CalendarOp::FreeBusy { hours } => {
+            let now = chrono::Local::now().fixed_offset();
+            let busy = c
+                .free_busy(now, now + chrono::Duration::hours(hours))
+                .await?;
+            let busy: Vec<Value> = busy
+                .into_iter()
+                .map(|(s, e)| json!({ "start": s, "end": e }))
+                .collect();
+            json!({ "busy": busy, "free": busy.is_empty() })
+        }
+    })
 }
 
 async fn gmail(all: &Integrations, op: GmailOp) -> Result<Value, GmailError> {

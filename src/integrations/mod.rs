@@ -8,7 +8,7 @@
 //! - [`manager`]: [`Integrations`], the lifecycle (connect, disconnect, status, health check,
 //!   reconnect with backoff) and the `integration.*` events.
 //! - [`api`]: authorised REST calls (401 refresh once, 429 and `Retry-After`, bounded).
-//! - [`gmail`]: the Gmail REST v1 client; [`mail_watch`]: the `mail.new` events (history based).
+//! - [`calendar`]: the Calendar REST v3 client; [`gmail`]: the Gmail REST v1 client; [`mail_watch`]: the `mail.new` events (history based).
 //!
 //! **Boundary**: tokens exist only in the keyring and in memory for the request that uses them;
 //! every token read or received is registered with the process redactor, status files and
@@ -16,6 +16,7 @@
 
 pub mod account;
 pub mod api;
+pub mod calendar;
 mod gateway;
 pub mod gmail;
 mod loopback;

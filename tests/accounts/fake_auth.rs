@@ -72,6 +72,12 @@ pub struct Inner {
     pub history_id: u64,
     /// Gmail: history ids below this are too old (404).
     pub history_floor: u64,
+    /// Calendar: the primary calendar's events (Calendar's event resources).
+    pub calendar: Vec<serde_json::Value>,
+    /// Calendar: the query of each events listing.
+    pub calendar_queries: Vec<HashMap<String, String>>,
+    /// Calendar: the bodies of events created.
+    pub created: Vec<serde_json::Value>,
 }
 
 impl Inner {
@@ -132,6 +138,11 @@ impl FakeAuth {
             .route("/api/users/me/messages/{id}/modify", post(gmail_modify))
             .route("/api/users/me/labels/INBOX", get(gmail_inbox))
             .route("/api/users/me/history", get(gmail_history))
+            .route(
+                "/api/calendars/primary/events",
+                get(cal_list).post(cal_create),
+            )
+            .route("/api/freeBusy", post(cal_freebusy))
             .with_state(inner.clone());
         let addr = crate::util::serve(app).await;
         FakeAuth { inner, addr }
@@ -554,4 +565,141 @@ pub fn browse(url: &str) {
     tokio::spawn(async move {
         let _ = reqwest::Client::new().get(&url).send().await;
     });
+}
+
+fn bad_request(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": {"code": 400, "message": message,
+            "errors": [{"domain": "global", "reason": "badRequest", "message": message}]}})),
+    )
+        .into_response()
+}
+
+/// An event's span: timed from `dateTime`, all-day from `date` (midnight to midnight in the
+/// query's offset, as Google reads an all-day event in the calendar's zone).
+fn span(
+    ev: &serde_json::Value,
+    offset: chrono::FixedOffset,
+) -> Option<(
+    chrono::DateTime<chrono::FixedOffset>,
+    chrono::DateTime<chrono::FixedOffset>,
+)> {
+    use chrono::TimeZone;
+    let at = |side: &str| -> Option<chrono::DateTime<chrono::FixedOffset>> {
+        if let Some(t) = ev[side]["dateTime"].as_str() {
+            return chrono::DateTime::parse_from_rfc3339(t).ok();
+        }
+        let d = chrono::NaiveDate::parse_from_str(ev[side]["date"].as_str()?, "%Y-%m-%d").ok()?;
+        offset
+            .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+            .single()
+    };
+    Some((at("start")?, at("end")?))
+}
+
+async fn cal_list(State(s): S, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    st.calendar_queries.push(q.clone());
+    if q.get("orderBy").map(String::as_str) == Some("startTime")
+        && q.get("singleEvents").map(String::as_str) != Some("true")
+    {
+        return bad_request("The requested ordering is not available for the particular query.");
+    }
+    let parse = |k: &str| {
+        q.get(k)
+            .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+    };
+    let (Some(min), Some(max)) = (parse("timeMin"), parse("timeMax")) else {
+        return bad_request("Bad Request");
+    };
+    let mut hits: Vec<(chrono::DateTime<chrono::FixedOffset>, serde_json::Value)> = st
+        .calendar
+        .iter()
+        .filter_map(|e| {
+            let (a, b) = span(e, *min.offset())?;
+            (a < max && b > min).then(|| (a, e.clone()))
+        })
+        .collect();
+    hits.sort_by_key(|(a, _)| *a);
+    let start: usize = q
+        .get("pageToken")
+        .and_then(|p| p.strip_prefix("c-")?.parse().ok())
+        .unwrap_or(0);
+    let max_results: usize = q
+        .get("maxResults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(250);
+    let take = max_results.min(PAGE);
+    let items: Vec<_> = hits
+        .iter()
+        .skip(start)
+        .take(take)
+        .map(|(_, e)| e.clone())
+        .collect();
+    let mut v = json!({"kind": "calendar#events", "summary": "me@example.com", "timeZone": "Europe/Paris", "items": items});
+    if start + take < hits.len() {
+        v["nextPageToken"] = json!(format!("c-{}", start + take));
+    }
+    axum::Json(v).into_response()
+}
+
+async fn cal_create(
+    State(s): S,
+    h: HeaderMap,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    if body["start"]["dateTime"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_none()
+    {
+        return bad_request("Invalid start time.");
+    }
+    st.created.push(body.clone());
+    let mut ev = body;
+    ev["id"] = json!(format!("created{}", st.created.len()));
+    ev["status"] = json!("confirmed");
+    st.calendar.push(ev.clone());
+    axum::Json(ev).into_response()
+}
+
+async fn cal_freebusy(
+    State(s): S,
+    h: HeaderMap,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    st.api_calls += 1;
+    if let Some(r) = unauthorized(&st, &h) {
+        return r;
+    }
+    let parse = |k: &str| {
+        body[k]
+            .as_str()
+            .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+    };
+    let (Some(min), Some(max)) = (parse("timeMin"), parse("timeMax")) else {
+        return bad_request("Bad Request");
+    };
+    let busy: Vec<_> = st
+        .calendar
+        .iter()
+        .filter(|e| e["start"]["dateTime"].is_string() && e["transparency"] != "transparent")
+        .filter_map(|e| span(e, *min.offset()))
+        .filter(|(a, b)| *a < max && *b > min)
+        .map(|(a, b)| json!({"start": a.to_rfc3339(), "end": b.to_rfc3339()}))
+        .collect();
+    axum::Json(json!({"kind": "calendar#freeBusy", "timeMin": min.to_rfc3339(), "timeMax": max.to_rfc3339(),
+        "calendars": {"primary": {"busy": busy}}}))
+        .into_response()
 }

@@ -350,6 +350,17 @@ async fn the_bundled_morning_briefing_reads_unread_mail_or_says_once_why_not() {
             engine.run(req).await.unwrap()
         }
     };
+    s.fake.set(|i| {
+        let day = chrono::Local::now().date_naive();
+        let start = chrono::TimeZone::from_local_datetime(&chrono::Local, &day.and_hms_opt(9, 30, 0).unwrap())
+            .earliest()
+            .unwrap()
+            .fixed_offset();
+        i.calendar = vec![
+            serde_json::json!({"id": "h", "status": "confirmed", "summary": "Holiday", "start": {"date": day.to_string()}, "end": {"date": day.succ_opt().unwrap().to_string()}}),
+            serde_json::json!({"id": "s", "status": "confirmed", "summary": "Standup", "start": {"dateTime": start.to_rfc3339()}, "end": {"dateTime": (start + chrono::Duration::minutes(15)).to_rfc3339()}}),
+        ];
+    });
     // Not connected yet: one sentence, and the briefing goes on.
     let out = run(vec![(
         "weather_api",
