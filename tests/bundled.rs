@@ -29,6 +29,9 @@ fn every_bundled_workflow_loads() {
         "crypto_alert",
         "morning_briefing",
         "email_digest",
+        "meeting_reminder",
+        "next_meeting",
+        "add_to_calendar",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }

@@ -334,9 +334,12 @@ pub struct ProviderConfig {
     /// How long `atlas integration connect` waits for the browser's redirect, in seconds
     /// (default 180).
     pub redirect_timeout_secs: Option<u64>,
-    /// Gmail: seconds between the daemon's polls for new mail (`mail.new` events; default 60,
-    /// at least 15).
+    /// Seconds between the daemon's polls (Gmail: `mail.new`; Calendar: `calendar.soon`;
+    /// default 60, at least 15).
     pub poll_secs: Option<u64>,
+    /// Calendar: announce a meeting (`calendar.soon`) this many minutes before it starts
+    /// (default 10).
+    pub remind_minutes: Option<i64>,
 }
 
 impl std::fmt::Debug for ProviderConfig {

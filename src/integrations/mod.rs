@@ -8,7 +8,7 @@
 //! - [`manager`]: [`Integrations`], the lifecycle (connect, disconnect, status, health check,
 //!   reconnect with backoff) and the `integration.*` events.
 //! - [`api`]: authorised REST calls (401 refresh once, 429 and `Retry-After`, bounded).
-//! - [`calendar`]: the Calendar REST v3 client; [`gmail`]: the Gmail REST v1 client; [`mail_watch`]: the `mail.new` events (history based).
+//! - [`calendar`]: the Calendar REST v3 client, [`calendar_watch`]: the `calendar.soon` events; [`gmail`]: the Gmail REST v1 client; [`mail_watch`]: the `mail.new` events (history based).
 //!
 //! **Boundary**: tokens exist only in the keyring and in memory for the request that uses them;
 //! every token read or received is registered with the process redactor, status files and
@@ -17,6 +17,7 @@
 pub mod account;
 pub mod api;
 pub mod calendar;
+pub mod calendar_watch;
 mod gateway;
 pub mod gmail;
 mod loopback;

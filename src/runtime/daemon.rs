@@ -25,6 +25,7 @@ use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
 use crate::integrations::Integrations;
+use crate::integrations::calendar_watch::CalendarWatch;
 use crate::integrations::mail_watch::MailWatch;
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::events::{files, system};
@@ -493,6 +494,16 @@ fn start_integrations(
         .max(15);
     let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir);
     tokio::spawn(watch.run(Duration::from_secs(poll), background.clone()));
+    let cal = runtime.config.integrations.calendar.as_ref();
+    let cal_poll = cal.and_then(|c| c.poll_secs).unwrap_or(60).max(15);
+    let lead = cal.and_then(|c| c.remind_minutes).unwrap_or(10);
+    let meetings = CalendarWatch::new(
+        integrations.clone(),
+        hub.clone(),
+        &runtime.paths.data_dir,
+        lead,
+    );
+    tokio::spawn(meetings.run(Duration::from_secs(cal_poll), background.clone()));
     integrations
 }
 

@@ -10,6 +10,10 @@ pub const BUNDLED_PREFIX: &str = "<bundled>";
 /// `workflows/*.yaml` of the source tree, by file name. A test checks the list is complete.
 const FILES: &[(&str, &str)] = &[
     (
+        "add-to-calendar.yaml",
+        include_str!("../../workflows/add-to-calendar.yaml"),
+    ),
+    (
         "crypto-alert.yaml",
         include_str!("../../workflows/crypto-alert.yaml"),
     ),
@@ -19,8 +23,16 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("hello.yaml", include_str!("../../workflows/hello.yaml")),
     (
+        "meeting-reminder.yaml",
+        include_str!("../../workflows/meeting-reminder.yaml"),
+    ),
+    (
         "morning-briefing.yaml",
         include_str!("../../workflows/morning-briefing.yaml"),
+    ),
+    (
+        "next-meeting.yaml",
+        include_str!("../../workflows/next-meeting.yaml"),
     ),
     (
         "stretch-reminder.yaml",
@@ -68,7 +80,7 @@ mod tests {
         }
         assert_eq!(
             text_of(&Path::new(BUNDLED_PREFIX).join("hello.yaml")),
-            Some(FILES[2].1)
+            Some(FILES[3].1)
         );
         assert_eq!(text_of(Path::new("/elsewhere/hello.yaml")), None);
     }

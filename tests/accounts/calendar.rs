@@ -196,3 +196,82 @@ actions:
     );
     assert_eq!(s.fake.get(|i| i.created.len()), 1);
 }
+
+#[tokio::test]
+async fn meetings_are_announced_once_before_they_start_and_the_bundled_reminder_speaks() {
+    use atlas::integrations::calendar_watch::CalendarWatch;
+    use std::sync::Arc;
+    let s = setup(10).await;
+    s.all
+        .connect(
+            atlas::integrations::Provider::Calendar,
+            super::fake_auth::browse,
+        )
+        .await
+        .unwrap();
+    let now = Local::now();
+    let timed = |id: &str, summary: &str, minutes: i64| {
+        let start = now.fixed_offset() + Duration::minutes(minutes);
+        json!({"id": id, "status": "confirmed", "summary": summary, "location": "Room 4",
+            "start": {"dateTime": start.to_rfc3339()},
+            "end": {"dateTime": (start + Duration::minutes(30)).to_rfc3339()}})
+    };
+    s.fake.set(|i| {
+        i.calendar = vec![
+            timed("sync", "Team sync", 5),
+            timed("later", "Retro", 45),
+            all_day("holiday", "Company holiday", 0),
+        ];
+    });
+    // The bundled meeting reminder, started by the event dispatcher.
+    let speaker = Arc::new(atlas::tts::RecordingSpeaker::default());
+    let services = atlas::actions::Services {
+        http: atlas::actions::HttpClient::default(),
+        speaker: speaker.clone(),
+        secrets: Arc::new(atlas::secrets::MemorySecrets::default()),
+        file_roots: Vec::new(),
+        env: Default::default(),
+        llm: Default::default(),
+        mcp_servers: Default::default(),
+        accounts: Some(s.all.clone()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = atlas::engine::Engine::new(
+        atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
+        services,
+    );
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/meeting-reminder.yaml"),
+    )
+    .unwrap();
+    let wf =
+        atlas::workflow::load_str(&text, std::path::Path::new("meeting-reminder.yaml")).unwrap();
+    engine.set_workflows([Arc::new(wf)]);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _triggers =
+        atlas::triggers::EventTriggers::start(engine.clone(), s.hub.clone(), stop.clone());
+
+    let data = s._dir.path();
+    let watch = CalendarWatch::new(s.all.clone(), s.hub.clone(), data, 10);
+    assert_eq!(watch.poll_at(now).await.unwrap(), 1);
+    crate::util::within(
+        "the reminder to be spoken",
+        std::time::Duration::from_secs(10),
+        || !speaker.said().is_empty(),
+    )
+    .await;
+    assert_eq!(
+        speaker.said(),
+        vec!["Team sync starts in 5 minutes, at Room 4."]
+    );
+    assert_eq!(watch.poll_at(now + Duration::minutes(2)).await.unwrap(), 0);
+    // A restart announces nothing twice.
+    let again = CalendarWatch::new(s.all.clone(), s.hub.clone(), data, 10);
+    assert_eq!(again.poll_at(now + Duration::minutes(3)).await.unwrap(), 0);
+    // The retro comes into range later; a moved sync is announced at its new time.
+    assert_eq!(again.poll_at(now + Duration::minutes(36)).await.unwrap(), 1);
+    s.fake
+        .set(|i| i.calendar[0] = timed("sync", "Team sync", 50));
+    assert_eq!(again.poll_at(now + Duration::minutes(42)).await.unwrap(), 1);
+    stop.cancel();
+}

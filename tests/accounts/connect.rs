@@ -418,3 +418,48 @@ fn do_i_have_new_email_is_understood_and_says_how_to_connect() {
         );
     }
 }
+
+/// The calendar's voice phrases, typed: the next meeting, and an event from slots (title, day,
+/// time); without the calendar connected each reply says what to do.
+#[test]
+fn calendar_phrases_are_understood_with_their_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = |phrase: &str| {
+        let o = Command::new(atlas_bin())
+            .env("ATLAS_DATA_DIR", dir.path().join("data"))
+            .env("ATLAS_CONFIG", dir.path().join("config.toml"))
+            .env("ATLAS_SPEECH", "none")
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                crate::test_dbus::no_bus_address(dir.path()),
+            )
+            .env_remove("ATLAS_BUNDLED_WORKFLOWS")
+            .args(["listen", "--text", phrase, "--json"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{phrase}: {}", text(&o));
+        json_of(&o)
+    };
+    let v = listen("what's my next meeting");
+    assert_eq!(v["workflow"], "next_meeting", "{v}");
+    assert!(
+        v["reply"]
+            .as_str()
+            .unwrap()
+            .contains("calendar is not connected"),
+        "{v}"
+    );
+    let v = listen("add lunch with Sam tomorrow at noon to my calendar");
+    assert_eq!(v["workflow"], "add_to_calendar", "{v}");
+    assert_eq!(v["slots"]["title"], "lunch with sam", "{v}");
+    assert_eq!(v["slots"]["day"], "tomorrow", "{v}");
+    assert_eq!(v["slots"]["time"], "noon", "{v}");
+    assert!(
+        v["reply"]
+            .as_str()
+            .unwrap()
+            .contains("calendar is not connected"),
+        "{v}"
+    );
+}
