@@ -32,6 +32,8 @@ fn every_bundled_workflow_loads() {
         "meeting_reminder",
         "next_meeting",
         "add_to_calendar",
+        "reply_last_email",
+        "send_reply",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }

@@ -42,6 +42,8 @@ pub struct CalEvent {
     pub all_day: bool,
     /// The start in local time as people say it (`9:30 AM`), empty for all-day events.
     pub time: String,
+    /// The start's day as people say it: `today`, `tomorrow`, or `Monday 7 December`.
+    pub day: String,
     /// Where, if given.
     pub location: Option<String>,
 }
@@ -200,6 +202,14 @@ pub fn parse_event(v: &Value) -> CalEvent {
             .to_owned()
     };
     let start = field("start");
+    let local_day = if all_day {
+        NaiveDate::parse_from_str(&start, "%Y-%m-%d").ok()
+    } else {
+        DateTime::parse_from_rfc3339(&start)
+            .ok()
+            .map(|t| t.with_timezone(&Local).date_naive())
+    };
+    let day = local_day.map(spoken_day).unwrap_or_default();
     let time = if all_day {
         String::new()
     } else {
@@ -218,7 +228,20 @@ pub fn parse_event(v: &Value) -> CalEvent {
         end: field("end"),
         all_day,
         time,
+        day,
         location: v["location"].as_str().map(str::to_owned),
+    }
+}
+
+/// `today`, `tomorrow`, else `Monday 7 December`.
+pub fn spoken_day(d: NaiveDate) -> String {
+    let today = Local::now().date_naive();
+    if d == today {
+        "today".into()
+    } else if Some(d) == today.succ_opt() {
+        "tomorrow".into()
+    } else {
+        d.format("%A %-d %B").to_string()
     }
 }
 

@@ -34,7 +34,7 @@ pub const CALL_LIMIT: Duration = Duration::from_secs(5);
 pub enum KeyringError {
     /// No OS keyring answers; nothing is stored.
     #[error(
-        "no OS keyring is reachable ({reason}); Atlas does not keep secrets in plain files, so nothing was stored. Start and unlock a keyring (on Linux a Secret Service such as gnome-keyring or KeePassXC in your desktop session; headless: `dbus-run-session` with `gnome-keyring-daemon --unlock --components=secrets`), or give the secret as the environment variable ATLAS_SECRET_<NAME>"
+        "no OS keyring is reachable ({reason}); Atlas keeps no secrets in plain files, so none is stored or read there. Start and unlock a keyring (on Linux a Secret Service such as gnome-keyring or KeePassXC in your desktop session; headless: `dbus-run-session` with `gnome-keyring-daemon --unlock --components=secrets`), or give the secret as the environment variable ATLAS_SECRET_<NAME>"
     )]
     Unavailable {
         /// What the keyring said.

@@ -35,6 +35,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../workflows/next-meeting.yaml"),
     ),
     (
+        "reply-last-email.yaml",
+        include_str!("../../workflows/reply-last-email.yaml"),
+    ),
+    (
+        "send-reply.yaml",
+        include_str!("../../workflows/send-reply.yaml"),
+    ),
+    (
         "stretch-reminder.yaml",
         include_str!("../../workflows/stretch-reminder.yaml"),
     ),

@@ -422,3 +422,100 @@ async fn the_bundled_morning_briefing_reads_unread_mail_or_says_once_why_not() {
         out.spoken
     );
 }
+
+#[tokio::test]
+async fn replying_by_voice_reads_the_draft_back_and_sends_only_after_send_it() {
+    use std::sync::Arc;
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let (mut services, speaker) = services(Some(s.all.clone()));
+    services.file_roots = vec![("files".into(), files.clone())];
+    let engine = atlas::engine::Engine::new(
+        atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
+        services,
+    );
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
+    engine.set_workflows(report.workflows.iter().cloned());
+    let said =
+        |engine: &atlas::engine::Engine, id: &str, transcript: &str, slots: serde_json::Value| {
+            let engine = engine.clone();
+            let (id, transcript) = (id.to_owned(), transcript.to_owned());
+            async move {
+                let mut req = atlas::engine::RunRequest::manual(&id);
+                req.trigger = atlas::engine::TriggerEvent {
+                    kind: "voice".into(),
+                    data: serde_json::json!({"transcript": transcript, "slots": slots}),
+                };
+                engine.run(req).await.unwrap()
+            }
+        };
+    let out = said(
+        &engine,
+        "reply_last_email",
+        "reply to the last email saying I'll be there at noon",
+        serde_json::json!({"text": "I'll be there at noon"}),
+    )
+    .await;
+    assert_eq!(
+        out.status,
+        atlas::store::RunStatus::Succeeded,
+        "{:?}",
+        out.error
+    );
+    assert_eq!(
+        speaker.said().last().unwrap(),
+        "Your reply to Sam Lee about Lunch tomorrow? says: I'll be there at noon. Say send it to send it, or cancel the reply."
+    );
+    assert!(
+        s.fake.get(|i| i.sent.is_empty()),
+        "nothing is sent before the confirmation"
+    );
+
+    let out = said(&engine, "send_reply", "send it", serde_json::json!({})).await;
+    assert_eq!(
+        out.status,
+        atlas::store::RunStatus::Succeeded,
+        "{:?}",
+        out.error
+    );
+    assert_eq!(
+        speaker.said().last().unwrap(),
+        "Sent your reply to Sam Lee."
+    );
+    let (raw, thread) = s.fake.get(|i| i.sent[0].clone());
+    assert_eq!(thread.as_deref(), Some("18c1f0a2b3c4d5e6"));
+    assert!(raw.contains("Subject: Re: Lunch tomorrow?"), "{raw}");
+    // Said again: the draft is gone, nothing more is sent.
+    said(&engine, "send_reply", "send it", serde_json::json!({})).await;
+    assert_eq!(
+        speaker.said().last().unwrap(),
+        "There is no reply waiting to be sent."
+    );
+    assert_eq!(s.fake.get(|i| i.sent.len()), 1);
+    // A draft that is cancelled is never sent.
+    said(
+        &engine,
+        "reply_last_email",
+        "reply to the last email saying no",
+        serde_json::json!({"text": "no"}),
+    )
+    .await;
+    said(
+        &engine,
+        "send_reply",
+        "cancel the reply",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        speaker.said().last().unwrap(),
+        "I dropped the reply. Nothing was sent."
+    );
+    said(&engine, "send_reply", "send it", serde_json::json!({})).await;
+    assert_eq!(s.fake.get(|i| i.sent.len()), 1);
+    let _ = Arc::strong_count(&speaker);
+}
