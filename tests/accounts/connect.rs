@@ -221,7 +221,12 @@ fn tokens_refresh_across_restarts_and_never_reach_output_logs_or_files() {
     outputs.push(o);
     for _ in 0..2 {
         // Each a new process: the refresh token came back from the keyring.
+        let started = Instant::now();
         let o = home.atlas(&keyring, &["integration", "status", "gmail", "--json"]);
+        eprintln!(
+            "status with a refresh and a health check (new process, keyring read and write): {} ms",
+            started.elapsed().as_millis()
+        );
         assert!(o.status.success(), "{}", text(&o));
         assert_eq!(json_of(&o)["integrations"][0]["state"], "connected");
         outputs.push(o);
