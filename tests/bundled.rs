@@ -30,10 +30,6 @@ fn every_bundled_workflow_loads() {
         "morning_briefing",
         "email_digest",
         "meeting_reminder",
-        "next_meeting",
-        "add_to_calendar",
-        "reply_last_email",
-        "send_reply",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }

@@ -296,10 +296,9 @@ impl Integrations {
         let configured = p
             .config(&self.config)
             .is_some_and(|c| c.client_id.is_some());
-        let s = self
-            .account(p)
-            .map(|a| a.status())
-            .unwrap_or_else(|_| read_status(&self.dir, p));
+        // From the file alone: building the account may read a client secret from the keyring,
+        // and status is asked from async code (the API, the tray feed).
+        let s = read_status(&self.dir, p);
         IntegrationStatus {
             name: p.name().to_owned(),
             title: p.title().to_owned(),

@@ -437,8 +437,9 @@ async fn replying_by_voice_reads_the_draft_back_and_sends_only_after_send_it() {
         atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
         services,
     );
-    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/examples");
+    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(examples)]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
     engine.set_workflows(report.workflows.iter().cloned());
     let said =
         |engine: &atlas::engine::Engine, id: &str, transcript: &str, slots: serde_json::Value| {
