@@ -65,6 +65,7 @@ fn run(c: &mut Criterion) {
         env: Default::default(),
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
+        accounts: None,
     };
     let engine = rt.block_on(async { Engine::new(store, services) });
     engine.set_workflows([Arc::new(load_str(THREE, Path::new("three.yaml")).unwrap())]);

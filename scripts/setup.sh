@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD_PKGS=(pkg-config libssl-dev cmake clang libclang-dev libasound2-dev libgtk-3-dev libspeechd-dev)
 RUN_PKGS=(espeak-ng sox speech-dispatcher speech-dispatcher-espeak-ng pulseaudio pulseaudio-utils
   libasound2-plugins libayatana-appindicator3-1 dbus dbus-x11 gnome-keyring keyutils)
-TEST_PKGS=(xvfb xdotool x11-utils x11-apps imagemagick trayer dunst python3 python3-pip unzip)
+TEST_PKGS=(xvfb xdotool x11-utils x11-apps imagemagick trayer dunst python3 python3-pip unzip curl)
 
 want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}")
 if [[ "${ATLAS_SETUP_TESTS:-0}" == 1 ]]; then
@@ -29,6 +29,7 @@ fi
 # The independent MCP clients of the tests (Inspector CLI, Python `mcp`), cached outside the clone.
 if [[ "${ATLAS_SETUP_TESTS:-0}" == 1 ]]; then
   source "$(dirname "${BASH_SOURCE[0]}")/mcp-clients.sh"
+  source "$(dirname "${BASH_SOURCE[0]}")/oauth-server.sh"
 fi
 
 # Builds go to a target directory outside the clone so that a fresh clone reuses earlier builds.

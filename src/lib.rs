@@ -34,6 +34,7 @@ pub mod audio;
 pub mod config;
 pub mod desktop;
 pub mod engine;
+pub mod integrations;
 pub mod intent;
 pub mod mcp;
 pub mod model;
@@ -53,6 +54,8 @@ pub mod workflow;
 mod test_dbus;
 #[cfg(test)]
 mod test_display;
+#[cfg(test)]
+mod test_keyring;
 #[cfg(test)]
 mod test_pulse;
 #[cfg(test)]

@@ -85,12 +85,22 @@ impl Server {
                     .expect("voice loop"),
             )
         });
+        let integrations = Arc::new(atlas::integrations::Integrations::new(
+            config.integrations.clone(),
+            &paths.config_file,
+            &paths.data_dir,
+            Arc::new(MemorySecrets::default()),
+            Arc::new(MemorySecrets::default()),
+            Arc::new(atlas::integrations::DesktopAnnounce),
+            None,
+        ));
         let a = Api::new(ApiParts {
             engine: engine.clone(),
             voice,
             config: config.clone(),
             paths,
             status: None,
+            integrations: Some(integrations),
         })
         .unwrap();
         let listener = api::bind(&config.api).await.unwrap().unwrap();
@@ -1004,4 +1014,55 @@ async fn slack_deliveries_answer_the_url_challenge_run_signed_events_once_and_re
                 .contains("url_verification")
     }));
     s.stop().await;
+}
+
+#[tokio::test]
+async fn integrations_are_listed_checked_and_refused_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::with(dir.path(), &[MANUAL]).await;
+    let (st, v) = json_of(s.get("/v1/integrations").send().await.unwrap()).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["integrations"][0]["name"], "gmail");
+    assert_eq!(v["integrations"][0]["state"], "disconnected");
+    assert_eq!(v["integrations"][1]["name"], "calendar");
+    let (st, v) = json_of(s.get("/v1/integrations/outlook").send().await.unwrap()).await;
+    assert_eq!(st, 404);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gmail and calendar"),
+        "{v}"
+    );
+    let (st, v) = json_of(s.get("/v1/integrations/gmail").send().await.unwrap()).await;
+    assert_eq!(
+        (st, v["state"].as_str()),
+        (200, Some("disconnected")),
+        "{v}"
+    );
+    let (st, v) = json_of(
+        Server::client()
+            .post(format!("{}/v1/integrations/calendar/connect", s.base))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[integrations.calendar]"),
+        "{v}"
+    );
+    // Without the token: refused like every /v1 route.
+    let st = Server::client()
+        .get(format!("{}/v1/integrations", s.base))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, 401);
 }

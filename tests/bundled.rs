@@ -23,7 +23,14 @@ fn every_bundled_workflow_loads() {
     let report = load_dirs(&[bundled_dir()]);
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
     let ids: Vec<&str> = report.workflows.iter().map(|w| w.id()).collect();
-    for id in ["hello", "weather", "crypto_alert", "morning_briefing"] {
+    for id in [
+        "hello",
+        "weather",
+        "crypto_alert",
+        "morning_briefing",
+        "email_digest",
+        "meeting_reminder",
+    ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
 }
@@ -147,7 +154,7 @@ async fn morning_briefing_greets_dates_and_reads_the_weather() {
         )
         .await;
     assert_status(&out, RunStatus::Succeeded);
-    assert_eq!(out.spoken.len(), 3, "{:?}", out.spoken);
+    assert_eq!(out.spoken.len(), 5, "{:?}", out.spoken);
     assert!(
         out.spoken[0].starts_with("Good ")
             && out.spoken[0].contains(", Sam.")
@@ -156,7 +163,13 @@ async fn morning_briefing_greets_dates_and_reads_the_weather() {
         out.spoken
     );
     assert!(out.spoken[1].contains("degrees with light rain"));
-    assert_eq!(out.spoken[2], "That's your briefing. Have a good day.");
+    // No integrations in this engine: the calendar and mail parts are skipped, each said once.
+    assert_eq!(
+        out.spoken[2],
+        "The calendar is not connected, so I skipped it."
+    );
+    assert_eq!(out.spoken[3], "Email is not connected, so I skipped it.");
+    assert_eq!(out.spoken[4], "That's your briefing. Have a good day.");
 }
 
 #[tokio::test]

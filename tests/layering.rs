@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["triggers", "voice"],
     // The desktop (hotkey, tray, notifications) sits high so that nothing under the agent, and
     // no audio, speech or matching code, can reach it.
-    &["desktop"],
+    &["desktop", "integrations"],
     &["agent"],
     // Atlas as an MCP server (tools and resources over the engine, the store and the voice loop).
     &["mcp"],

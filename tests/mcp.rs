@@ -338,6 +338,7 @@ impl Server {
             config: config.clone(),
             paths,
             status: None,
+            integrations: None,
         })
         .unwrap();
         let listener = api::bind(&config.api).await.unwrap().unwrap();

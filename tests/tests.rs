@@ -7,6 +7,8 @@ mod util;
 mod test_dbus;
 #[path = "../src/test_display.rs"]
 mod test_display;
+#[path = "../src/test_keyring.rs"]
+mod test_keyring;
 #[path = "../src/test_pulse.rs"]
 mod test_pulse;
 #[path = "../src/test_skip.rs"]
@@ -14,6 +16,7 @@ mod test_skip;
 #[path = "../src/test_speechd.rs"]
 mod test_speechd;
 
+mod accounts;
 mod agent;
 mod api;
 mod bench_accuracy;

@@ -61,6 +61,7 @@ pub fn engine_with(yamls: &[&str]) -> TestEngine {
         env: [("ATLAS_TEST_ENV".to_owned(), "visible".to_owned())].into(),
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
+        accounts: None,
     };
     let engine = Engine::new(store, services);
     let workflows = yamls.iter().map(|y| {

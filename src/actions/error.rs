@@ -76,6 +76,9 @@ pub enum ActionError {
     /// Speaking failed.
     #[error(transparent)]
     Speak(#[from] crate::tts::TtsError),
+    /// An integration's call failed (not connected, needs a new sign-in, the API refused).
+    #[error("{0}")]
+    Integration(String),
     /// A blocking task the action ran on another thread died (a bug or a panic in a library).
     #[error("{task} task failed: {source}")]
     Task {
@@ -176,6 +179,8 @@ impl ActionError {
             | ActionError::EngineOnly { .. }
             | ActionError::McpArguments(_)
             | ActionError::McpToolFailed { .. }
+            // The integration's client already waited out rate limits and refreshed once.
+            | ActionError::Integration(_)
             | ActionError::Mcp(super::mcp::McpClientError::UnknownServer { .. })
             | ActionError::Mcp(super::mcp::McpClientError::BadEntry(_))
             | ActionError::Cancelled => false,

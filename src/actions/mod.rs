@@ -19,10 +19,12 @@
 
 mod basic;
 mod body;
+mod calendar;
 mod client;
 mod control;
 mod error;
 mod file;
+mod gmail;
 mod http;
 mod kind;
 mod llm;
@@ -45,10 +47,12 @@ pub use basic::{
     ConditionConfig, DelayConfig, Level, LogConfig, NotifyConfig, SetConfig, SpeakConfig, Urgency,
 };
 pub use body::{ByteLimit, DEFAULT_MAX_BYTES, MAX_MAX_BYTES};
+pub use calendar::{CalendarConfig, CalendarOp};
 pub use client::HttpClient;
 pub use control::{LoopConfig, WorkflowCallConfig};
 pub use error::{ActionError, ControlError, FileError, LlmError};
 pub use file::{FileConfig, FileOp, resolve_in_root};
+pub use gmail::{Accounts, AccountsFuture, GmailConfig, GmailOp};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
@@ -73,6 +77,8 @@ action_kinds! {
     leaf Llm => llm::Llm,
     leaf Speak => basic::Speak,
     leaf Mcp => mcp::Mcp,
+    leaf Gmail => gmail::Gmail,
+    leaf Calendar => calendar::Calendar,
     control Workflow => control::WorkflowCall,
 }
 
@@ -94,6 +100,8 @@ pub struct Services {
     pub llm: LlmDefaults,
     /// The external MCP servers the `mcp` action may call, by name.
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
+    /// The integrations (`gmail`), when this runtime has them.
+    pub accounts: Option<Arc<dyn Accounts>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -151,6 +159,7 @@ pub(crate) mod tests {
             env: Default::default(),
             llm: LlmDefaults::default(),
             mcp_servers: Default::default(),
+            accounts: None,
         }
     }
 
@@ -170,6 +179,8 @@ pub(crate) mod tests {
                 "llm",
                 "speak",
                 "mcp",
+                "gmail",
+                "calendar",
                 "workflow"
             ]
         );

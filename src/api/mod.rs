@@ -11,7 +11,7 @@
 //!   loopback is refused (DNS rebinding: a web page must not reach the daemon).
 //! - `routes`: the route table, from which the router *and* the OpenAPI document
 //!   (`/v1/openapi.json`) are built, so the document lists exactly what is served.
-//! - `workflows`, `runs`, `agent`: the handlers; `hooks`: webhook deliveries.
+//! - `workflows`, `runs`, `agent`, `integrations`: the handlers; `hooks`: webhook deliveries.
 //!
 //! **Boundary**: only `api` (and later `mcp`) knows HTTP and JSON wire types; below it the
 //! engine, store and voice loop are called as they are by the CLI. **Invariant**: a refused
@@ -21,6 +21,7 @@ mod agent;
 mod error;
 mod guard;
 mod hooks;
+mod integrations;
 mod routes;
 mod runs;
 pub mod token;
@@ -55,6 +56,8 @@ pub struct ApiParts {
     pub paths: Paths,
     /// The runtime's status, when it has one (a daemon does).
     pub status: Option<StatusFn>,
+    /// The integrations, when they run here (a daemon's).
+    pub integrations: Option<Arc<crate::integrations::Integrations>>,
 }
 
 /// The API's shared state.
@@ -65,6 +68,7 @@ pub struct Api {
     paths: Paths,
     token: String,
     status: Option<StatusFn>,
+    integrations: Option<Arc<crate::integrations::Integrations>>,
     agent_events: broadcast::Sender<Value>,
     hooks: hooks::Seen,
     /// Serialises writes to the user's workflows folder and the reloads after them.
@@ -85,6 +89,7 @@ impl Api {
             paths: parts.paths,
             token,
             status: parts.status,
+            integrations: parts.integrations,
             agent_events: broadcast::channel(256).0,
             hooks: hooks::Seen::default(),
             writes: tokio::sync::Mutex::new(()),

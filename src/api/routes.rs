@@ -13,7 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde_json::{Map, Value, json};
 
-use super::{Api, agent, guard, hooks, runs, workflows};
+use super::{Api, agent, guard, hooks, integrations, runs, workflows};
 
 /// One route, as the OpenAPI document describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +227,42 @@ fn table() -> Vec<(RouteDoc, Handler)> {
                 "Webhook deliveries answered, accepted and refused, newest first (`?limit=N`).",
             ),
             || get(hooks::deliveries),
+        ),
+        (
+            r(
+                "get",
+                "/v1/integrations",
+                None,
+                "Every integration (gmail, calendar) with its state, as last recorded.",
+            ),
+            || get(integrations::list),
+        ),
+        (
+            r(
+                "get",
+                "/v1/integrations/{id}",
+                None,
+                "One integration, health-checked now (within 5 s).",
+            ),
+            || get(integrations::check),
+        ),
+        (
+            r(
+                "post",
+                "/v1/integrations/{id}/connect",
+                None,
+                "Starts a sign-in: 202 with the `url` to open; it finishes when the browser comes back (`integration.connected`).",
+            ),
+            || post(integrations::connect),
+        ),
+        (
+            r(
+                "post",
+                "/v1/integrations/{id}/disconnect",
+                None,
+                "Revokes the grant where the provider can and forgets the tokens.",
+            ),
+            || post(integrations::disconnect),
         ),
         (
             RouteDoc {

@@ -102,6 +102,12 @@ pub enum Command {
     /// The daemon's control API.
     #[command(subcommand)]
     Api(ApiCmd),
+    /// Accounts Atlas signs in to (gmail, calendar): connect, disconnect, status.
+    #[command(subcommand)]
+    Integration(IntegrationCmd),
+    /// Secrets in the OS keyring (API keys workflows read as `secrets.NAME`).
+    #[command(subcommand)]
+    Secret(SecretCmd),
     /// Atlas as an MCP server on stdin/stdout (for AI clients); `atlas mcp tools` lists the
     /// tools of the MCP servers in config.toml.
     Mcp {
@@ -126,6 +132,63 @@ pub enum McpCmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+// `atlas integration ...`.
+#[derive(Subcommand)]
+pub enum IntegrationCmd {
+    /// Every integration with its state.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign in: opens the browser (or prints the URL) and waits for the redirect.
+    Connect {
+        /// gmail or calendar.
+        name: String,
+        /// Do not open a browser; only print the URL.
+        #[arg(long)]
+        no_browser: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the tokens (where the provider can) and forget them.
+    Disconnect {
+        /// gmail or calendar.
+        name: String,
+    },
+    /// One integration's state; checks it against the provider now (within 5 s).
+    Status {
+        /// gmail or calendar (default: all).
+        name: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// `atlas secret ...`.
+#[derive(Subcommand)]
+pub enum SecretCmd {
+    /// Store a secret in the OS keyring; the value is read from a prompt (not echoed) or, when
+    /// stdin is not a terminal, from stdin (one trailing newline is dropped). Never an argument.
+    Set {
+        /// The secret's name, e.g. openai_key (workflows read it as `secrets.openai_key`).
+        name: String,
+    },
+    /// The names of the secrets in the OS keyring (never their values).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret from the OS keyring.
+    Delete {
+        /// The secret's name.
+        name: String,
     },
 }
 

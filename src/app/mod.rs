@@ -10,8 +10,10 @@ mod bench;
 pub mod cli;
 mod daemon_cmd;
 mod history;
+mod integration_cmd;
 mod logging;
 mod mcp_cmd;
+mod secret_cmd;
 mod service;
 mod voice_cmd;
 mod workflow_cmd;
@@ -90,6 +92,8 @@ async fn command(command: Command, global: &Global) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Model(cmd) => model_command(cmd, global).await,
+        Command::Secret(cmd) => secret_cmd::run(cmd).await,
+        Command::Integration(cmd) => integration_cmd::run(cmd, global).await,
         Command::Mcp { cmd } => match cmd.unwrap_or(McpCmd::Serve) {
             McpCmd::Serve => mcp_cmd::serve(global).await.map(|_| true),
             McpCmd::Tools {

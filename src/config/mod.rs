@@ -18,8 +18,8 @@ mod sections;
 
 pub use sections::{
     AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
-    EventsConfig, HistoryConfig, LlmDefaults, McpConfig, McpServerConfig, PttMode, SpeakerConfig,
-    VoiceConfig, WorkflowSource,
+    EventsConfig, HistoryConfig, IntegrationsConfig, LlmDefaults, McpConfig, McpServerConfig,
+    ProviderConfig, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.
@@ -84,6 +84,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// The sources of `event` triggers: watched folders, D-Bus signals.
     pub events: EventsConfig,
+    /// Accounts Atlas signs in to (`[integrations.gmail]`, `[integrations.calendar]`).
+    pub integrations: IntegrationsConfig,
 }
 
 /// Where everything lives, resolved.

@@ -295,3 +295,71 @@ impl Default for EventsConfig {
         }
     }
 }
+
+/// `[integrations]`: the accounts Atlas signs in to, and how often it checks them.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsConfig {
+    /// Seconds between the daemon's health checks of connected integrations (the first runs at
+    /// start). Default 900.
+    pub check_every_secs: u64,
+    /// `[integrations.gmail]`, `[integrations.calendar]`.
+    pub gmail: Option<ProviderConfig>,
+    /// Google Calendar.
+    pub calendar: Option<ProviderConfig>,
+}
+
+impl Default for IntegrationsConfig {
+    fn default() -> Self {
+        IntegrationsConfig {
+            check_every_secs: 900,
+            gmail: None,
+            calendar: None,
+        }
+    }
+}
+
+/// One provider's OAuth client (users bring their own: a Google Cloud "Desktop app" client) and
+/// endpoints; the endpoints default to the provider's, and tests point them at local servers.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// The OAuth client id.
+    pub client_id: Option<String>,
+    /// The client secret (Google desktop clients have one that is not confidential but is
+    /// required); or name a secret with `client_secret_secret`.
+    pub client_secret: Option<String>,
+    /// The name of a secret (keyring or `ATLAS_SECRET_*`) holding the client secret.
+    pub client_secret_secret: Option<String>,
+    /// The authorization endpoint.
+    pub auth_url: Option<String>,
+    /// The token endpoint.
+    pub token_url: Option<String>,
+    /// The revocation endpoint.
+    pub revoke_url: Option<String>,
+    /// The REST API's base URL.
+    pub api_url: Option<String>,
+    /// Scopes to ask for instead of the provider's defaults.
+    pub scopes: Option<Vec<String>>,
+    /// How long `atlas integration connect` waits for the browser's redirect, in seconds
+    /// (default 180).
+    pub redirect_timeout_secs: Option<u64>,
+    /// Seconds between the daemon's polls (Gmail: `mail.new`; Calendar: `calendar.soon`;
+    /// default 60, at least 15).
+    pub poll_secs: Option<u64>,
+    /// Calendar: announce a meeting (`calendar.soon`) this many minutes before it starts
+    /// (default 10).
+    pub remind_minutes: Option<i64>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("auth_url", &self.auth_url)
+            .field("token_url", &self.token_url)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}

@@ -97,6 +97,8 @@ pub enum TrayUpdate {
     Next(Option<String>),
     /// Recent runs, newest first, e.g. `"weather: succeeded"`; the first five are shown.
     Recent(Vec<String>),
+    /// Integrations that need the user, e.g. `"Gmail: sign in again"`; empty when none does.
+    Accounts(Vec<String>),
 }
 
 /// The `[agent]` settings this module reads from config.toml.

@@ -67,6 +67,8 @@ mod tests {
             TrayUpdate::Next(None),
             TrayUpdate::Next(Some("tick at 07:00".into())),
             TrayUpdate::Recent(vec!["weather: succeeded".into()]),
+            TrayUpdate::Accounts(vec!["Gmail: sign in again".into()]),
+            TrayUpdate::Accounts(Vec::new()),
         ];
         for u in updates {
             let line = encode(&u);

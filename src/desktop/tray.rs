@@ -167,6 +167,7 @@ struct Last {
     workflows: Option<TrayUpdate>,
     next: Option<TrayUpdate>,
     recent: Option<TrayUpdate>,
+    accounts: Option<TrayUpdate>,
 }
 
 impl Last {
@@ -177,6 +178,7 @@ impl Last {
             TrayUpdate::Workflows(_) => &mut self.workflows,
             TrayUpdate::Next(_) => &mut self.next,
             TrayUpdate::Recent(_) => &mut self.recent,
+            TrayUpdate::Accounts(_) => &mut self.accounts,
         };
         *slot = Some(u.clone());
     }
@@ -186,6 +188,7 @@ impl Last {
             &self.workflows,
             &self.next,
             &self.recent,
+            &self.accounts,
             &self.listening,
             &self.state,
         ]

@@ -25,6 +25,7 @@ fn engine(yaml: &str) -> (Engine, tempfile::TempDir) {
         env: Default::default(),
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
+        accounts: None,
     };
     let engine = Engine::new(store, services);
     let wf = load_str(yaml, Path::new("test.yaml")).expect("workflow loads");

@@ -24,6 +24,9 @@ use crate::audio::{CaptureConfig, Recorder};
 use crate::config::{Config, Paths};
 use crate::desktop::{self, Desktop, DesktopEvent, TrayUpdate};
 use crate::engine::{Engine, EngineError};
+use crate::integrations::Integrations;
+use crate::integrations::calendar_watch::CalendarWatch;
+use crate::integrations::mail_watch::MailWatch;
 use crate::stt::{SttConfig, Transcriber};
 use crate::triggers::events::{files, system};
 use crate::triggers::{Event, EventHub, EventTriggers, Scheduler};
@@ -105,11 +108,13 @@ impl Daemon {
         let mut problems = Vec::new();
         let (voice, model_name) = open_voice(&runtime, metered, &mut problems);
         let events = start_events(&runtime, &background, &mut problems);
+        let integrations = start_integrations(&runtime, events.hub(), &background);
         let api = start_api(
             &runtime,
             voice.clone(),
             &status,
             &events,
+            integrations.clone(),
             &background,
             &mut problems,
         )
@@ -122,6 +127,7 @@ impl Daemon {
         };
         if let Some(d) = &parts.desktop {
             feed_tray(d.clone(), &engine, &scheduler);
+            feed_tray_accounts(d.clone(), integrations.clone(), events.hub(), &background);
         }
         status.set_facts(Facts {
             model: model_name,
@@ -305,6 +311,7 @@ async fn start_api(
     voice: Option<Arc<VoiceLoop>>,
     status: &StatusWriter,
     events: &EventTriggers,
+    integrations: Arc<Integrations>,
     background: &CancellationToken,
     problems: &mut Vec<String>,
 ) -> Option<Arc<Api>> {
@@ -339,6 +346,7 @@ async fn start_api(
                 v
             }
         })),
+        integrations: Some(integrations),
     };
     match Api::new(parts) {
         Ok(a) => {
@@ -469,6 +477,81 @@ fn next_run_line(scheduler: &Scheduler) -> Option<String> {
             u.at.with_timezone(&chrono::Local).format("%a %H:%M")
         )
     })
+}
+
+/// The runtime's integrations, their events on the hub; their health checks (at start and
+/// periodically) and the new-mail watcher run until the daemon stops.
+fn start_integrations(
+    runtime: &Runtime,
+    hub: &EventHub,
+    background: &CancellationToken,
+) -> Arc<Integrations> {
+    let integrations = runtime.integrations.clone();
+    integrations.attach_hub(hub.clone());
+    tokio::spawn(integrations.clone().run(background.clone()));
+    let poll = runtime
+        .config
+        .integrations
+        .gmail
+        .as_ref()
+        .and_then(|g| g.poll_secs)
+        .unwrap_or(60)
+        .max(15);
+    let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir);
+    tokio::spawn(watch.run(Duration::from_secs(poll), background.clone()));
+    let cal = runtime.config.integrations.calendar.as_ref();
+    let cal_poll = cal.and_then(|c| c.poll_secs).unwrap_or(60).max(15);
+    let lead = cal.and_then(|c| c.remind_minutes).unwrap_or(10);
+    let meetings = CalendarWatch::new(
+        integrations.clone(),
+        hub.clone(),
+        &runtime.paths.data_dir,
+        lead,
+    );
+    tokio::spawn(meetings.run(Duration::from_secs(cal_poll), background.clone()));
+    integrations
+}
+
+/// Shows the integrations that need the user in the tray: now, and after every
+/// `integration.*` event.
+fn feed_tray_accounts(
+    desktop: Arc<Desktop>,
+    integrations: Arc<Integrations>,
+    hub: &EventHub,
+    background: &CancellationToken,
+) {
+    let mut events = hub.subscribe();
+    let stop = background.clone();
+    let show = move || {
+        let lines = integrations
+            .statuses()
+            .into_iter()
+            .filter(|s| s.needs_attention())
+            .map(|s| match s.state.as_str() {
+                "needs_reauth" => format!("{}: sign in again", s.title),
+                _ => format!(
+                    "{}: {}",
+                    s.title,
+                    s.reason.unwrap_or_else(|| "error".into())
+                ),
+            })
+            .collect();
+        desktop.update(TrayUpdate::Accounts(lines));
+    };
+    show();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                e = events.recv() => match e {
+                    Ok(e) if e.kind.starts_with("integration.") => show(),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => show(),
+                    Err(_) => return,
+                },
+            }
+        }
+    });
 }
 
 /// Gives the tray its workflow menu and next run now, and its recent runs after every run.

@@ -24,8 +24,9 @@ pub use status::{Facts, STATUS_REFRESH, StatusWriter, read_status};
 use crate::actions::{HttpClient, Services};
 use crate::config::{Config, Paths};
 use crate::engine::Engine;
+use crate::integrations::{DesktopAnnounce, Integrations};
 use crate::model::{self, ModelError};
-use crate::secrets::{ChainSecrets, EnvSecrets, SecretStore};
+use crate::secrets::{ChainSecrets, EnvSecrets, KeyringSecrets, SecretStore};
 use crate::store::{Store, StoreError};
 use crate::tts::Speaker;
 use crate::workflow::{LoadReport, load_sources};
@@ -58,6 +59,8 @@ pub struct Runtime {
     pub engine: Engine,
     /// The load report (errors of bad files; the good ones are in the engine).
     pub report: LoadReport,
+    /// The integrations (the `gmail` action's, and the daemon's health checks).
+    pub integrations: Arc<Integrations>,
 }
 
 impl Runtime {
@@ -70,7 +73,9 @@ impl Runtime {
     ) -> Result<Runtime, RuntimeError> {
         create_dir("data directory", &paths.data_dir)?;
         let store = Store::open(&paths.database())?;
-        let services = services(&config, &paths, speaker)?;
+        let integrations = integrations(&config, &paths);
+        let mut services = services(&config, &paths, speaker)?;
+        services.accounts = Some(integrations.clone());
         let engine = Engine::new(store, services);
         let report = load_sources(&config.workflow_dirs(&paths));
         engine.set_workflows(report.workflows.iter().cloned());
@@ -79,6 +84,7 @@ impl Runtime {
             paths,
             engine,
             report,
+            integrations,
         })
     }
 }
@@ -91,7 +97,26 @@ fn create_dir(what: &'static str, path: &std::path::Path) -> Result<(), RuntimeE
     })
 }
 
-/// The shared services actions use, from config.
+/// The integrations of `config`: tokens in the OS keyring, client secrets from the environment
+/// or the keyring, a desktop notification when one needs a new sign-in; events go to the hub the
+/// daemon attaches ([`Integrations::attach_hub`]).
+pub fn integrations(config: &Config, paths: &Paths) -> Arc<Integrations> {
+    let keyring = Arc::new(KeyringSecrets::new());
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets), keyring.clone()]));
+    Arc::new(Integrations::new(
+        config.integrations.clone(),
+        &paths.config_file,
+        &paths.data_dir,
+        keyring,
+        secrets,
+        Arc::new(DesktopAnnounce),
+        None,
+    ))
+}
+
+/// The shared services actions use, from config (without integrations: [`Runtime::build`] adds
+/// them).
 pub fn services(
     config: &Config,
     paths: &Paths,
@@ -101,7 +126,11 @@ pub fn services(
     for (_, dir) in &roots {
         create_dir("file root", dir)?;
     }
-    let secrets: Arc<dyn SecretStore> = Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets)]));
+    // The environment overrides the keyring (CI, servers).
+    let secrets: Arc<dyn SecretStore> = Arc::new(ChainSecrets(vec![
+        Arc::new(EnvSecrets),
+        Arc::new(KeyringSecrets::new()),
+    ]));
     Ok(Services {
         http: HttpClient::new(
             concat!("atlas/", env!("CARGO_PKG_VERSION")),
@@ -113,6 +142,7 @@ pub fn services(
         env: config.env(),
         llm: config.llm.clone(),
         mcp_servers: config.mcp.servers.clone(),
+        accounts: None,
     })
 }
 

@@ -59,6 +59,7 @@ fn rig(model: &Path, workflows: &[&str]) -> Rig {
         env: Default::default(),
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
+        accounts: None,
     };
     let store = Store::open(&dir.path().join("atlas.db")).expect("store");
     let engine = Engine::new(store, services);

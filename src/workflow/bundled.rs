@@ -13,7 +13,15 @@ const FILES: &[(&str, &str)] = &[
         "crypto-alert.yaml",
         include_str!("../../workflows/crypto-alert.yaml"),
     ),
+    (
+        "email-digest.yaml",
+        include_str!("../../workflows/email-digest.yaml"),
+    ),
     ("hello.yaml", include_str!("../../workflows/hello.yaml")),
+    (
+        "meeting-reminder.yaml",
+        include_str!("../../workflows/meeting-reminder.yaml"),
+    ),
     (
         "morning-briefing.yaml",
         include_str!("../../workflows/morning-briefing.yaml"),
@@ -64,7 +72,7 @@ mod tests {
         }
         assert_eq!(
             text_of(&Path::new(BUNDLED_PREFIX).join("hello.yaml")),
-            Some(FILES[1].1)
+            Some(FILES[2].1)
         );
         assert_eq!(text_of(Path::new("/elsewhere/hello.yaml")), None);
     }

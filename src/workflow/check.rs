@@ -100,6 +100,10 @@ pub const KNOWN_EVENTS: &[&str] = &[
     "network.down",
     "mail.new",
     "calendar.soon",
+    "integration.connected",
+    "integration.disconnected",
+    "integration.error",
+    "integration.needs_reauth",
 ];
 
 /// Checks every trigger; returns the parsed schedules and the warnings (event types nothing

@@ -61,6 +61,7 @@ pub async fn api(deliveries: usize, clients: usize, as_json: bool) -> anyhow::Re
         config: config.clone(),
         paths,
         status: None,
+        integrations: None,
     })?;
     let listener = api::bind(&config.api)
         .await?

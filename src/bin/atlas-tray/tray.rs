@@ -79,6 +79,12 @@ struct Tray {
     workflows: Submenu,
     next: MenuItem,
     recent: Submenu,
+    /// The integrations needing attention (a line; the tooltip says it too).
+    accounts: MenuItem,
+    /// The tooltip's status part, kept so an accounts line can be added to it.
+    state_text: String,
+    /// The accounts part of the tooltip.
+    accounts_text: Option<String>,
     /// Menu id of each workflow item -> workflow id.
     workflow_ids: HashMap<MenuId, String>,
     /// Makes workflow item ids unique across menu rebuilds.
@@ -100,16 +106,19 @@ impl Tray {
         let workflows = Submenu::new("Workflows", true);
         let next = MenuItem::new(next_text(None), false, None);
         let recent = Submenu::new("Recent runs", true);
+        // Not clickable (so the keyboard skips it): it tells what to run.
+        let accounts = MenuItem::new(accounts_text(&[]), false, None);
         let open = MenuItem::with_id(ID_OPEN_FOLDER, "Open workflows folder", true, None);
         let quit = MenuItem::with_id(ID_QUIT, "Quit", true, None);
         let menu = Menu::new();
-        let items: [&dyn IsMenuItem; 9] = [
+        let items: [&dyn IsMenuItem; 10] = [
             &status,
             &PredefinedMenuItem::separator(),
             &listening,
             &workflows,
             &next,
             &recent,
+            &accounts,
             &PredefinedMenuItem::separator(),
             &open,
             &quit,
@@ -136,6 +145,9 @@ impl Tray {
             workflows,
             next,
             recent,
+            accounts,
+            state_text: status_text(AgentState::Idle),
+            accounts_text: None,
             workflow_ids: HashMap::new(),
             generation: 0,
             events,
@@ -156,7 +168,8 @@ impl Tray {
                     eprintln!("cannot change the tray icon to {state:?}: {err}");
                 }
                 let text = status_text(state);
-                let _ = self.icon.set_tooltip(Some(&text));
+                self.state_text = text.clone();
+                self.tooltip();
                 self.status.set_text(text);
             }
             TrayUpdate::Listening(on) => self.listening.set_checked(on),
@@ -175,6 +188,11 @@ impl Tray {
                 }
             }
             TrayUpdate::Next(next) => self.next.set_text(next_text(next.as_deref())),
+            TrayUpdate::Accounts(lines) => {
+                self.accounts.set_text(accounts_text(&lines));
+                self.accounts_text = (!lines.is_empty()).then(|| lines.join("; "));
+                self.tooltip();
+            }
             TrayUpdate::Recent(runs) => {
                 clear(&self.recent);
                 if runs.is_empty() {
@@ -185,6 +203,15 @@ impl Tray {
                 }
             }
         }
+    }
+
+    /// The tooltip: the state, and what needs attention.
+    fn tooltip(&self) {
+        let text = match &self.accounts_text {
+            Some(a) => format!("{} ({a})", self.state_text),
+            None => self.state_text.clone(),
+        };
+        let _ = self.icon.set_tooltip(Some(&text));
     }
 
     /// Forwards a menu click to the agent; `false` when the agent is gone.
@@ -204,6 +231,14 @@ impl Tray {
 
 fn status_text(state: AgentState) -> String {
     format!("Atlas: {}", state.label())
+}
+
+fn accounts_text(lines: &[String]) -> String {
+    if lines.is_empty() {
+        "Accounts: nothing needs you".to_owned()
+    } else {
+        format!("Accounts: {}", lines.join("; "))
+    }
 }
 
 fn next_text(next: Option<&str>) -> String {

@@ -1,0 +1,10 @@
+//! Accounts: secrets in a real Secret Service (gnome-keyring-daemon on a private session bus, see
+//! src/test_keyring.rs) and the refusal when no keyring is reachable, through the real `atlas`
+//! binary.
+
+mod calendar;
+mod connect;
+mod fake_auth;
+mod gmail;
+mod keyring;
+mod oauth;
