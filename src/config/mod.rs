@@ -17,9 +17,9 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    AgentConfig, ApiConfig, BackendChoice, DEFAULT_API_LISTEN, DEFAULT_RATE, DEFAULT_VOICE,
-    EventsConfig, HistoryConfig, IntegrationsConfig, LlmDefaults, McpConfig, McpServerConfig,
-    ProviderConfig, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
+    AgentConfig, ApiConfig, BackendChoice, DEFAULT_AGREE_MARGIN, DEFAULT_API_LISTEN, DEFAULT_RATE,
+    DEFAULT_VOICE, EventsConfig, HistoryConfig, IntegrationsConfig, LlmDefaults, McpConfig,
+    McpServerConfig, ProviderConfig, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.

@@ -12,6 +12,9 @@ pub const DEFAULT_VOICE: &str = "en-us";
 /// The default speaking rate, in words per minute (espeak-ng's own default is 175).
 pub const DEFAULT_RATE: u32 = 175;
 
+/// The default of `voice.agree_margin` (see `voice::AGREE_MARGIN`).
+pub const DEFAULT_AGREE_MARGIN: f32 = 2.5;
+
 /// `[voice]` in config.toml.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -69,7 +72,7 @@ impl Default for VoiceConfig {
             idle_unload_secs: 300,
             audio_ctx_floor: 512,
             grammar: true,
-            agree_margin: crate::voice::AGREE_MARGIN,
+            agree_margin: DEFAULT_AGREE_MARGIN,
             input_device: None,
             max_seconds: 30,
             speculate_pause_ms: 200,

@@ -476,7 +476,7 @@ struct Phrases {
 /// The default of `voice.agree_margin`: how much lower (mean log-probability per token) a
 /// grammar-guided transcript may score than the free one and still stand, when the free text's
 /// nearest phrase agrees with it.
-pub const AGREE_MARGIN: f32 = 2.5;
+pub const AGREE_MARGIN: f32 = crate::config::DEFAULT_AGREE_MARGIN;
 
 /// The least score the free text's nearest phrase must have to count as agreeing.
 pub const AGREE_FLOOR: f32 = 0.5;
