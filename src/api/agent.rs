@@ -69,18 +69,9 @@ pub(super) async fn utterance(
 
 /// Whether a body is a WAV recording: declared so, or shaped so when nothing is declared.
 fn is_wav(headers: &HeaderMap, body: &[u8]) -> bool {
-    let declared = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+    let declared = super::media_type(headers);
     match declared.as_deref() {
-        Some("audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave") => true,
+        // audio/wav, audio/x-wav, audio/wave, ...: the decoder says if it is not a WAV file.
         Some(ct) if ct.starts_with("audio/") => true,
         None | Some("application/octet-stream") => {
             body.len() >= 12 && &body[..4] == b"RIFF" && &body[8..12] == b"WAVE"

@@ -202,18 +202,7 @@ fn replay_key(
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            let ct = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            ct == "application/json" || ct.ends_with("+json")
-        })
+    super::media_type(headers).is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"))
 }
 
 /// The body as templates see it: JSON when declared or shaped so and parsing, else text.

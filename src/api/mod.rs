@@ -115,6 +115,18 @@ impl Api {
     }
 }
 
+/// A request's media type (`Content-Type` without parameters, lowercase), if it has one.
+fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let ct = headers.get("content-type")?.to_str().ok()?;
+    Some(
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 /// Binds `[api] listen`: `None` when it is `off`. An address other than loopback is allowed
 /// (explicit config) with a warning in the log.
 pub async fn bind(
