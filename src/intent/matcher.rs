@@ -472,13 +472,7 @@ impl Matcher {
         let mut slots = Map::new();
         let mut notes = Vec::new();
         for PathStep { step, from, to, .. } in alignment.path.iter().copied() {
-            let heard = || {
-                tokens[from..to]
-                    .iter()
-                    .map(|t| t.surface.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
+            let heard = || super::normalize::written(&tokens[from..to]);
             match step {
                 Step::Skip => notes.push(format!("skipped '{}'", heard())),
                 Step::Extra => notes.push(format!("extra '{}'", heard())),

@@ -100,8 +100,9 @@ pub(crate) fn is_function_word(word: &str) -> bool {
 pub(crate) struct Token {
     /// The normalised form used for comparison ("25", "what", "is").
     pub text: String,
-    /// The form slot values are built from: as `text`, except that a number keeps the words it
-    /// was spoken with ("twenty five" rather than "25").
+    /// The form free-text slot values are built from: the word as written, case kept ("Sam",
+    /// "I'll"); a number keeps the words it was spoken with ("twenty five" rather than "25");
+    /// empty for the second part of an expanded contraction ("will" of "I'll").
     pub surface: String,
     /// The number this token stands for, when it is one.
     pub number: Option<f64>,
@@ -258,15 +259,29 @@ pub fn content_words(text: &str) -> Vec<String> {
 /// Filler words are kept; see [`Normalizer`].
 pub(crate) fn words(text: &str) -> Vec<Token> {
     let mut expanded: Vec<String> = Vec::new();
-    for raw in split_words(text) {
-        expand_contraction(&raw, &mut expanded);
+    let mut surfaces: Vec<String> = Vec::new();
+    for (lower, written) in split_words(text) {
+        let before = expanded.len();
+        expand_contraction(&lower, &mut expanded);
+        for k in before..expanded.len() {
+            surfaces.push(if k == before {
+                written.clone()
+            } else {
+                String::new()
+            });
+        }
     }
     let refs: Vec<&str> = expanded.iter().map(String::as_str).collect();
     let spans = find_numbers(&refs);
     let mut out = Vec::with_capacity(refs.len());
     let mut next = 0;
+    let plain = |i: usize| Token {
+        text: refs[i].to_string(),
+        surface: surfaces[i].clone(),
+        number: None,
+    };
     for span in spans {
-        out.extend(refs[next..span.start].iter().map(|w| plain(w)));
+        out.extend((next..span.start).map(plain));
         out.push(Token {
             text: format_number(span.value),
             surface: refs[span.start..span.end].join(" "),
@@ -274,17 +289,22 @@ pub(crate) fn words(text: &str) -> Vec<Token> {
         });
         next = span.end;
     }
-    out.extend(refs[next..].iter().map(|w| plain(w)));
+    out.extend((next..refs.len()).map(plain));
     out
 }
 
-/// A word token that is not a number.
-fn plain(word: &str) -> Token {
-    Token {
-        text: word.to_string(),
-        surface: word.to_string(),
-        number: None,
+/// The words of `tokens` as written (see [`Token::surface`]), for a free-text slot's value; a
+/// span that begins inside a contraction begins with its normalised word.
+pub(crate) fn written(tokens: &[Token]) -> String {
+    let mut out: Vec<&str> = Vec::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        match (i, t.surface.is_empty()) {
+            (0, true) => out.push(&t.text),
+            (_, true) => {}
+            _ => out.push(&t.surface),
+        }
     }
+    out.join(" ")
 }
 
 /// True for the characters that can be apostrophes in whisper output or typed templates.
@@ -295,50 +315,61 @@ fn is_apostrophe(c: char) -> bool {
     )
 }
 
-/// Lowercases and splits on everything that is not part of a word.
-fn split_words(text: &str) -> Vec<String> {
+/// Splits on everything that is not part of a word: each word lowercased, and as written (case
+/// kept, apostrophes made `'`).
+fn split_words(text: &str) -> Vec<(String, String)> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut word = String::new();
+    let mut as_written = String::new();
     // Length of the current dot-separated segment, to join "p.m." into "pm".
     let mut segment = 0;
-    let flush = |word: &mut String, out: &mut Vec<String>| {
+    let flush = |word: &mut String, as_written: &mut String, out: &mut Vec<(String, String)>| {
         let trimmed = word.trim_matches('\'');
         if !trimmed.is_empty() {
-            out.push(trimmed.to_string());
+            out.push((
+                trimmed.to_string(),
+                as_written.trim_matches('\'').to_string(),
+            ));
         }
         word.clear();
+        as_written.clear();
     };
+    let symbol = |s: &str| (s.to_string(), s.to_string());
     for (i, &c) in chars.iter().enumerate() {
         let prev = if i > 0 { chars[i - 1] } else { ' ' };
         let next = chars.get(i + 1).copied().unwrap_or(' ');
         if c.is_alphanumeric() {
             word.extend(c.to_lowercase());
+            as_written.push(c);
             segment += 1;
         } else if is_apostrophe(c) && prev.is_alphanumeric() && next.is_alphanumeric() {
             word.push('\'');
+            as_written.push('\'');
         } else if c == '.' && prev.is_ascii_digit() && next.is_ascii_digit() {
             word.push('.');
+            as_written.push('.');
         } else if c == ',' && prev.is_ascii_digit() && next.is_ascii_digit() {
             // Thousands separator: "1,000".
         } else if c == '.' && prev.is_alphabetic() && next.is_alphabetic() && segment == 1 {
             segment = 0;
         } else if c == '-' && !prev.is_alphanumeric() && next.is_ascii_digit() {
-            flush(&mut word, &mut out);
+            flush(&mut word, &mut as_written, &mut out);
             word.push('-');
+            as_written.push('-');
             segment = 0;
         } else {
-            flush(&mut word, &mut out);
+            flush(&mut word, &mut as_written, &mut out);
             segment = 0;
             match c {
-                '%' => out.push("percent".to_string()),
-                '&' => out.push("and".to_string()),
-                '+' => out.push("plus".to_string()),
+                '%' => out.push(symbol("percent")),
+                '&' => out.push(symbol("and")),
+                '+' => out.push(symbol("plus")),
                 _ => {}
             }
         }
     }
-    flush(&mut word, &mut out);
+    flush(&mut word, &mut as_written, &mut out);
     out
 }
 

@@ -75,34 +75,78 @@ fn collect(node: &Node, out: &mut Vec<String>) -> bool {
     }
 }
 
-/// Joins one sentence per template, taking each workflow's first template, then each one's
-/// second, and so on; skips duplicates (compared normalised) and sentences that would not fit
-/// in `max_chars`.
+/// Joins one sentence per template in at most `max_chars`: first one sentence for every
+/// workflow (its first template whose sentence is complete, else its first), then each one's
+/// next templates in turn while they fit. When not every workflow's first sentence fits,
+/// complete sentences go before fragments and short before long, so as many workflows as possible are in the prompt and none is left
+/// out only for coming late in the list (they keep the list's order in the text). Duplicates
+/// (compared normalised) are skipped.
 pub(crate) fn build_prompt(per_workflow: &[Vec<&Template>], max_chars: usize) -> String {
-    let mut out = String::new();
+    let sentences: Vec<Vec<(String, bool)>> = per_workflow
+        .iter()
+        .map(|ts| {
+            ts.iter()
+                .filter_map(|t| sentence_and_completeness(t))
+                .collect()
+        })
+        .collect();
     let mut seen: Vec<String> = Vec::new();
-    let rounds = per_workflow.iter().map(Vec::len).max().unwrap_or(0);
-    for round in 0..rounds {
-        for templates in per_workflow {
-            let Some(sentence) = templates.get(round).and_then(|t| sentence(t)) else {
-                continue;
-            };
-            let key = normalize(&sentence);
-            if seen.contains(&key) {
-                continue;
-            }
-            let extra = sentence.chars().count() + usize::from(!out.is_empty());
-            if out.chars().count() + extra > max_chars {
-                continue;
-            }
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(&sentence);
-            seen.push(key);
+    let mut used = 0usize;
+    let fits = |used: usize, s: &str| used + s.chars().count() + usize::from(used > 0) <= max_chars;
+    // Round one: a sentence a workflow, the complete one first.
+    let mut firsts: Vec<(usize, usize)> = Vec::new();
+    for (w, ss) in sentences.iter().enumerate() {
+        if let Some(i) = ss
+            .iter()
+            .position(|(_, complete)| *complete)
+            .or((!ss.is_empty()).then_some(0))
+        {
+            firsts.push((w, i));
         }
     }
-    out
+    let mut by_length = firsts.clone();
+    // Complete sentences before fragments ("Call on slack." once its name is cut), then short
+    // before long.
+    by_length.sort_by_key(|&(w, i)| (!sentences[w][i].1, sentences[w][i].0.chars().count()));
+    let mut chosen: Vec<(usize, usize)> = Vec::new();
+    for (w, i) in by_length {
+        let text = &sentences[w][i].0;
+        let key = normalize(text);
+        if seen.contains(&key) || !fits(used, text) {
+            continue;
+        }
+        used += text.chars().count() + usize::from(used > 0);
+        seen.push(key);
+        chosen.push((w, i));
+    }
+    chosen.sort_unstable();
+    let mut out: Vec<&str> = chosen
+        .iter()
+        .map(|&(w, i)| sentences[w][i].0.as_str())
+        .collect();
+    // Then the other sentences, a workflow at a time, while they fit.
+    let rounds = sentences.iter().map(Vec::len).max().unwrap_or(0);
+    for round in 0..rounds {
+        for (w, ss) in sentences.iter().enumerate() {
+            let Some((text, _)) = ss.get(round) else {
+                continue;
+            };
+            let key = normalize(text);
+            if chosen.contains(&(w, round)) || seen.contains(&key) || !fits(used, text) {
+                continue;
+            }
+            used += text.chars().count() + usize::from(used > 0);
+            seen.push(key);
+            out.push(text);
+        }
+    }
+    out.join(" ")
+}
+
+/// A template's sentence, and whether it is complete (no free-text slot was left out of it).
+fn sentence_and_completeness(template: &Template) -> Option<(String, bool)> {
+    let dropped = collect(&template.root, &mut Vec::new());
+    sentence(template).map(|s| (s, !dropped))
 }
 
 #[cfg(test)]
@@ -155,5 +199,31 @@ mod tests {
         let short = build_prompt(&per, 40);
         assert!(short.chars().count() <= 40, "{short}");
         assert_eq!(short, "Morning briefing. What's the weather?");
+    }
+
+    #[test]
+    fn every_workflow_gets_a_sentence_before_any_gets_two_and_overflow_drops_the_longest() {
+        let t = |s: &str| parse_template(s).unwrap();
+        let add = [
+            t("add {title} at {time} to my calendar"),
+            t("schedule a meeting"),
+        ];
+        let long = [t("read me the whole of my morning briefing please")];
+        let weather = [t("what's the weather"), t("weather report")];
+        let per: Vec<Vec<&Template>> = vec![
+            add.iter().collect(),
+            long.iter().collect(),
+            weather.iter().collect(),
+        ];
+        // The complete sentence stands for a workflow before one with its free text cut out.
+        assert_eq!(
+            build_prompt(&per, 200),
+            "Schedule a meeting. Read me the whole of my morning briefing please. What's the weather? Add at to my calendar. Weather report."
+        );
+        // Short of room, the longest first sentence goes, not the one that comes last.
+        assert_eq!(
+            build_prompt(&per, 45),
+            "Schedule a meeting. What's the weather?"
+        );
     }
 }
