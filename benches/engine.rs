@@ -66,6 +66,7 @@ fn run(c: &mut Criterion) {
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
         accounts: None,
+        questions: Default::default(),
     };
     let engine = rt.block_on(async { Engine::new(store, services) });
     engine.set_workflows([Arc::new(load_str(THREE, Path::new("three.yaml")).unwrap())]);

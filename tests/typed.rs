@@ -163,3 +163,52 @@ fn explain_lists_the_candidates_and_their_scores() {
     assert_eq!(candidates[0]["workflow_id"], "lights_on");
     assert!(candidates.iter().all(|c| c["score"].as_f64().is_some()));
 }
+
+const ORDER: &str = "id: order\ntriggers: [{type: voice, phrases: ['order {drink}']}]\nactions:\n  - {id: q, type: ask, config: {question: 'Shall I order {{ trigger.slots.drink }}?', wait: 5s}}\n  - {id: which, type: condition, config: {if: 'q.yes == true', then: yes, else: no}}\n  - {id: yes, type: speak, config: {text: 'Ordered {{ trigger.slots.drink }}.'}, on_success: end}\n  - {id: no, type: speak, config: {text: '{% if q.answered %}Not ordered.{% else %}No answer, nothing ordered.{% endif %}'}}\n  - {id: end, type: log, config: {message: done}}\n";
+
+/// `atlas listen --text` with stdin as the answer: a workflow that asks gets the next line.
+fn listen_answering(h: &Home, text: &str, answer: Option<&str>) -> Value {
+    use std::io::Write as _;
+    std::fs::write(h.wf().join("order.yaml"), ORDER).unwrap();
+    let mut child = Command::new(atlas_bin())
+        .env("ATLAS_DATA_DIR", h.dir.path().join("data"))
+        .env("ATLAS_CONFIG", h.dir.path().join("config.toml"))
+        .env("XDG_CONFIG_HOME", h.dir.path().join("xdg-config"))
+        .env("ATLAS_BUNDLED_WORKFLOWS", h.dir.path().join("no-bundled"))
+        .env("ATLAS_MODEL", h.dir.path().join("no-model.bin"))
+        .env("ATLAS_SPEECH", "none")
+        .arg("--workflows")
+        .arg(h.wf())
+        .args(["listen", "--json", "--text", text])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(a) = answer {
+        writeln!(stdin, "{a}").unwrap();
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    json_of(&o)
+}
+
+#[test]
+fn a_question_is_answered_by_the_next_line_and_an_unanswered_one_does_nothing() {
+    let h = Home::new();
+    let v = listen_answering(&h, "order coffee", Some("yes please"));
+    assert_eq!(v["workflow"], "order", "{v}");
+    assert_eq!(v["asked"], "Shall I order coffee?", "{v}");
+    assert_eq!(v["reply"], "Shall I order coffee? Ordered coffee.", "{v}");
+    assert_eq!(v["run"]["status"], "succeeded", "{v}");
+    let v = listen_answering(&h, "order tea", Some("no"));
+    assert_eq!(v["reply"], "Shall I order tea? Not ordered.", "{v}");
+    // Standard input closed without an answer: the question runs out (its 5 s wait).
+    let v = listen_answering(&h, "order juice", None);
+    assert_eq!(
+        v["reply"], "Shall I order juice? No answer, nothing ordered.",
+        "{v}"
+    );
+    assert_eq!(v["run"]["status"], "succeeded", "{v}");
+}

@@ -62,6 +62,7 @@ pub fn engine_with(yamls: &[&str]) -> TestEngine {
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
         accounts: None,
+        questions: Default::default(),
     };
     let engine = Engine::new(store, services);
     let workflows = yamls.iter().map(|y| {

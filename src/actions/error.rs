@@ -76,6 +76,9 @@ pub enum ActionError {
     /// Speaking failed.
     #[error(transparent)]
     Speak(#[from] crate::tts::TtsError),
+    /// An `ask` could not be asked (another question is waiting for its answer).
+    #[error("{0}")]
+    Ask(String),
     /// An integration's call failed (not connected, needs a new sign-in, the API refused).
     #[error("{0}")]
     Integration(String),
@@ -181,6 +184,7 @@ impl ActionError {
             | ActionError::McpToolFailed { .. }
             // The integration's client already waited out rate limits and refreshed once.
             | ActionError::Integration(_)
+            | ActionError::Ask(_)
             | ActionError::Mcp(super::mcp::McpClientError::UnknownServer { .. })
             | ActionError::Mcp(super::mcp::McpClientError::BadEntry(_))
             | ActionError::Cancelled => false,

@@ -17,6 +17,7 @@
 //! **Boundary**: `actions` imports `spec` for the definition types it shares with `workflow`, and
 //! never imports `workflow` (which imports `actions`).
 
+mod ask;
 mod basic;
 mod body;
 mod calendar;
@@ -43,6 +44,7 @@ use crate::redact::Redactor;
 use crate::secrets::SecretStore;
 use crate::tts::Speaker;
 
+pub use ask::{AskConfig, Asked, DEFAULT_ASK_TIMEOUT, MAX_ASK_TIMEOUT, Questions, yes_or_no};
 pub use basic::{
     ConditionConfig, DelayConfig, Level, LogConfig, NotifyConfig, SetConfig, SpeakConfig, Urgency,
 };
@@ -76,6 +78,7 @@ action_kinds! {
     leaf Notify => basic::Notify,
     leaf Llm => llm::Llm,
     leaf Speak => basic::Speak,
+    leaf Ask => ask::Ask,
     leaf Mcp => mcp::Mcp,
     leaf Gmail => gmail::Gmail,
     leaf Calendar => calendar::Calendar,
@@ -102,6 +105,8 @@ pub struct Services {
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
     /// The integrations (`gmail`), when this runtime has them.
     pub accounts: Option<Arc<dyn Accounts>>,
+    /// The open question of an `ask` action, which the voice loop answers.
+    pub questions: Questions,
 }
 
 impl std::fmt::Debug for Services {
@@ -160,6 +165,7 @@ pub(crate) mod tests {
             llm: LlmDefaults::default(),
             mcp_servers: Default::default(),
             accounts: None,
+            questions: Questions::default(),
         }
     }
 
@@ -178,6 +184,7 @@ pub(crate) mod tests {
                 "notify",
                 "llm",
                 "speak",
+                "ask",
                 "mcp",
                 "gmail",
                 "calendar",

@@ -294,11 +294,9 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<bool> {
     let Runtime { engine, report, .. } = build(global, speaker.clone())?;
     super::warn_load_errors(&report);
     let t = transcriber(&config, model);
-    let handled = match opts.input {
-        Input::Text(ref text) => {
-            let voice = VoiceLoop::new(engine.clone(), t, speaker, config.voice.clone())?;
-            voice.handle_text(text).await
-        }
+    let voice = VoiceLoop::new(engine.clone(), t.clone(), speaker, config.voice.clone())?;
+    let mut handled = match opts.input {
+        Input::Text(ref text) => voice.handle_text(text).await,
         Input::Wav(_) | Input::Mic(_) => {
             let (samples, released) = {
                 // Load the model while the audio is read or recorded, as the agent does while
@@ -312,10 +310,12 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<bool> {
                 preload.await??;
                 (samples, released)
             };
-            let voice = VoiceLoop::new(engine.clone(), t, speaker, config.voice.clone())?;
             voice.handle(samples, released).await?
         }
     };
+    if handled.asked.is_some() {
+        answer_from_stdin(&voice, &engine, &mut handled).await?;
+    }
     engine.store().flush().await?;
     print_handled(&handled, opts.json, opts.explain)?;
     let succeeded = handled
@@ -323,6 +323,58 @@ pub async fn listen(global: &Global, opts: ListenOpts) -> anyhow::Result<bool> {
         .as_ref()
         .is_some_and(|r| r.status == "succeeded");
     Ok(!typed || succeeded)
+}
+
+/// The run `handled` started asked a question: one-shot `atlas listen` takes the answer as a
+/// line of standard input (none when it is closed: the question then runs out), and waits for
+/// the run to end so it is not left half done when the process exits.
+async fn answer_from_stdin(
+    voice: &VoiceLoop,
+    engine: &atlas::engine::Engine,
+    handled: &mut atlas::voice::Handled,
+) -> anyhow::Result<()> {
+    let Some(run) = handled.run.clone() else {
+        return Ok(());
+    };
+    eprintln!("answer (a line; none leaves the question unanswered):");
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    if !line.trim().is_empty() {
+        voice.handle_text(line.trim()).await;
+    }
+    // Bounded: the question waits at most its own `wait`, the rest of the run its timeout.
+    let deadline = Instant::now() + atlas::actions::MAX_ASK_TIMEOUT + Duration::from_secs(60);
+    while engine.active_runs().contains(&run.id) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    engine.store().flush().await?;
+    if let Some(r) = engine.store().get_run(&run.id)? {
+        handled.run = Some(atlas::voice::RunInfo {
+            id: r.id,
+            status: r.status.to_string(),
+            error: r.error,
+        });
+    }
+    // What the run said after the question (its history keeps what each `speak` said).
+    let actions = engine.store().run_actions(&run.id)?;
+    let asked_at = actions
+        .iter()
+        .filter(|a| a.kind == "ask")
+        .map(|a| a.seq)
+        .max();
+    let after: Vec<String> = actions
+        .into_iter()
+        .filter(|a| a.kind == "speak" && Some(a.seq) > asked_at)
+        .filter_map(|a| a.output?["text"].as_str().map(str::to_owned))
+        .collect();
+    if !after.is_empty() {
+        let asked = handled.reply.take().unwrap_or_default();
+        handled.reply = Some(format!("{asked} {}", after.join(" ")).trim().to_owned());
+    }
+    Ok(())
 }
 
 /// The samples of a WAV or microphone input.

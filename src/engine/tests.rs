@@ -26,6 +26,7 @@ fn engine(yaml: &str) -> (Engine, tempfile::TempDir) {
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
         accounts: None,
+        questions: Default::default(),
     };
     let engine = Engine::new(store, services);
     let wf = load_str(yaml, Path::new("test.yaml")).expect("workflow loads");

@@ -1,7 +1,10 @@
 //! The new-mail trigger's source: polls Gmail's history (`history.list` since the last history id,
 //! 2 quota units a poll) and publishes one `mail.new` event per message added to the inbox, with
 //! `id`, `thread_id`, `from`, `from_name`, `subject`, `snippet`, `unread`, `labels` as its data.
-//! Workflows pick messages with an `event` trigger's `filter`.
+//! Workflows pick messages with an `event` trigger's `filter`, or with its `query` (Gmail's own
+//! search syntax): the watcher asks Gmail which of the new messages each query of the loaded
+//! workflows matches (one search a query, only in a poll that found new mail) and lists them in
+//! the event's `queries`.
 //!
 //! **Invariant**: no message is announced twice, across restarts too: the history id and the ids
 //! announced lately are kept in `integrations/gmail-watch.json`, written after each message. The
@@ -30,11 +33,18 @@ struct WatchState {
     seen: Vec<String>,
 }
 
+/// The Gmail queries of the loaded workflows' `mail.new` triggers, asked for at each poll.
+pub type Queries = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// How many of a query's newest results are compared with the new messages, beyond their count.
+const QUERY_SLACK: usize = 20;
+
 /// The new-mail watcher of one data dir.
 pub struct MailWatch {
     all: Arc<Integrations>,
     hub: EventHub,
     file: PathBuf,
+    queries: Queries,
 }
 
 impl MailWatch {
@@ -44,7 +54,40 @@ impl MailWatch {
             all,
             hub,
             file: data_dir.join("integrations/gmail-watch.json"),
+            queries: Arc::new(Vec::new),
         }
+    }
+
+    /// Checks new messages against the queries `queries` gives (the `query` of `mail.new`
+    /// triggers).
+    pub fn with_queries(mut self, queries: Queries) -> MailWatch {
+        self.queries = queries;
+        self
+    }
+
+    /// Which of `queries` each of the new messages `ids` matches, by Gmail's search: new mail
+    /// is the newest, so it is among a query's first results when it matches.
+    async fn matches(
+        &self,
+        gmail: &Gmail<'_>,
+        ids: &[String],
+    ) -> Result<Vec<Vec<String>>, GmailError> {
+        let mut out = vec![Vec::new(); ids.len()];
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut queries = (self.queries)();
+        queries.sort();
+        queries.dedup();
+        for q in queries {
+            let found = gmail.search(&q, ids.len() + QUERY_SLACK).await?;
+            for (i, id) in ids.iter().enumerate() {
+                if found.contains(id) {
+                    out[i].push(q.clone());
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn load(&self) -> Option<WatchState> {
@@ -89,9 +132,10 @@ impl MailWatch {
             }
             Err(e) => return Err(e),
         };
-        let mut published = 0;
+        let mut fresh = Vec::new();
         for id in history.added {
-            if state.seen.contains(&id) {
+            if state.seen.contains(&id) || fresh.iter().any(|m: &super::gmail::Message| m.id == id)
+            {
                 continue;
             }
             let m = match gmail.message(&id).await {
@@ -104,16 +148,23 @@ impl MailWatch {
                 }
                 Err(e) => return Err(e),
             };
+            fresh.push(m);
+        }
+        let ids: Vec<String> = fresh.iter().map(|m| m.id.clone()).collect();
+        let matches = self.matches(&gmail, &ids).await?;
+        let mut published = 0;
+        for (m, queries) in fresh.into_iter().zip(matches) {
             self.hub.publish(Event::new(
                 "gmail",
                 "mail.new",
                 json!({
                     "id": m.id, "thread_id": m.thread_id, "from": m.from, "from_name": m.from_name,
                     "subject": m.subject, "snippet": m.snippet, "unread": m.unread, "labels": m.labels,
+                    "queries": queries,
                 }),
             ));
             published += 1;
-            state.seen.push(id);
+            state.seen.push(m.id);
             if state.seen.len() > SEEN_KEPT {
                 state.seen.remove(0);
             }

@@ -479,6 +479,24 @@ fn next_run_line(scheduler: &Scheduler) -> Option<String> {
     })
 }
 
+/// The `query` of every enabled workflow's `mail.new` trigger.
+fn mail_queries(engine: &Engine) -> Vec<String> {
+    engine
+        .workflows()
+        .values()
+        .filter(|w| w.def.enabled)
+        .flat_map(|w| w.def.triggers.iter())
+        .filter_map(|t| match t {
+            crate::workflow::TriggerDef::Event {
+                event,
+                query: Some(q),
+                ..
+            } if event == "mail.new" => Some(q.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The runtime's integrations, their events on the hub; their health checks (at start and
 /// periodically) and the new-mail watcher run until the daemon stops.
 fn start_integrations(
@@ -497,7 +515,9 @@ fn start_integrations(
         .and_then(|g| g.poll_secs)
         .unwrap_or(60)
         .max(15);
-    let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir);
+    let engine = runtime.engine.clone();
+    let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir)
+        .with_queries(Arc::new(move || mail_queries(&engine)));
     tokio::spawn(watch.run(Duration::from_secs(poll), background.clone()));
     let cal = runtime.config.integrations.calendar.as_ref();
     let cal_poll = cal.and_then(|c| c.poll_secs).unwrap_or(60).max(15);

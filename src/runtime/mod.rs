@@ -143,6 +143,7 @@ pub fn services(
         llm: config.llm.clone(),
         mcp_servers: config.mcp.servers.clone(),
         accounts: None,
+        questions: Default::default(),
     })
 }
 

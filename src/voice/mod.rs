@@ -99,9 +99,46 @@ pub struct Handled {
     pub reason: Option<String>,
     /// Timings.
     pub timings: Timings,
+    /// The question of a waiting `ask` action this utterance answered (it matched nothing then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered: Option<String>,
+    /// The question the started run asked and now waits on: the next utterance answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asked: Option<String>,
     /// The match's candidates and scores (for `--explain`).
     #[serde(skip)]
     pub outcome: Option<MatchOutcome>,
+}
+
+impl Handled {
+    /// Nothing heard yet: the record an utterance starts from.
+    fn new(transcript: String, timings: Timings) -> Handled {
+        Handled {
+            transcript,
+            workflow: None,
+            slots: Map::new(),
+            score: None,
+            run: None,
+            reply: None,
+            reason: None,
+            answered: None,
+            asked: None,
+            timings,
+            outcome: None,
+        }
+    }
+
+    /// Hands the utterance to the question an `ask` action waits on, if one does: true when it
+    /// was an answer (and so is not a command).
+    fn answers(&mut self, questions: &crate::actions::Questions) -> bool {
+        let Some(asked) = questions.answer(&self.transcript) else {
+            return false;
+        };
+        tracing::info!(answer = %self.transcript, run = %asked.run_id, "the utterance answers a question");
+        self.reason = Some(format!("answered the question `{}`", asked.question));
+        self.answered = Some(asked.question);
+        true
+    }
 }
 
 /// How far [`VoiceLoop::handle_reporting`] has got with an utterance.
@@ -205,20 +242,13 @@ impl VoiceLoop {
         speculation: Option<Speculation>,
     ) -> Result<Handled, VoiceError> {
         let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
-        let mut handled = Handled {
-            transcript: String::new(),
-            workflow: None,
-            slots: Map::new(),
-            score: None,
-            run: None,
-            reply: None,
-            reason: None,
-            timings: Timings {
+        let mut handled = Handled::new(
+            String::new(),
+            Timings {
                 audio_ms,
                 ..Timings::default()
             },
-            outcome: None,
-        };
+        );
         let report = self.vad.analyze(&samples);
         if !report.has_speech {
             tracing::info!(
@@ -244,6 +274,9 @@ impl VoiceLoop {
             handled.reason = Some(format!(
                 "ignored `{text}`: whisper's usual output on near-silence"
             ));
+            return Ok(handled);
+        }
+        if handled.answers(&self.engine.services().questions) {
             return Ok(handled);
         }
         let t0 = Instant::now();
@@ -280,11 +313,19 @@ impl VoiceLoop {
     /// Whisper on the speech part of an utterance, with the user's phrases as its prompt and
     /// their grammar as a guide (see [`Hints`]): the decode after the release and the
     /// speculative one while the key is held both go here.
+    /// While an `ask` action waits, the question is the prompt and nothing guides the decode:
+    /// the answer is free speech, not one of the phrases.
     async fn decode(&self, speech: Vec<f32>) -> Result<Transcript, SttError> {
         let phrases = self.matcher();
-        let hints = Hints {
-            prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
-            grammar: phrases.grammar.clone(),
+        let hints = match self.engine.services().questions.open_question() {
+            Some(asked) => Hints {
+                prompt: Some(asked.question),
+                grammar: None,
+            },
+            None => Hints {
+                prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
+                grammar: phrases.grammar.clone(),
+            },
         };
         self.transcriber.transcribe_with(speech, hints).await
     }
@@ -356,6 +397,7 @@ impl VoiceLoop {
             _ = said.superseded.cancelled() => None,
         };
         handled.timings.release_to_workflow_ms = started.map(|t| ms(t - released));
+        let mut asked = self.engine.services().questions.subscribe();
         let wait = handle.wait();
         tokio::pin!(wait);
         let outcome = tokio::select! {
@@ -364,6 +406,19 @@ impl VoiceLoop {
                 // A newer press: this run's speech was stopped; the run itself goes too.
                 let _ = self.engine.cancel_with(&run_id, SUPERSEDED.to_owned());
                 wait.await
+            }
+            question = async {
+                asked.wait_for(|q| q.as_ref().is_some_and(|q| q.run_id == run_id)).await.ok().and_then(|q| q.clone())
+            } => {
+                // The run asks something and waits: the utterance is done, the run goes on
+                // without it, and the next utterance is the answer (a newer press must not
+                // cancel the run it is meant to answer).
+                let question = question.map(|q| q.question);
+                handled.run = Some(RunInfo { id: run_id, status: "running".into(), error: None });
+                handled.reply = question.clone();
+                handled.asked = question;
+                handled.timings.release_to_first_audio_ms = self.speaker.first_audio_since(released);
+                return;
             }
         };
         handled.run = Some(RunInfo {
@@ -478,6 +533,12 @@ struct Phrases {
 /// nearest phrase agrees with it.
 pub const AGREE_MARGIN: f32 = crate::config::DEFAULT_AGREE_MARGIN;
 
+/// How long whisper's initial prompt of phrases may be: about 90 tokens, well inside whisper's
+/// 223-token prompt window, so a dozen workflows each get a sentence (at 200 characters, a
+/// thirteenth bundled workflow pushed "What's the weather like today?" out of the prompt and
+/// tiny.en stopped hearing it).
+pub const PROMPT_MAX_CHARS: usize = 400;
+
 /// The least score the free text's nearest phrase must have to count as agreeing.
 pub const AGREE_FLOOR: f32 = 0.5;
 
@@ -558,7 +619,7 @@ fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<Phrases, Voice
                 .join("; "),
         )
     })?;
-    let prompt = matcher.initial_prompt(200);
+    let prompt = matcher.initial_prompt(PROMPT_MAX_CHARS);
     let grammar = match matcher.decoding_grammar().filter(|_| config.grammar) {
         // The grammar is generated from phrases that parsed: failing here is a bug in the
         // generator, which must not take voice commands down with it.

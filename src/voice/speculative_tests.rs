@@ -60,6 +60,7 @@ fn rig(model: &Path, workflows: &[&str]) -> Rig {
         llm: LlmDefaults::default(),
         mcp_servers: Default::default(),
         accounts: None,
+        questions: Default::default(),
     };
     let store = Store::open(&dir.path().join("atlas.db")).expect("store");
     let engine = Engine::new(store, services);

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use serde_json::Map;
 use tokio_util::sync::CancellationToken;
 
 use super::{Handled, Said, Timings, VoiceLoop};
@@ -18,19 +17,12 @@ impl VoiceLoop {
     pub async fn handle_text(&self, text: &str) -> Handled {
         let released = Instant::now();
         let never = CancellationToken::new();
-        let mut handled = Handled {
-            transcript: text.trim().to_owned(),
-            workflow: None,
-            slots: Map::new(),
-            score: None,
-            run: None,
-            reply: None,
-            reason: None,
-            timings: Timings::default(),
-            outcome: None,
-        };
+        let mut handled = Handled::new(text.trim().to_owned(), Timings::default());
         if handled.transcript.is_empty() {
             handled.reason = Some("the command is empty".into());
+            return handled;
+        }
+        if handled.answers(&self.engine.services().questions) {
             return handled;
         }
         let t0 = Instant::now();

@@ -10,6 +10,10 @@ pub const BUNDLED_PREFIX: &str = "<bundled>";
 /// `workflows/*.yaml` of the source tree, by file name. A test checks the list is complete.
 const FILES: &[(&str, &str)] = &[
     (
+        "add-to-calendar.yaml",
+        include_str!("../../workflows/add-to-calendar.yaml"),
+    ),
+    (
         "crypto-alert.yaml",
         include_str!("../../workflows/crypto-alert.yaml"),
     ),
@@ -25,6 +29,14 @@ const FILES: &[(&str, &str)] = &[
     (
         "morning-briefing.yaml",
         include_str!("../../workflows/morning-briefing.yaml"),
+    ),
+    (
+        "next-meeting.yaml",
+        include_str!("../../workflows/next-meeting.yaml"),
+    ),
+    (
+        "reply-last-email.yaml",
+        include_str!("../../workflows/reply-last-email.yaml"),
     ),
     (
         "stretch-reminder.yaml",
@@ -72,7 +84,10 @@ mod tests {
         }
         assert_eq!(
             text_of(&Path::new(BUNDLED_PREFIX).join("hello.yaml")),
-            Some(FILES[2].1)
+            FILES
+                .iter()
+                .find(|(n, _)| *n == "hello.yaml")
+                .map(|(_, t)| *t)
         );
         assert_eq!(text_of(Path::new("/elsewhere/hello.yaml")), None);
     }

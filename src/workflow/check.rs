@@ -124,9 +124,25 @@ fn check_triggers(triggers: &[TriggerDef], c: &mut Checker<'_>) -> (Vec<Schedule
                 secret,
                 scheme,
             } => check_webhook(&field, path, secret.as_deref(), *scheme, c),
-            TriggerDef::Event { event, filter, .. } => {
+            TriggerDef::Event {
+                event,
+                filter,
+                query,
+                ..
+            } => {
                 if let Some(Err(why)) = filter.as_deref().map(crate::template::Expr::parse) {
                     c.err(format!("{field}.filter"), why);
+                }
+                match query.as_deref() {
+                    Some(_) if event != "mail.new" => c.err(
+                        format!("{field}.query"),
+                        format!("`query` is a Gmail search and only `mail.new` has one, not `{event}`: use `filter` for other events"),
+                    ),
+                    Some(q) if q.trim().is_empty() => c.err(
+                        format!("{field}.query"),
+                        "an empty Gmail query: expected e.g. `from:boss is:important`, or no `query`",
+                    ),
+                    _ => {}
                 }
                 if event.trim().is_empty() {
                     c.err(

@@ -105,6 +105,10 @@ pub enum TriggerDef {
         /// compile it (an error names `triggers[i].filter` and its line).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         filter: Option<String>,
+        /// For `mail.new` only: a Gmail search query the new message must match, in Gmail's own
+        /// syntax (`from:boss is:important`), which Gmail itself evaluates.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
         /// Lets an event caused by this workflow's own runs start it again (still bounded by
         /// the causation depth); off by default, so A -> A and A -> B -> A are refused.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -143,6 +143,7 @@ actions:
         llm: Default::default(),
         mcp_servers: Default::default(),
         accounts: Some(s.all.clone()),
+        questions: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let engine = atlas::engine::Engine::new(
@@ -234,6 +235,7 @@ async fn meetings_are_announced_once_before_they_start_and_the_bundled_reminder_
         llm: Default::default(),
         mcp_servers: Default::default(),
         accounts: Some(s.all.clone()),
+        questions: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let engine = atlas::engine::Engine::new(

@@ -379,6 +379,45 @@ fn not_found() -> Response {
 /// Pages of at most 2, so that every listing pages.
 const PAGE: usize = 2;
 
+/// The part of Gmail's search syntax the fixtures need: `is:unread`, `in:inbox`,
+/// `from:WORD`, `subject:WORD` and bare words (subject or snippet), all of them required,
+/// case-insensitive. Other operators match everything.
+fn gmail_matches(m: &serde_json::Value, query: &str) -> bool {
+    let header = |name: &str| {
+        m["payload"]["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| h["name"].as_str() == Some(name))
+            .and_then(|h| h["value"].as_str())
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let labels = |l: &str| {
+        m["labelIds"]
+            .as_array()
+            .is_some_and(|ls| ls.iter().any(|x| x == l))
+    };
+    query.split_whitespace().all(|term| {
+        let term = term.to_lowercase();
+        match term.split_once(':') {
+            Some(("is", "unread")) => labels("UNREAD"),
+            Some(("in", "inbox")) => labels("INBOX"),
+            Some(("from", who)) => header("From").contains(who),
+            Some(("subject", what)) => header("Subject").contains(what),
+            Some(_) => true,
+            None => {
+                header("Subject").contains(&term)
+                    || m["snippet"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_lowercase()
+                        .contains(&term)
+            }
+        }
+    })
+}
+
 async fn gmail_list(
     State(s): S,
     h: HeaderMap,
@@ -402,12 +441,7 @@ async fn gmail_list(
     let matching: Vec<&serde_json::Value> = st
         .gmail
         .iter()
-        .filter(|m| {
-            !query.contains("is:unread")
-                || m["labelIds"]
-                    .as_array()
-                    .is_some_and(|l| l.iter().any(|x| x == "UNREAD"))
-        })
+        .filter(|m| gmail_matches(m, &query))
         .collect();
     let take = max.min(PAGE);
     let page: Vec<_> = matching

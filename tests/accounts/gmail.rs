@@ -205,6 +205,115 @@ async fn new_mail_is_announced_once_across_restarts_and_a_stale_history_restarts
     }
 }
 
+#[tokio::test]
+async fn a_mail_trigger_with_a_gmail_query_starts_only_for_matching_mail() {
+    use atlas::integrations::mail_watch::MailWatch;
+    use std::sync::Arc;
+    let s = setup(10).await;
+    connect(&s).await.unwrap();
+    let data = s._dir.path();
+    let queries = vec!["subject:invoice".to_owned(), "from:boss".to_owned()];
+    let watch = MailWatch::new(s.all.clone(), s.hub.clone(), data)
+        .with_queries(Arc::new(move || queries.clone()));
+    assert_eq!(watch.poll().await.unwrap(), 0);
+    let mut events = s.hub.subscribe();
+    s.fake.set(|i| {
+        let mut m = i.gmail[0].clone();
+        m["id"] = serde_json::json!("arrival-invoice");
+        m["payload"]["headers"][3]["value"] = serde_json::json!("Invoice 2026-117");
+        i.deliver(m);
+        let mut m = i.gmail[0].clone();
+        m["id"] = serde_json::json!("arrival-chat");
+        m["payload"]["headers"][3]["value"] = serde_json::json!("Weekend?");
+        i.deliver(m);
+    });
+    let searched_before = s.fake.get(|i| i.queries.len());
+    assert_eq!(watch.poll().await.unwrap(), 2);
+    let mut by_id = std::collections::BTreeMap::new();
+    while let Ok(e) = events.try_recv() {
+        if e.kind == "mail.new" {
+            by_id.insert(
+                e.data["id"].as_str().unwrap().to_owned(),
+                e.data["queries"].clone(),
+            );
+        }
+    }
+    assert_eq!(
+        by_id["arrival-invoice"],
+        serde_json::json!(["subject:invoice"])
+    );
+    assert_eq!(by_id["arrival-chat"], serde_json::json!([]));
+    // Gmail evaluated the queries, one search each; a poll with no new mail searches nothing.
+    let searched: Vec<String> = s.fake.get(|i| i.queries[searched_before..].to_vec());
+    assert_eq!(searched, vec!["from:boss", "subject:invoice"]);
+    assert_eq!(watch.poll().await.unwrap(), 0);
+    assert_eq!(s.fake.get(|i| i.queries.len()), searched_before + 2);
+
+    // The trigger: only the workflow whose query matched starts.
+    let dir = tempfile::tempdir().unwrap();
+    let (services, speaker) = services(None);
+    let engine = atlas::engine::Engine::new(
+        atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
+        services,
+    );
+    let flow = |id: &str, query: &str| {
+        let yaml = format!(
+            "id: {id}\ntriggers: [{{type: event, event: mail.new, query: '{query}'}}]\nactions:\n  - {{id: say, type: speak, config: {{text: '{id}: {{{{ trigger.data.subject }}}}'}}}}\n"
+        );
+        Arc::new(atlas::workflow::load_str(&yaml, std::path::Path::new("q.yaml")).unwrap())
+    };
+    engine.set_workflows([
+        flow("invoices", "subject:invoice"),
+        flow("boss", "from:boss"),
+    ]);
+    let hub = atlas::triggers::events::EventHub::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let triggers = atlas::triggers::events::EventTriggers::start(
+        engine.clone(),
+        hub.clone(),
+        120,
+        stop.clone(),
+    );
+    let watch =
+        MailWatch::new(s.all.clone(), hub.clone(), dir.path()).with_queries(Arc::new(|| {
+            vec!["subject:invoice".to_owned(), "from:boss".to_owned()]
+        }));
+    assert_eq!(watch.poll().await.unwrap(), 0);
+    s.fake.set(|i| {
+        let mut m = i.gmail[0].clone();
+        m["id"] = serde_json::json!("arrival-invoice-2");
+        m["payload"]["headers"][3]["value"] = serde_json::json!("Invoice 2026-118");
+        i.deliver(m);
+    });
+    assert_eq!(watch.poll().await.unwrap(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while speaker.said().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        speaker.said(),
+        vec!["invoices: Invoice 2026-118".to_owned()]
+    );
+    drop(triggers);
+    stop.cancel();
+}
+
+#[test]
+fn a_query_on_another_event_is_refused_at_load_naming_the_field() {
+    let yaml = "id: q\ntriggers: [{type: event, event: run.failed, query: 'from:boss'}]\nactions:\n  - {id: a, type: log, config: {message: x}}\n";
+    let errs = atlas::workflow::load_str(yaml, std::path::Path::new("q.yaml")).unwrap_err();
+    let text: String = errs
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("triggers[0].query") && text.contains("mail.new"),
+        "{text}"
+    );
+}
+
 const MAIL_FLOW: &str = r#"
 id: mail
 triggers: [{type: manual}]
@@ -236,6 +345,7 @@ fn services(
         llm: Default::default(),
         mcp_servers: Default::default(),
         accounts,
+        questions: Default::default(),
     };
     (services, speaker)
 }
@@ -424,99 +534,100 @@ async fn the_bundled_morning_briefing_reads_unread_mail_or_says_once_why_not() {
 }
 
 #[tokio::test]
-async fn replying_by_voice_reads_the_draft_back_and_sends_only_after_send_it() {
+async fn replying_by_voice_asks_first_and_sends_only_after_yes() {
     use std::sync::Arc;
     let s = setup(10).await;
     connect(&s).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let files = dir.path().join("files");
-    std::fs::create_dir_all(&files).unwrap();
-    let (mut services, speaker) = services(Some(s.all.clone()));
-    services.file_roots = vec![("files".into(), files.clone())];
+    let said = Arc::new(atlas::tts::RecordingSpeaker::default());
+    let metered = atlas::voice::MeteredSpeaker::new(said.clone());
+    let (mut services, _) = services(Some(s.all.clone()));
+    services.speaker = metered.clone();
+    let questions = services.questions.clone();
     let engine = atlas::engine::Engine::new(
         atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
         services,
     );
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/examples");
-    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(examples)]);
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     engine.set_workflows(report.workflows.iter().cloned());
-    let said =
-        |engine: &atlas::engine::Engine, id: &str, transcript: &str, slots: serde_json::Value| {
-            let engine = engine.clone();
-            let (id, transcript) = (id.to_owned(), transcript.to_owned());
-            async move {
-                let mut req = atlas::engine::RunRequest::manual(&id);
-                req.trigger = atlas::engine::TriggerEvent {
-                    kind: "voice".into(),
-                    data: serde_json::json!({"transcript": transcript, "slots": slots}),
-                };
-                engine.run(req).await.unwrap()
-            }
-        };
-    let out = said(
-        &engine,
-        "reply_last_email",
-        "reply to the last email saying I'll be there at noon",
-        serde_json::json!({"text": "I'll be there at noon"}),
+    // No model is loaded: typed commands go through the same matcher, runs and questions.
+    let transcriber =
+        atlas::stt::Transcriber::new(atlas::stt::SttConfig::new(dir.path().join("no-model.bin")));
+    let voice = atlas::voice::VoiceLoop::new(
+        engine.clone(),
+        transcriber,
+        metered,
+        atlas::config::VoiceConfig::default(),
     )
-    .await;
-    assert_eq!(
-        out.status,
-        atlas::store::RunStatus::Succeeded,
-        "{:?}",
-        out.error
-    );
-    assert_eq!(
-        speaker.said().last().unwrap(),
-        "Your reply to Sam Lee about Lunch tomorrow? says: I'll be there at noon. Say send it to send it, or cancel the reply."
-    );
+    .unwrap();
+
+    // The command drafts, reads back and asks; the utterance ends while the run waits.
+    let h = voice
+        .handle_text("Reply to the last email saying I'll be there at noon.")
+        .await;
+    assert_eq!(h.workflow.as_deref(), Some("reply_last_email"), "{h:?}");
+    let question =
+        "Your reply to Sam Lee about Lunch tomorrow? says: I'll be there at noon. Shall I send it?";
+    assert_eq!(h.asked.as_deref(), Some(question), "{h:?}");
+    assert_eq!(h.run.as_ref().unwrap().status, "running");
+    assert_eq!(said.said().last().unwrap(), question);
     assert!(
         s.fake.get(|i| i.sent.is_empty()),
-        "nothing is sent before the confirmation"
+        "nothing is sent before the answer"
     );
-
-    let out = said(&engine, "send_reply", "send it", serde_json::json!({})).await;
+    // The answer is not a command: it goes to the question, and the run sends.
+    let run_id = h.run.unwrap().id;
+    let a = voice.handle_text("Yes, send it.").await;
+    assert_eq!(a.answered.as_deref(), Some(question), "{a:?}");
+    assert_eq!(a.workflow, None);
+    let run = wait_run(&engine, &run_id).await;
     assert_eq!(
-        out.status,
+        run.status,
         atlas::store::RunStatus::Succeeded,
         "{:?}",
-        out.error
+        run.error
     );
-    assert_eq!(
-        speaker.said().last().unwrap(),
-        "Sent your reply to Sam Lee."
-    );
+    assert_eq!(said.said().last().unwrap(), "Sent your reply to Sam Lee.");
     let (raw, thread) = s.fake.get(|i| i.sent[0].clone());
     assert_eq!(thread.as_deref(), Some("18c1f0a2b3c4d5e6"));
     assert!(raw.contains("Subject: Re: Lunch tomorrow?"), "{raw}");
-    // Said again: the draft is gone, nothing more is sent.
-    said(&engine, "send_reply", "send it", serde_json::json!({})).await;
-    assert_eq!(
-        speaker.said().last().unwrap(),
-        "There is no reply waiting to be sent."
-    );
+    // The body is base64 (76-character lines): the words as said, contraction and all.
+    let body: String = raw
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    assert_eq!(String::from_utf8(body).unwrap(), "I'll be there at noon");
+    assert_eq!(questions.open_question(), None);
+
+    // "No" drops it; nothing more is sent.
+    let h = voice
+        .handle_text("reply to the last email saying maybe later")
+        .await;
+    assert!(h.asked.is_some(), "{h:?}");
+    let a = voice.handle_text("No, don't.").await;
+    assert!(a.answered.is_some(), "{a:?}");
+    wait_run(&engine, &h.run.unwrap().id).await;
+    assert_eq!(said.said().last().unwrap(), "OK, I did not send it.");
     assert_eq!(s.fake.get(|i| i.sent.len()), 1);
-    // A draft that is cancelled is never sent.
-    said(
-        &engine,
-        "reply_last_email",
-        "reply to the last email saying no",
-        serde_json::json!({"text": "no"}),
-    )
-    .await;
-    said(
-        &engine,
-        "send_reply",
-        "cancel the reply",
-        serde_json::json!({}),
-    )
-    .await;
-    assert_eq!(
-        speaker.said().last().unwrap(),
-        "I dropped the reply. Nothing was sent."
-    );
-    said(&engine, "send_reply", "send it", serde_json::json!({})).await;
-    assert_eq!(s.fake.get(|i| i.sent.len()), 1);
-    let _ = Arc::strong_count(&speaker);
+    // With no question open, "yes" is an ordinary command again (and matches nothing).
+    let a = voice.handle_text("yes").await;
+    assert_eq!((a.answered, a.workflow), (None, None));
+}
+
+/// The run `id` once it has ended (bounded: 10 s).
+async fn wait_run(engine: &atlas::engine::Engine, id: &str) -> atlas::store::RunRecord {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.active_runs().iter().any(|r| r == id) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    engine.store().flush().await.unwrap();
+    engine.store().get_run(id).unwrap().unwrap()
 }

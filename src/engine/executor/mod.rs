@@ -395,9 +395,12 @@ impl Run {
             self.vars.extend(values.clone());
             self.vars_mj = None;
         }
-        if let ActionConfig::Speak(_) = node.config
-            && let Some(text) = out["text"].as_str()
-        {
+        let said = match node.config {
+            ActionConfig::Speak(_) => out["text"].as_str(),
+            ActionConfig::Ask(_) => out["question"].as_str(),
+            _ => None,
+        };
+        if let Some(text) = said {
             self.spoken.push(text.to_owned());
         }
         self.record_output(&node.id, out);

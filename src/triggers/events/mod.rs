@@ -267,12 +267,21 @@ impl Dispatcher {
                 let TriggerDef::Event {
                     event: kind,
                     filter,
+                    query,
                     allow_loop,
                 } = t
                 else {
                     continue;
                 };
                 if *kind != event.kind {
+                    continue;
+                }
+                // Gmail evaluated the query: the watcher lists in `queries` those the message matches.
+                if let Some(q) = query
+                    && !event.data["queries"]
+                        .as_array()
+                        .is_some_and(|qs| qs.iter().any(|x| x.as_str() == Some(q.as_str())))
+                {
                     continue;
                 }
                 if let Some(filter) = filter {
