@@ -4,7 +4,7 @@
 
 mod calendar;
 mod connect;
-mod fake_auth;
+pub(crate) mod fake_auth;
 mod gmail;
 mod keyring;
 mod oauth;

@@ -14,6 +14,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../workflows/crypto-alert.yaml"),
     ),
     (
+        "crypto-portfolio.yaml",
+        include_str!("../../workflows/crypto-portfolio.yaml"),
+    ),
+    (
         "email-digest.yaml",
         include_str!("../../workflows/email-digest.yaml"),
     ),
@@ -26,11 +30,16 @@ const FILES: &[(&str, &str)] = &[
         "morning-briefing.yaml",
         include_str!("../../workflows/morning-briefing.yaml"),
     ),
+    ("music.yaml", include_str!("../../workflows/music.yaml")),
     (
         "stretch-reminder.yaml",
         include_str!("../../workflows/stretch-reminder.yaml"),
     ),
     ("weather.yaml", include_str!("../../workflows/weather.yaml")),
+    (
+        "what-needs-me.yaml",
+        include_str!("../../workflows/what-needs-me.yaml"),
+    ),
 ];
 
 /// The bundled files as (path for messages, text).
