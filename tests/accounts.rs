@@ -3,7 +3,7 @@
 //! binary.
 
 mod calendar;
-mod connect;
+pub(crate) mod connect;
 pub(crate) mod fake_auth;
 mod gmail;
 mod keyring;

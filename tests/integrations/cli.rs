@@ -235,3 +235,91 @@ fn tokens_connect_from_stdin_run_typed_commands_and_never_leak() {
     );
     drop(rt);
 }
+
+/// Spotify's sign-in (authorization code + PKCE, no client secret) against the independent
+/// authorization server oauth2-mock-server, then "what's playing" typed, with the access token
+/// from the keyring; the token never reaches the output or a file.
+#[test]
+fn spotify_signs_in_with_pkce_against_the_mock_server_and_answers_whats_playing() {
+    if !crate::test_skip::require_programs(crate::test_skip::Need::Desktop, &[("curl", "curl")]) {
+        return;
+    }
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let Some(server) = crate::accounts::connect::MockServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(Fake::start());
+    fake.set(|i| {
+        i.accept_jwt = true;
+        i.playing = Some(json!({"is_playing": true, "item": {"name": "So What", "artists": [{"name": "Miles Davis"}], "album": {"name": "Kind of Blue"}}}));
+    });
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[integrations.spotify]\nclient_id = \"atlas-spotify-test\"\nauth_url = \"{0}/authorize\"\ntoken_url = \"{0}/token\"\napi_url = \"{1}\"\nredirect_timeout_secs = 20\n",
+            server.base,
+            fake.base("spotify")
+        ),
+    )
+    .unwrap();
+    let browser = home.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        "#!/bin/sh\nexec curl -sS -L -o /dev/null \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = keyring.cmd(atlas_bin());
+        c.env("ATLAS_DATA_DIR", home.path().join("data"))
+            .env("ATLAS_CONFIG", home.path().join("config.toml"))
+            .env("ATLAS_SPEECH", "none")
+            .env("ATLAS_LOG", "debug")
+            .env("BROWSER", &browser)
+            .env_remove("ATLAS_BUNDLED_WORKFLOWS")
+            .args(args)
+            .stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let o = run(&["integration", "connect", "spotify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Spotify is connected"),
+        "{}",
+        text(&o)
+    );
+    let o2 = run(&["listen", "--text", "what's playing", "--json"]);
+    assert!(o2.status.success(), "{}", text(&o2));
+    let v: Value = serde_json::from_slice(&o2.stdout).unwrap();
+    assert_eq!(v["workflow"], "music", "{v}");
+    assert_eq!(v["reply"], "So What by Miles Davis.", "{v}");
+    // The fake saw the mock server's JWT; it appears in no output or file.
+    let token = fake
+        .get(|i| {
+            i.auth_seen
+                .iter()
+                .find_map(|a| a.strip_prefix("Bearer ").map(str::to_owned))
+        })
+        .expect("a bearer token reached the fake");
+    assert!(token.starts_with("eyJ"), "{token}");
+    let mut files = Vec::new();
+    files_under(&home.path().join("data"), &mut files);
+    for o in [&o, &o2] {
+        for s in [&o.stdout, &o.stderr] {
+            assert!(!String::from_utf8_lossy(s).contains(&token), "{}", text(o));
+        }
+    }
+    for f in files {
+        assert!(
+            !String::from_utf8_lossy(&std::fs::read(&f).unwrap()).contains(&token),
+            "{}",
+            f.display()
+        );
+    }
+    drop(rt);
+}

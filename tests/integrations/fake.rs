@@ -68,6 +68,8 @@ pub struct Inner {
     pub orders: Vec<Value>,
     /// Binance's clock minus ours, ms.
     pub skew_ms: i64,
+    /// Bearer JWTs (oauth2-mock-server's access tokens) work too.
+    pub accept_jwt: bool,
 }
 
 pub struct Fake {
@@ -186,7 +188,8 @@ fn decode(s: &str) -> String {
 
 /// Whether `token` works here.
 fn valid(st: &Inner, token: &str) -> bool {
-    st.tokens.contains(token)
+    (st.accept_jwt && token.starts_with("eyJ"))
+        || st.tokens.contains(token)
         || st.oauth.as_ref().is_some_and(|o| {
             o.lock().unwrap().access.contains(token) && !o.lock().unwrap().reject_all
         })

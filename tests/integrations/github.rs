@@ -15,7 +15,7 @@ use super::fake::Canned;
 use super::harness::setup;
 
 fn notification(i: usize) -> Value {
-    json!({"id": format!("{i}"), "unread": true, "reason": if i % 2 == 0 { "review_requested" } else { "mention" },
+    json!({"id": format!("{i}"), "unread": true, "reason": if i.is_multiple_of(2) { "review_requested" } else { "mention" },
         "updated_at": "2026-12-06T09:00:00Z",
         "subject": {"title": format!("Thread {i}"), "url": "https://api.github.com/repos/octo-org/app/pulls/1", "type": "PullRequest"},
         "repository": {"full_name": "octo-org/app"}})
