@@ -9,6 +9,8 @@ mod binance;
 mod chat;
 mod cli;
 mod fake;
+mod fake_collab;
+mod fake_personal;
 mod github;
 mod harness;
 mod notion;
