@@ -1,6 +1,7 @@
-//! A local fake of the six services (routes in `fake_collab` and `fake_personal`) (named as such: the real ones cannot be reached from here),
-//! one HTTP server on 127.0.0.1 with each provider under its own prefix (`/github`, `/slack`,
-//! `/discord`, `/notion`, `/spotify`, `/binance`), speaking the documented shapes: GitHub's
+//! A local fake of the six services (named as such: the real ones cannot be reached from here),
+//! one HTTP server on 127.0.0.1 (routes in `fake_collab` and `fake_personal`) with each
+//! provider under its own prefix (`/github`, `/slack`, `/discord`, `/notion`, `/spotify`,
+//! `/binance`), speaking the documented shapes: GitHub's
 //! `Link` paging, `Last-Modified`/304 and `x-ratelimit-*` 403s; Slack's 200 `{"ok": false}`
 //! errors, cursors and 429 `ratelimited`; Discord's `Bot` auth, buckets and 429 `retry_after`;
 //! Notion's required `Notion-Version`, cursors and `{"object": "error"}` bodies; Spotify's 204
