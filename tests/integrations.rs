@@ -8,6 +8,7 @@
 mod binance;
 mod chat;
 mod cli;
+mod failures;
 mod fake;
 mod fake_collab;
 mod fake_personal;
