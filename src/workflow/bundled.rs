@@ -81,7 +81,10 @@ mod tests {
         }
         assert_eq!(
             text_of(&Path::new(BUNDLED_PREFIX).join("hello.yaml")),
-            Some(FILES[2].1)
+            FILES
+                .iter()
+                .find(|(n, _)| *n == "hello.yaml")
+                .map(|(_, t)| *t)
         );
         assert_eq!(text_of(Path::new("/elsewhere/hello.yaml")), None);
     }
