@@ -3,8 +3,8 @@
 //! binary.
 
 mod calendar;
-mod connect;
-mod fake_auth;
+pub(crate) mod connect;
+pub(crate) mod fake_auth;
 mod gmail;
 mod keyring;
 mod oauth;

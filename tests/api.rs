@@ -1031,7 +1031,7 @@ async fn integrations_are_listed_checked_and_refused_with_reasons() {
         v["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("gmail and calendar"),
+            .contains("gmail, calendar, github, slack, discord, notion, spotify, binance"),
         "{v}"
     );
     let (st, v) = json_of(s.get("/v1/integrations/gmail").send().await.unwrap()).await;

@@ -26,6 +26,7 @@ mod daemon;
 mod engine;
 mod engine_safety;
 mod events;
+mod integrations;
 mod layering;
 mod loader_props;
 mod mcp;

@@ -78,6 +78,12 @@ pub trait Accounts: Send + Sync + 'static {
     fn gmail(&self, op: GmailOp) -> AccountsFuture<'_>;
     /// Carries out one Calendar operation; `Err` is a message for the user.
     fn calendar(&self, op: super::calendar::CalendarOp) -> AccountsFuture<'_>;
+    /// Carries out one operation of the service integration `kind` (`github`, `slack`, ...);
+    /// `Err` is a message for the user.
+    fn service(&self, kind: &'static str, op: super::ServiceOp) -> AccountsFuture<'_> {
+        let _ = op;
+        Box::pin(async move { Err(format!("no {kind} integration here")) })
+    }
 }
 
 /// Which operation.

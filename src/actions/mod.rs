@@ -30,6 +30,7 @@ mod http;
 mod kind;
 mod llm;
 mod mcp;
+mod service;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ pub use mcp::{
     DEFAULT_MCP_TIMEOUT, McpCallConfig, McpClient, McpClientError, call_tool, connect, list_tools,
     result_text,
 };
+pub use service::{OpSpec, ServiceConfig, ServiceOp};
 
 use kind::action_kinds;
 
@@ -82,6 +84,12 @@ action_kinds! {
     leaf Mcp => mcp::Mcp,
     leaf Gmail => gmail::Gmail,
     leaf Calendar => calendar::Calendar,
+    leaf GitHub => service::GitHub,
+    leaf Slack => service::Slack,
+    leaf Discord => service::Discord,
+    leaf Notion => service::Notion,
+    leaf Spotify => service::Spotify,
+    leaf Binance => service::Binance,
     control Workflow => control::WorkflowCall,
 }
 
@@ -188,6 +196,12 @@ pub(crate) mod tests {
                 "mcp",
                 "gmail",
                 "calendar",
+                "github",
+                "slack",
+                "discord",
+                "notion",
+                "spotify",
+                "binance",
                 "workflow"
             ]
         );

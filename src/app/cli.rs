@@ -144,25 +144,30 @@ pub enum IntegrationCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Sign in: opens the browser (or prints the URL) and waits for the redirect.
+    /// Sign in: opens the browser (or prints the URL) and waits for the redirect; or, with
+    /// `--token`, stores a token (or API key and secret) typed at a prompt or piped on stdin.
     Connect {
-        /// gmail or calendar.
+        /// gmail, calendar, github, slack, discord, notion, spotify or binance.
         name: String,
         /// Do not open a browser; only print the URL.
         #[arg(long)]
         no_browser: bool,
+        /// Read a token from the prompt or stdin instead of signing in through the browser
+        /// (github, discord, notion, slack; binance: the API key, then the secret).
+        #[arg(long)]
+        token: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
     /// Revoke the tokens (where the provider can) and forget them.
     Disconnect {
-        /// gmail or calendar.
+        /// The integration.
         name: String,
     },
     /// One integration's state; checks it against the provider now (within 5 s).
     Status {
-        /// gmail or calendar (default: all).
+        /// The integration (default: all).
         name: Option<String>,
         /// Machine-readable output.
         #[arg(long)]

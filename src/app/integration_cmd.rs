@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use atlas::integrations::{DesktopAnnounce, IntegrationStatus, Integrations, Provider};
+use atlas::integrations::{DesktopAnnounce, IntegrationStatus, Integrations, Provider, TokenKind};
 use atlas::secrets::{ChainSecrets, EnvSecrets, KeyringSecrets, SecretStore};
 use serde_json::json;
 
@@ -53,8 +53,44 @@ pub async fn run(cmd: IntegrationCmd, global: &Global) -> anyhow::Result<bool> {
         }
         IntegrationCmd::Connect {
             name,
+            token: true,
+            json,
+            ..
+        } => {
+            let p = Provider::parse(&name)?;
+            let Some(kind) = p.spec().token else {
+                anyhow::bail!(atlas::integrations::IntegrationError::OAuthOnly(name));
+            };
+            eprintln!(
+                "{}: paste {}",
+                p.title(),
+                match kind {
+                    TokenKind::Token(what) | TokenKind::KeySecret(what) => what,
+                }
+            );
+            let (token, secret) = read_token(p, kind)?;
+            let s = all.connect_token(p, token, secret).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"integration": s.name, "state": s.state, "reason": s.reason})
+                );
+            } else if s.state == "connected" {
+                println!("{} is connected", p.title());
+            } else {
+                println!(
+                    "{} is stored, but the check failed: {}",
+                    p.title(),
+                    s.reason.as_deref().unwrap_or("unknown")
+                );
+            }
+            Ok(s.state == "connected")
+        }
+        IntegrationCmd::Connect {
+            name,
             no_browser,
             json,
+            ..
         } => {
             let p = Provider::parse(&name)?;
             let done = all
@@ -91,13 +127,37 @@ pub async fn run(cmd: IntegrationCmd, global: &Global) -> anyhow::Result<bool> {
     }
 }
 
+/// The pasted credential: one token, or an API key then its secret (two prompts on a terminal,
+/// two lines on stdin). Never an argument, which other users of the machine could read.
+fn read_token(p: Provider, kind: TokenKind) -> anyhow::Result<(String, Option<String>)> {
+    use std::io::IsTerminal;
+    match kind {
+        TokenKind::Token(_) => Ok((
+            super::secret_cmd::read_value(&format!("the {} token", p.name()))?,
+            None,
+        )),
+        TokenKind::KeySecret(_) if std::io::stdin().is_terminal() => {
+            let key = super::secret_cmd::read_value(&format!("the {} API key", p.name()))?;
+            let secret = super::secret_cmd::read_value(&format!("the {} API secret", p.name()))?;
+            Ok((key, Some(secret)))
+        }
+        TokenKind::KeySecret(_) => {
+            let both =
+                super::secret_cmd::read_value(&format!("the {} API key and secret", p.name()))?;
+            let mut lines = both.lines().map(str::trim).filter(|l| !l.is_empty());
+            let key = lines.next().unwrap_or_default().to_owned();
+            Ok((key, lines.next().map(str::to_owned)))
+        }
+    }
+}
+
 fn print_statuses(all: &[IntegrationStatus], json: bool) {
     if json {
         println!("{}", json!({ "integrations": all }));
         return;
     }
     for s in all {
-        let mut line = format!("{:<9} {}", s.name, s.state);
+        let mut line = format!("{:<9} {:<13} {}", s.name, s.state, s.auth);
         if !s.configured {
             line.push_str(" (no OAuth client in config.toml)");
         }

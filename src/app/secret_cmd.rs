@@ -52,7 +52,7 @@ fn run_blocking(cmd: SecretCmd) -> anyhow::Result<bool> {
 }
 
 /// The value: prompted for on a terminal (echo off), else all of stdin less one line ending.
-fn read_value(name: &str) -> anyhow::Result<String> {
+pub(super) fn read_value(name: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let value = if stdin.is_terminal() {
         eprint!("value of {name} (not shown): ");

@@ -19,7 +19,8 @@ mod sections;
 pub use sections::{
     AgentConfig, ApiConfig, BackendChoice, DEFAULT_AGREE_MARGIN, DEFAULT_API_LISTEN, DEFAULT_RATE,
     DEFAULT_VOICE, EventsConfig, HistoryConfig, IntegrationsConfig, LlmDefaults, McpConfig,
-    McpServerConfig, ProviderConfig, PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
+    McpServerConfig, PriceAlert, ProviderConfig, PttMode, SpeakerConfig, VoiceConfig,
+    WorkflowSource,
 };
 
 /// Errors reading the configuration.

@@ -300,7 +300,7 @@ impl Default for EventsConfig {
 }
 
 /// `[integrations]`: the accounts Atlas signs in to, and how often it checks them.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntegrationsConfig {
     /// Seconds between the daemon's health checks of connected integrations (the first runs at
@@ -310,6 +310,18 @@ pub struct IntegrationsConfig {
     pub gmail: Option<ProviderConfig>,
     /// Google Calendar.
     pub calendar: Option<ProviderConfig>,
+    /// GitHub (a token: `atlas integration connect github --token`).
+    pub github: Option<ProviderConfig>,
+    /// Slack (OAuth with your Slack app's client, or a token).
+    pub slack: Option<ProviderConfig>,
+    /// Discord (a bot token).
+    pub discord: Option<ProviderConfig>,
+    /// Notion (an internal integration token).
+    pub notion: Option<ProviderConfig>,
+    /// Spotify (OAuth + PKCE with your Spotify app's client id).
+    pub spotify: Option<ProviderConfig>,
+    /// Binance (an API key and secret; prices need neither).
+    pub binance: Option<ProviderConfig>,
 }
 
 impl Default for IntegrationsConfig {
@@ -318,13 +330,19 @@ impl Default for IntegrationsConfig {
             check_every_secs: 900,
             gmail: None,
             calendar: None,
+            github: None,
+            slack: None,
+            discord: None,
+            notion: None,
+            spotify: None,
+            binance: None,
         }
     }
 }
 
 /// One provider's OAuth client (users bring their own: a Google Cloud "Desktop app" client) and
 /// endpoints; the endpoints default to the provider's, and tests point them at local servers.
-#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderConfig {
     /// The OAuth client id.
@@ -353,6 +371,29 @@ pub struct ProviderConfig {
     /// Calendar: announce a meeting (`calendar.soon`) this many minutes before it starts
     /// (default 10).
     pub remind_minutes: Option<i64>,
+    /// Discord: the channel ids polled for mentions (`discord.mention`); Slack: the channel ids
+    /// the `mentions` operation reads by default.
+    pub channels: Option<Vec<String>>,
+    /// Notion: the database whose new and edited items are announced (`notion.item`).
+    pub database: Option<String>,
+    /// Binance: price thresholds announced when crossed (`crypto.price`).
+    pub alerts: Option<Vec<PriceAlert>>,
+    /// GitHub: announce new notifications (`github.notification`); default on once connected.
+    pub watch: Option<bool>,
+}
+
+/// One Binance price threshold: `symbol` crossing `above` (upwards) or `below` (downwards).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceAlert {
+    /// The pair, e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// Announce when the price rises above this.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Announce when the price falls below this.
+    #[serde(default)]
+    pub below: Option<f64>,
 }
 
 impl std::fmt::Debug for ProviderConfig {

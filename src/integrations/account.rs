@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::oauth::{self, Endpoints, OAuthError, TokenSet};
+use super::pace::Pacer;
 use crate::secrets::{SecretError, SecretVault};
 use crate::triggers::events::{Event, EventHub};
 
@@ -175,7 +176,8 @@ impl Announce for EventAnnounce {
 /// One account; see the module docs.
 pub struct Account {
     name: String,
-    endpoints: Endpoints,
+    endpoints: Option<Endpoints>,
+    pacer: Pacer,
     vault: Arc<dyn SecretVault>,
     http: reqwest::Client,
     dir: PathBuf,
@@ -192,10 +194,11 @@ impl std::fmt::Debug for Account {
 }
 
 impl Account {
-    /// The account `name`, its files under `dir` (`integrations/` in the data dir).
+    /// The account `name`, its files under `dir` (`integrations/` in the data dir); `endpoints`
+    /// are its OAuth server's (`None` for a pasted token, which cannot be refreshed).
     pub fn new(
         name: &str,
-        endpoints: Endpoints,
+        endpoints: Option<Endpoints>,
         vault: Arc<dyn SecretVault>,
         http: reqwest::Client,
         dir: &Path,
@@ -204,6 +207,7 @@ impl Account {
         Account {
             name: name.to_owned(),
             endpoints,
+            pacer: Pacer::default(),
             vault,
             http,
             dir: dir.to_path_buf(),
@@ -217,9 +221,14 @@ impl Account {
         &self.name
     }
 
-    /// Its OAuth endpoints.
-    pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
+    /// Its OAuth endpoints, if it signs in with OAuth.
+    pub fn endpoints(&self) -> Option<&Endpoints> {
+        self.endpoints.as_ref()
+    }
+
+    /// The pacing of its calls.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
     }
 
     /// The HTTP client it uses.
@@ -271,10 +280,7 @@ impl Account {
                 self.name
             ))
         })?;
-        crate::redact::process().add(&set.access_token);
-        if let Some(r) = &set.refresh_token {
-            crate::redact::process().add(r);
-        }
+        set.register();
         Ok(Some(set))
     }
 
@@ -296,18 +302,32 @@ impl Account {
         Ok(self.vault.set(&self.token_item(), &text)?)
     }
 
+    /// Forgets the credentials without revoking them (a pasted token the provider refused).
+    pub fn forget(&self) -> Result<(), AccountError> {
+        self.vault.delete(&self.token_item())?;
+        self.set_status(&Status::default())
+    }
+
     /// Forgets the tokens (revoking them first where the provider can; a failed revocation is
     /// returned as a note, the tokens are deleted anyway).
     pub async fn disconnect(&self) -> Result<Option<String>, AccountError> {
         let note = match self.tokens()? {
-            Some(t) => {
+            Some(t) if !t.pasted => {
                 let token = t.refresh_token.as_deref().unwrap_or(&t.access_token);
-                match oauth::revoke(&self.endpoints, &self.http, token).await {
-                    Ok(true) => None,
-                    Ok(false) => Some("the provider has no revocation endpoint".to_owned()),
-                    Err(e) => Some(format!("revocation failed ({e}); the tokens are deleted")),
+                match &self.endpoints {
+                    None => Some("no OAuth client is configured to revoke it with".to_owned()),
+                    Some(ep) => match oauth::revoke(ep, &self.http, token).await {
+                        Ok(true) => None,
+                        Ok(false) => Some("the provider has no revocation endpoint".to_owned()),
+                        Err(e) => Some(format!("revocation failed ({e}); the tokens are deleted")),
+                    },
                 }
             }
+            // A pasted token: only its owner can revoke it, at the provider.
+            Some(_) => Some(format!(
+                "the token is forgotten here; revoke it in {}'s settings if it should die",
+                self.name
+            )),
             None => None,
         };
         self.vault.delete(&self.token_item())?;
@@ -367,11 +387,18 @@ impl Account {
         if fresh(&tokens) {
             return Ok(tokens.access_token);
         }
-        let Some(refresh_token) = tokens.refresh_token.clone() else {
-            return Err(self.dead("no refresh token was granted".into()));
+        let (Some(refresh_token), Some(endpoints)) =
+            (tokens.refresh_token.clone(), self.endpoints.as_ref())
+        else {
+            let why = if tokens.pasted {
+                "the provider refused the token (revoked, expired or lacking a permission)"
+            } else {
+                "no refresh token was granted"
+            };
+            return Err(self.dead(why.into()));
         };
         tracing::info!(integration = %self.name, "refreshing the access token");
-        match oauth::refresh(&self.endpoints, &self.http, &refresh_token).await {
+        match oauth::refresh(endpoints, &self.http, &refresh_token).await {
             Ok(new) => {
                 self.save_tokens(&new)?;
                 Ok(new.access_token)

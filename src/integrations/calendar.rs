@@ -359,6 +359,18 @@ fn clock(time: &str) -> Result<(u32, u32), CalendarError> {
     Ok((h, m))
 }
 
+/// Google Calendar's declaration in the registry.
+pub const SPEC: super::Spec = super::google(
+    "calendar",
+    "Google Calendar",
+    &[
+        "https://www.googleapis.com/auth/calendar.events",
+        "https://www.googleapis.com/auth/calendar.freebusy",
+    ],
+    "https://www.googleapis.com/calendar/v3",
+    "/users/me/calendarList?maxResults=1",
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

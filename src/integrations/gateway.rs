@@ -1,13 +1,14 @@
 //! The integration manager as the actions' [`Accounts`] gateway: the `gmail` action's
 //! operations carried out with the [`Gmail`] client, answered as JSON a workflow template reads
-//! (`messages[i].from_name`, `subject`, `snippet`, ...; `unread.count`).
+//! (`messages[i].from_name`, `subject`, `snippet`, ...; `unread.count`), and the service kinds'
+//! operations handed to [`super::services`].
 
 use serde_json::{Value, json};
 
 use super::Integrations;
 use super::calendar::{Calendar, CalendarError, start_from_slots};
 use super::gmail::{Gmail, GmailError, Outgoing};
-use crate::actions::{Accounts, AccountsFuture, CalendarOp, GmailOp};
+use crate::actions::{Accounts, AccountsFuture, CalendarOp, GmailOp, ServiceOp};
 
 impl Accounts for Integrations {
     fn gmail(&self, op: GmailOp) -> AccountsFuture<'_> {
@@ -16,6 +17,14 @@ impl Accounts for Integrations {
 
     fn calendar(&self, op: CalendarOp) -> AccountsFuture<'_> {
         Box::pin(async move { calendar(self, op).await.map_err(|e| e.to_string()) })
+    }
+
+    fn service(&self, kind: &'static str, op: ServiceOp) -> AccountsFuture<'_> {
+        Box::pin(async move {
+            super::services::run(self, kind, &op)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -412,6 +412,15 @@ pub fn rfc2822(msg: &Outgoing, reply_to: Option<&Message>) -> Result<String, Gma
     Ok(URL_SAFE_NO_PAD.encode(text.as_bytes()))
 }
 
+/// Gmail's declaration in the registry: read, send, label and mark read; not delete.
+pub const SPEC: super::Spec = super::google(
+    "gmail",
+    "Gmail",
+    &["https://www.googleapis.com/auth/gmail.modify"],
+    "https://gmail.googleapis.com/gmail/v1",
+    "/users/me/profile",
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::account::{Account, AccountError, Announce, EventAnnounce, State, Status};
 use super::api::{self, ApiError, Request};
-use super::oauth::{self, Endpoints, OAuthError};
-use super::{GOOGLE_AUTH_URL, GOOGLE_REVOKE_URL, GOOGLE_TOKEN_URL, PROVIDERS, Provider};
+use super::oauth::{self, Endpoints, OAuthError, TokenSet};
+use super::{PROVIDERS, Provider, TokenKind};
 use crate::config::IntegrationsConfig;
 use crate::secrets::{SecretStore, SecretVault};
 use crate::triggers::events::{Event, EventHub};
@@ -36,17 +36,43 @@ pub const REDIRECT_LIMIT: Duration = Duration::from_secs(180);
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IntegrationError {
     /// No such integration.
-    #[error("there is no integration `{0}`: the integrations are gmail and calendar")]
+    #[error("there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
     Unknown(String),
     /// Not set up in config.
     #[error(
-        "{name} has no OAuth client: add [integrations.{name}] with client_id and client_secret (a Google Cloud \"Desktop app\" OAuth client of your own) to {config}"
+        "{name} has no OAuth client: add [integrations.{name}] with client_id ({hint}) to {config}"
     )]
     NotConfigured {
         /// The integration.
         name: String,
+        /// Where to get a client.
+        hint: String,
         /// The config file.
         config: String,
+    },
+    /// The provider has no OAuth sign-in here.
+    #[error(
+        "{0} takes a token, not a browser sign-in: run `atlas integration connect {0} --token`"
+    )]
+    TokenOnly(String),
+    /// The provider takes no pasted token.
+    #[error("{0} signs in through the browser only: run `atlas integration connect {0}`")]
+    OAuthOnly(String),
+    /// A pasted credential was empty or incomplete.
+    #[error("{name}: {what}")]
+    BadToken {
+        /// The integration.
+        name: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// The provider refused a pasted credential; nothing was stored.
+    #[error("{name} refused the credential, so nothing was stored: {reason}")]
+    Refused {
+        /// The integration.
+        name: String,
+        /// What it said.
+        reason: String,
     },
     /// Sign-in failed.
     #[error("connecting {name} failed: {source}")]
@@ -67,12 +93,14 @@ pub enum IntegrationError {
 /// One integration's status as commands, the API and the tray show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct IntegrationStatus {
-    /// `gmail`, `calendar`.
+    /// `gmail`, `calendar`, `github`, ...
     pub name: String,
     /// For people.
     pub title: String,
-    /// Whether `[integrations.NAME]` has a client id.
+    /// Whether it can be connected: `[integrations.NAME]` has a client id, or it takes a token.
     pub configured: bool,
+    /// How it connects: `oauth`, `token`, `oauth or token`, `key and secret`.
+    pub auth: String,
     /// `disconnected`, `connected`, `needs_reauth`, `error`.
     pub state: String,
     /// Why, for `needs_reauth` and `error`.
@@ -159,7 +187,16 @@ impl Integrations {
         if let Some(a) = accounts.get(&p) {
             return Ok(a.clone());
         }
-        let endpoints = self.endpoints(p)?;
+        let endpoints = match self.endpoints(p) {
+            Ok(e) => Some(e),
+            // A provider that takes a pasted token works without an OAuth client.
+            Err(IntegrationError::NotConfigured { .. } | IntegrationError::TokenOnly(_))
+                if p.spec().token.is_some() =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let account = Arc::new(Account::new(
             p.name(),
             endpoints,
@@ -173,8 +210,12 @@ impl Integrations {
     }
 
     fn endpoints(&self, p: Provider) -> Result<Endpoints, IntegrationError> {
+        let Some(spec) = p.spec().oauth.as_ref() else {
+            return Err(IntegrationError::TokenOnly(p.name().to_owned()));
+        };
         let not_configured = || IntegrationError::NotConfigured {
             name: p.name().to_owned(),
+            hint: spec.client_hint.to_owned(),
             config: self.config_file.clone(),
         };
         let c = p.config(&self.config).ok_or_else(not_configured)?;
@@ -202,24 +243,31 @@ impl Integrations {
             .clone()
             .unwrap_or_else(|| p.default_scopes().iter().map(|s| s.to_string()).collect());
         Ok(Endpoints {
-            auth_url: c.auth_url.clone().unwrap_or_else(|| GOOGLE_AUTH_URL.into()),
-            token_url: c
-                .token_url
+            auth_url: c.auth_url.clone().unwrap_or_else(|| spec.auth_url.into()),
+            token_url: c.token_url.clone().unwrap_or_else(|| spec.token_url.into()),
+            revoke_url: c
+                .revoke_url
                 .clone()
-                .unwrap_or_else(|| GOOGLE_TOKEN_URL.into()),
-            revoke_url: Some(
-                c.revoke_url
-                    .clone()
-                    .unwrap_or_else(|| GOOGLE_REVOKE_URL.into()),
-            ),
+                .or_else(|| spec.revoke_url.map(str::to_owned)),
             client_id,
             client_secret,
             scopes,
-            extra: vec![
-                ("access_type".into(), "offline".into()),
-                ("prompt".into(), "consent".into()),
-            ],
+            extra: spec
+                .extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         })
+    }
+
+    /// The HTTP client (no redirects, bounded).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The integrations' config.
+    pub fn config(&self) -> &IntegrationsConfig {
+        &self.config
     }
 
     /// The API base URL of `p`.
@@ -250,9 +298,13 @@ impl Integrations {
             name: p.name().to_owned(),
             source,
         };
-        let pending = oauth::begin(account.endpoints())
-            .await
-            .map_err(connect_err)?;
+        let Some(endpoints) = account.endpoints() else {
+            return Err(self
+                .endpoints(p)
+                .err()
+                .unwrap_or(IntegrationError::TokenOnly(p.name().to_owned())));
+        };
+        let pending = oauth::begin(endpoints).await.map_err(connect_err)?;
         let started = Instant::now();
         open(pending.url());
         let tokens = pending
@@ -278,6 +330,56 @@ impl Integrations {
         })
     }
 
+    /// Connects `p` with a pasted credential (`token`, and `secret` for a key + secret
+    /// provider): stored in the keyring, then checked at once against the provider; a
+    /// credential the provider refuses is deleted again and the error says why.
+    pub async fn connect_token(
+        &self,
+        p: Provider,
+        token: String,
+        secret: Option<String>,
+    ) -> Result<IntegrationStatus, IntegrationError> {
+        let bad = |what: &str| IntegrationError::BadToken {
+            name: p.name().to_owned(),
+            what: what.to_owned(),
+        };
+        let Some(kind) = p.spec().token else {
+            return Err(IntegrationError::OAuthOnly(p.name().to_owned()));
+        };
+        let (token, secret) = (token.trim().to_owned(), secret.map(|s| s.trim().to_owned()));
+        if token.is_empty() {
+            return Err(bad("the token is empty"));
+        }
+        if token.chars().any(char::is_whitespace) {
+            return Err(bad("a token has no spaces or line breaks in it"));
+        }
+        let secret = match (kind, secret) {
+            (TokenKind::KeySecret(_), Some(s)) if !s.is_empty() => Some(s),
+            (TokenKind::KeySecret(_), _) => {
+                return Err(bad("give the API key, then its secret on the next line"));
+            }
+            (TokenKind::Token(_), _) => None,
+        };
+        let account = self.account(p)?;
+        account.store_connected(&TokenSet::pasted(token, secret))?;
+        let checked = self.check(p).await;
+        if checked.state == "needs_reauth" {
+            let reason = checked.reason.unwrap_or_default();
+            account.forget()?;
+            return Err(IntegrationError::Refused {
+                name: p.name().to_owned(),
+                reason,
+            });
+        }
+        tracing::info!(integration = p.name(), state = %checked.state, "connected with a token");
+        self.publish(
+            p,
+            "integration.connected",
+            json!({ "integration": p.name() }),
+        );
+        Ok(checked)
+    }
+
     /// Disconnects `p` (revoking where the provider can); a note says when revocation did not
     /// happen.
     pub async fn disconnect(&self, p: Provider) -> Result<Option<String>, IntegrationError> {
@@ -293,9 +395,16 @@ impl Integrations {
 
     /// The status of `p`.
     pub fn status(&self, p: Provider) -> IntegrationStatus {
-        let configured = p
-            .config(&self.config)
-            .is_some_and(|c| c.client_id.is_some());
+        let spec = p.spec();
+        let configured = spec.token.is_some()
+            || p.config(&self.config)
+                .is_some_and(|c| c.client_id.is_some());
+        let auth = match (&spec.oauth, spec.token) {
+            (Some(_), Some(_)) => "oauth or token",
+            (Some(_), None) => "oauth",
+            (None, Some(TokenKind::KeySecret(_))) => "key and secret",
+            (None, _) => "token",
+        };
         // From the file alone: building the account may read a client secret from the keyring,
         // and status is asked from async code (the API, the tray feed).
         let s = read_status(&self.dir, p);
@@ -303,6 +412,7 @@ impl Integrations {
             name: p.name().to_owned(),
             title: p.title().to_owned(),
             configured,
+            auth: auth.to_owned(),
             state: s.state.as_str().to_owned(),
             reason: s.reason,
             connected_at: s.connected_at,
@@ -340,8 +450,7 @@ impl Integrations {
         if before.state == State::Disconnected || before.state == State::NeedsReauth {
             return self.status(p);
         }
-        let req = Request::get(format!("{}{}", self.api_url(p), p.health_path()));
-        let result = tokio::time::timeout(CHECK_LIMIT, api::call(&account, &req)).await;
+        let result = tokio::time::timeout(CHECK_LIMIT, self.health(p, &account)).await;
         let mut s = account.status();
         s.last_check = Some(chrono::Utc::now().to_rfc3339());
         match result {
@@ -419,7 +528,18 @@ impl Integrations {
         }
     }
 
-    fn publish(&self, p: Provider, kind: &str, data: serde_json::Value) {
+    /// One health check call: the provider's cheap authorised GET, or its own check.
+    async fn health(&self, p: Provider, account: &Account) -> Result<(), ApiError> {
+        match p.spec().health_path {
+            Some(path) => {
+                let req = p.request(reqwest::Method::GET, format!("{}{path}", self.api_url(p)));
+                api::call(account, &req).await.map(drop)
+            }
+            None => super::binance::health(self, account).await,
+        }
+    }
+
+    pub(crate) fn publish(&self, p: Provider, kind: &str, data: serde_json::Value) {
         if let Some(hub) = self.hub.get() {
             hub.publish(Event::new(p.name(), kind, data));
         }

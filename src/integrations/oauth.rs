@@ -64,6 +64,13 @@ pub struct TokenSet {
     pub expires_at: Option<i64>,
     /// The scopes granted, space-separated, if the server said.
     pub scope: Option<String>,
+    /// The secret that goes with a pasted API key (Binance), never sent itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Pasted by the user (`--token`), not granted through OAuth: it cannot be refreshed or
+    /// revoked from here.
+    #[serde(default)]
+    pub pasted: bool,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -73,11 +80,36 @@ impl std::fmt::Debug for TokenSet {
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("pasted", &self.pasted)
             .finish()
     }
 }
 
 impl TokenSet {
+    /// A pasted credential: a token (or API key) and, for key + secret providers, its secret.
+    pub fn pasted(token: String, secret: Option<String>) -> TokenSet {
+        let set = TokenSet {
+            access_token: token,
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            secret,
+            pasted: true,
+        };
+        set.register();
+        set
+    }
+
+    /// Registers every credential in it with the process redactor.
+    pub fn register(&self) {
+        let r = crate::redact::process();
+        r.add(&self.access_token);
+        for s in [&self.refresh_token, &self.secret].into_iter().flatten() {
+            r.add(s);
+        }
+    }
+
     /// Whether the access token expires within `margin` of `now` (Unix seconds).
     pub fn expires_within(&self, now: i64, margin: Duration) -> bool {
         self.expires_at
@@ -321,11 +353,10 @@ fn token_set(t: &oauth2::basic::BasicTokenResponse, old_refresh: Option<&str>) -
         scope: t
             .scopes()
             .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+        secret: None,
+        pasted: false,
     };
-    crate::redact::process().add(&set.access_token);
-    if let Some(r) = &set.refresh_token {
-        crate::redact::process().add(r);
-    }
+    set.register();
     set
 }
 
@@ -338,8 +369,18 @@ fn token_error<E: std::error::Error>(
             description: r.error_description().cloned(),
         },
         RequestTokenError::Request(e) => OAuthError::Http(e.to_string()),
-        RequestTokenError::Parse(e, _) => {
-            OAuthError::Http(format!("the token response is not OAuth JSON: {e}"))
+        // Slack answers 200 `{"ok": false, "error": "invalid_code"}`: not OAuth, but it says why.
+        RequestTokenError::Parse(e, body) => {
+            match serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+            {
+                Some(error) => OAuthError::Refused {
+                    error,
+                    description: None,
+                },
+                None => OAuthError::Http(format!("the token response is not OAuth JSON: {e}")),
+            }
         }
         RequestTokenError::Other(s) => OAuthError::Http(s),
     }

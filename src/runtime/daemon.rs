@@ -529,7 +529,45 @@ fn start_integrations(
         lead,
     );
     tokio::spawn(meetings.run(Duration::from_secs(cal_poll), background.clone()));
+    start_watches(runtime, &integrations, hub, background);
     integrations
+}
+
+/// The polling triggers of the service integrations, each every `poll_secs` (default 60, at
+/// least 15); each asks nothing of a provider that is not connected or has nothing to watch.
+fn start_watches(
+    runtime: &Runtime,
+    all: &Arc<Integrations>,
+    hub: &EventHub,
+    background: &CancellationToken,
+) {
+    use crate::integrations::watch::{Poller, Watch};
+    use crate::integrations::{Provider, binance, discord, github, notion};
+    fn spawn<P: Poller>(
+        poller: P,
+        runtime: &Runtime,
+        all: &Arc<Integrations>,
+        hub: &EventHub,
+        background: &CancellationToken,
+    ) {
+        let every = P::PROVIDER
+            .config(&runtime.config.integrations)
+            .and_then(|c| c.poll_secs)
+            .unwrap_or(60)
+            .max(15);
+        let watch = Watch::new(poller, all.clone(), hub.clone(), &runtime.paths.data_dir);
+        tokio::spawn(watch.run(Duration::from_secs(every), background.clone()));
+    }
+    let github_on = Provider::GitHub
+        .config(&runtime.config.integrations)
+        .and_then(|c| c.watch)
+        .unwrap_or(true);
+    if github_on {
+        spawn(github::Notifications, runtime, all, hub, background);
+    }
+    spawn(discord::Mentions, runtime, all, hub, background);
+    spawn(notion::DatabaseItems, runtime, all, hub, background);
+    spawn(binance::PriceAlerts, runtime, all, hub, background);
 }
 
 /// Shows the integrations that need the user in the tray: now, and after every

@@ -18,6 +18,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../workflows/crypto-alert.yaml"),
     ),
     (
+        "crypto-portfolio.yaml",
+        include_str!("../../workflows/crypto-portfolio.yaml"),
+    ),
+    (
         "email-digest.yaml",
         include_str!("../../workflows/email-digest.yaml"),
     ),
@@ -30,6 +34,7 @@ const FILES: &[(&str, &str)] = &[
         "morning-briefing.yaml",
         include_str!("../../workflows/morning-briefing.yaml"),
     ),
+    ("music.yaml", include_str!("../../workflows/music.yaml")),
     (
         "next-meeting.yaml",
         include_str!("../../workflows/next-meeting.yaml"),
@@ -43,6 +48,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../workflows/stretch-reminder.yaml"),
     ),
     ("weather.yaml", include_str!("../../workflows/weather.yaml")),
+    (
+        "what-needs-me.yaml",
+        include_str!("../../workflows/what-needs-me.yaml"),
+    ),
 ];
 
 /// The bundled files as (path for messages, text).

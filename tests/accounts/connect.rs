@@ -18,13 +18,13 @@ use crate::test_skip::{Need, require_programs, skip};
 use crate::util::atlas_bin;
 
 /// oauth2-mock-server on 127.0.0.1 at a port it picks, ended on drop.
-struct MockServer {
+pub(crate) struct MockServer {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl MockServer {
-    fn start() -> Option<MockServer> {
+    pub(crate) fn start() -> Option<MockServer> {
         let program = std::env::var_os("ATLAS_OAUTH_MOCK_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| {

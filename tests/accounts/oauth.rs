@@ -428,7 +428,7 @@ async fn an_integration_without_a_client_says_what_to_add() {
         Provider::parse("outlook")
             .unwrap_err()
             .to_string()
-            .contains("gmail and calendar")
+            .contains("the integrations are gmail, calendar, github")
     );
     // A status check of a disconnected integration contacts nothing and stays disconnected.
     assert_eq!(all.check(Provider::Calendar).await.state, "disconnected");
