@@ -190,4 +190,39 @@ async fn music_and_the_portfolio_by_typed_command() {
         said,
         ["Your crypto portfolio is worth 62168 dollars, most of it in BTC."]
     );
+    // The same line in the morning briefing when include_crypto is on (off by default).
+    let mut req = atlas::engine::RunRequest::manual("morning_briefing");
+    req.vars = serde_json::from_value(json!({
+        "include_crypto": true, "include_calendar": false, "include_mail": false,
+        "weather_api": s.fake.base("binance"),
+    }))
+    .unwrap();
+    let out = r.engine.run(req).await.unwrap();
+    assert_eq!(
+        out.status,
+        atlas::store::RunStatus::Succeeded,
+        "{:?}",
+        out.error
+    );
+    let n = out.spoken.len();
+    assert_eq!(
+        out.spoken[n - 2..],
+        [
+            "Your crypto portfolio is worth 62168 dollars, most of it in BTC.".to_owned(),
+            "That's your briefing. Have a good day.".to_owned()
+        ],
+        "{:?}",
+        out.spoken
+    );
+    let mut req = atlas::engine::RunRequest::manual("morning_briefing");
+    req.vars = serde_json::from_value(json!({
+        "include_calendar": false, "include_mail": false, "weather_api": s.fake.base("binance"),
+    }))
+    .unwrap();
+    let out = r.engine.run(req).await.unwrap();
+    assert!(
+        !out.spoken.iter().any(|l| l.contains("portfolio")),
+        "{:?}",
+        out.spoken
+    );
 }
