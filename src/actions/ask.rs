@@ -10,6 +10,7 @@
 //! affirmative answer, false for a negative one, null when it is neither), `choice` (the first of
 //! `choices` the answer names, or null).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,10 +129,11 @@ pub struct Questions {
 }
 
 struct Inner {
-    open: Mutex<Option<(u64, Asked, oneshot::Sender<String>)>>,
-    next: Mutex<u64>,
-    /// The open question, for those who wait to see one asked (the voice loop).
-    watch: watch::Sender<Option<Asked>>,
+    /// The open question's number and where its answer goes.
+    open: Mutex<Option<(u64, oneshot::Sender<String>)>>,
+    next: AtomicU64,
+    /// The open question itself, for those who wait to see one asked (the voice loop).
+    asked: watch::Sender<Option<Asked>>,
 }
 
 impl Default for Questions {
@@ -139,8 +141,8 @@ impl Default for Questions {
         Questions {
             inner: Arc::new(Inner {
                 open: Mutex::new(None),
-                next: Mutex::new(0),
-                watch: watch::Sender::new(None),
+                next: AtomicU64::new(0),
+                asked: watch::Sender::new(None),
             }),
         }
     }
@@ -175,27 +177,27 @@ impl Drop for Pending {
 }
 
 impl Questions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, oneshot::Sender<String>)>> {
+        self.inner.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens `question` for run `run_id`; refused while another question is open.
     pub fn open(&self, run_id: &str, question: &str) -> Result<Pending, ActionError> {
-        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, other, _)) = open.as_ref() {
+        let mut open = self.lock();
+        // `asked` is set and cleared under the same lock as `open`.
+        if let Some(other) = open.as_ref().and_then(|_| self.open_question()) {
             return Err(ActionError::Ask(format!(
                 "another question is waiting for its answer: {:?} (run {})",
                 other.question, other.run_id
             )));
         }
-        let id = {
-            let mut next = self.inner.next.lock().unwrap_or_else(|e| e.into_inner());
-            *next += 1;
-            *next
-        };
-        let asked = Asked {
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = oneshot::channel();
+        *open = Some((id, tx));
+        self.inner.asked.send_replace(Some(Asked {
             run_id: run_id.to_owned(),
             question: question.to_owned(),
-        };
-        let (tx, rx) = oneshot::channel();
-        *open = Some((id, asked.clone(), tx));
-        self.inner.watch.send_replace(Some(asked));
+        }));
         Ok(Pending {
             questions: self.clone(),
             id,
@@ -206,38 +208,30 @@ impl Questions {
     /// Gives `text` to the open question; returns the question it answered, or `None` when no
     /// question is open (the text is then a command like any other).
     pub fn answer(&self, text: &str) -> Option<Asked> {
-        let (_, asked, tx) = self
-            .inner
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()?;
-        self.inner.watch.send_replace(None);
+        let mut open = self.lock();
+        let (_, tx) = open.take()?;
+        let asked = self.inner.asked.send_replace(None);
+        drop(open);
         // The asker may have given up this very moment: the answer then goes nowhere.
         let _ = tx.send(text.to_owned());
-        Some(asked)
+        asked
     }
 
     /// The open question, if any.
     pub fn open_question(&self) -> Option<Asked> {
-        self.inner
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(_, a, _)| a.clone())
+        self.inner.asked.borrow().clone()
     }
 
     /// Follows the open question (`None` when none is open).
     pub fn subscribe(&self) -> watch::Receiver<Option<Asked>> {
-        self.inner.watch.subscribe()
+        self.inner.asked.subscribe()
     }
 
     fn close(&self, id: u64) {
-        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.as_ref().is_some_and(|(i, _, _)| *i == id) {
+        let mut open = self.lock();
+        if open.as_ref().is_some_and(|(i, _)| *i == id) {
             *open = None;
-            self.inner.watch.send_replace(None);
+            self.inner.asked.send_replace(None);
         }
     }
 }

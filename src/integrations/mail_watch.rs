@@ -132,10 +132,9 @@ impl MailWatch {
             }
             Err(e) => return Err(e),
         };
-        let mut fresh = Vec::new();
+        let mut fresh: Vec<super::gmail::Message> = Vec::new();
         for id in history.added {
-            if state.seen.contains(&id) || fresh.iter().any(|m: &super::gmail::Message| m.id == id)
-            {
+            if state.seen.contains(&id) || fresh.iter().any(|m| m.id == id) {
                 continue;
             }
             let m = match gmail.message(&id).await {
