@@ -168,6 +168,12 @@ const ORDER: &str = "id: order\ntriggers: [{type: voice, phrases: ['order {drink
 
 /// `atlas listen --text` with stdin as the answer: a workflow that asks gets the next line.
 fn listen_answering(h: &Home, text: &str, answer: Option<&str>) -> Value {
+    listen_answering_with(h, text, answer, false)
+}
+
+/// As [`listen_answering`]; with `keep_open` standard input stays open and silent (a terminal
+/// nobody types into) until the command has ended.
+fn listen_answering_with(h: &Home, text: &str, answer: Option<&str>, keep_open: bool) -> Value {
     use std::io::Write as _;
     std::fs::write(h.wf().join("order.yaml"), ORDER).unwrap();
     let mut child = Command::new(atlas_bin())
@@ -189,8 +195,9 @@ fn listen_answering(h: &Home, text: &str, answer: Option<&str>) -> Value {
     if let Some(a) = answer {
         writeln!(stdin, "{a}").unwrap();
     }
-    drop(stdin);
+    let held = keep_open.then_some(stdin);
     let o = child.wait_with_output().unwrap();
+    drop(held);
     json_of(&o)
 }
 
@@ -211,4 +218,11 @@ fn a_question_is_answered_by_the_next_line_and_an_unanswered_one_does_nothing() 
         "{v}"
     );
     assert_eq!(v["run"]["status"], "succeeded", "{v}");
+    // Standard input open and silent: the run still ends when the question runs out, and the
+    // command with it.
+    let v = listen_answering_with(&h, "order milk", None, true);
+    assert_eq!(
+        v["reply"], "Shall I order milk? No answer, nothing ordered.",
+        "{v}"
+    );
 }

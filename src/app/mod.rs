@@ -64,7 +64,11 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command(cli.command, &global)) {
+    let result = runtime.block_on(command(cli.command, &global));
+    // Dropping the runtime would wait for every blocking task, a read of a terminal nobody types
+    // into too (`atlas listen` leaves one behind when the question runs out): bounded instead.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

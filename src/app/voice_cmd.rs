@@ -337,18 +337,30 @@ async fn answer_from_stdin(
         return Ok(());
     };
     eprintln!("answer (a line; none leaves the question unanswered):");
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    })
-    .await??;
-    if !line.trim().is_empty() {
-        voice.handle_text(line.trim()).await;
-    }
     // Bounded: the question waits at most its own `wait`, the rest of the run its timeout.
     let deadline = Instant::now() + atlas::actions::MAX_ASK_TIMEOUT + Duration::from_secs(60);
-    while engine.active_runs().contains(&run.id) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let ended = async {
+        while engine.active_runs().contains(&run.id) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // A terminal nobody types into must not hold the run's end: the read races the run, which
+    // ends on its own when the question's `wait` runs out. The blocked read is left behind; the
+    // process exits after printing.
+    let read = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    });
+    tokio::pin!(ended);
+    tokio::select! {
+        line = read => {
+            let line = line??;
+            if !line.trim().is_empty() {
+                voice.handle_text(line.trim()).await;
+            }
+            ended.await;
+        }
+        () = &mut ended => {}
     }
     engine.store().flush().await?;
     if let Some(r) = engine.store().get_run(&run.id)? {
