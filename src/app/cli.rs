@@ -383,6 +383,14 @@ pub enum BenchCmd {
         /// Where the corpus manifest and WAVs are cached (default: ~/.cache/atlas/accuracy).
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Each distinct text of the corpus typed instead of spoken: the matcher's share of the
+        /// errors, without whisper's (all of them; `--limit` and `--full` do not apply).
+        #[arg(long, conflicts_with_all = ["limit", "full", "model"])]
+        text: bool,
+        /// Also write every utterance's outcome (what was said, heard freely and guided,
+        /// started) to this file, a JSON object a line.
+        #[arg(long)]
+        dump: Option<PathBuf>,
     },
 }
 

@@ -206,6 +206,8 @@ async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
             full,
             corpus,
             cache,
+            text,
+            dump,
         } => {
             let opts = bench::AccuracyOpts {
                 model,
@@ -214,6 +216,8 @@ async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
                 corpus,
                 cache,
                 json,
+                text,
+                dump,
             };
             bench::accuracy(global, opts).await
         }

@@ -9,7 +9,10 @@
 //! contrasting phrases usable side by side: the best also wins when it beats each close rival by
 //! [`MatchOptions::contrast_margin`] on the steps their alignments do not share (see `contrast`),
 //! so "turn off the living room lights" said exactly is not refused for its "on" twin. A
-//! transcript that asks a question only matches templates that ask one.
+//! transcript that asks a question only matches templates that ask one, and one that makes a
+//! statement ("I turned the volume up yesterday") only templates that make one ("I'm home").
+//! When nothing is decided in order, the order-free pass (see `unordered`) looks for a phrase's
+//! words in another order ("lights on in the attic").
 
 use std::collections::HashMap;
 
@@ -19,10 +22,13 @@ use serde_json::{Map, Value};
 use super::align::{Aligner, PathStep, Step};
 use super::contrast::{contrast, signed};
 use super::graph::{Graph, SlotSpec, Vocab};
-use super::normalize::{DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, Normalizer, Token};
+use super::normalize::{
+    DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, Normalized, Normalizer, Token,
+};
 use super::prompt::build_prompt;
-use super::questions::is_question_phrase;
+use super::questions::{is_question_phrase, opens_statement};
 use super::template::{Template, TemplateError, parse_template};
+use super::unordered::{Bag, BagMatch, ORDER_FREE_MARGIN};
 
 /// The voice phrases of one workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +167,11 @@ pub(super) struct Compiled {
     /// True when the template asks a question ("what's the weather"); only such templates may
     /// match a transcript that asks one.
     pub(super) question: bool,
+    /// True when the template tells about its speaker ("I'm home"); only such templates may
+    /// match a transcript that makes a statement.
+    pub(super) statement: bool,
+    /// The template as a bag of words for the order-free pass (`None`: never out of order).
+    pub(super) bag: Option<Bag>,
 }
 
 /// A template's score for one transcript.
@@ -171,7 +182,8 @@ struct Scored {
     score: f32,
     coverage: u16,
     captured: u16,
-    /// True when the transcript asks a question and the template does not: it cannot win.
+    /// True when the transcript asks a question and the template does not, or makes a statement
+    /// and the template does not: it cannot win.
     blocked: bool,
 }
 
@@ -217,11 +229,15 @@ impl Matcher {
                             let firsts = graph.first_words();
                             let firsts: Vec<&str> = firsts.iter().map(|&w| vocab.word(w)).collect();
                             let question = is_question_phrase(&template.source, &firsts);
+                            let statement = firsts.iter().any(|w| opens_statement(w));
+                            let bag = Bag::compile(&template.root, &normalizer);
                             templates.push(Compiled {
                                 workflow,
                                 template,
                                 graph,
                                 question,
+                                statement,
+                                bag,
                             });
                         }
                         None => fail(TemplateError {
@@ -281,8 +297,9 @@ impl Matcher {
         }
         let tokens = &normalized.tokens;
         let mut aligner = Aligner::new(&self.vocab, tokens, normalized.lead, normalized.trail);
-        let scored = self.score(&mut aligner, prune, normalized.question);
-        let decision = self.decide(&mut aligner, &scored);
+        let mood = Mood::of(&normalized);
+        let scored = self.score(&mut aligner, prune, mood);
+        let decision = self.decide(&mut aligner, &scored, mood);
         let mut built: Vec<(usize, Candidate)> = Vec::new();
         let listed_floor = (self.options.threshold - self.options.margin) / 2.0;
         let listed = scored
@@ -290,16 +307,36 @@ impl Matcher {
             .enumerate()
             .filter(|(i, s)| *i == 0 || s.score >= listed_floor);
         for (_, s) in listed.take(self.options.max_candidates) {
-            built.push((s.index, self.candidate(&mut aligner, s, tokens)));
+            built.push((s.index, self.candidate(&mut aligner, s, tokens, mood)));
         }
+        // Nothing decided in order (too low, or a tie the order hides: "turn the kitchen lights
+        // on" beside "turn on/off the kitchen lights"): maybe a phrase's words in another order.
+        let order_free = match &decision {
+            Err(_) => self.order_free(&normalized, &outcome.normalized),
+            Ok(_) => None,
+        };
         let decision =
             decision.map(
                 |winner| match built.iter().find(|(i, _)| *i == winner.index) {
                     Some((_, c)) => c.clone(),
-                    None => self.candidate(&mut aligner, &winner, tokens),
+                    None => self.candidate(&mut aligner, &winner, tokens, mood),
                 },
             );
         outcome.candidates = built.into_iter().map(|(_, c)| c).collect();
+        if let Some(c) = order_free {
+            outcome.candidates.insert(0, c.clone());
+            outcome
+                .candidates
+                .truncate(self.options.max_candidates.max(1));
+            tracing::debug!(workflow = %c.workflow_id, score = c.score, phrase = %c.phrase, "voice phrase matched out of order");
+            outcome.best = Some(Match {
+                workflow_id: c.workflow_id,
+                phrase: c.phrase,
+                score: c.score,
+                slots: c.slots,
+            });
+            return outcome;
+        }
         match decision {
             Ok(c) => {
                 tracing::debug!(workflow = %c.workflow_id, score = c.score, phrase = %c.phrase, "voice phrase matched");
@@ -323,7 +360,7 @@ impl Matcher {
     /// decision or enter the listed candidates (templates that cannot reach half the acceptance
     /// floor are not listed). The scores returned are exact either way, and the best is always
     /// among them.
-    fn score(&self, aligner: &mut Aligner<'_>, prune: bool, question: bool) -> Vec<Scored> {
+    fn score(&self, aligner: &mut Aligner<'_>, prune: bool, mood: Mood) -> Vec<Scored> {
         let mut order: Vec<(f32, usize)> = self
             .templates
             .iter()
@@ -366,7 +403,7 @@ impl Matcher {
                 score: a.score,
                 coverage: a.coverage,
                 captured: a.captured,
-                blocked: question && !compiled.question,
+                blocked: mood.blocks(compiled),
             });
         }
         scored.sort_by(|a, b| {
@@ -380,7 +417,12 @@ impl Matcher {
     }
 
     /// Applies the threshold, margin and contrast rules to scores sorted best first.
-    fn decide(&self, aligner: &mut Aligner<'_>, scored: &[Scored]) -> Result<Scored, String> {
+    fn decide(
+        &self,
+        aligner: &mut Aligner<'_>,
+        scored: &[Scored],
+        mood: Mood,
+    ) -> Result<Scored, String> {
         let mut seen = vec![false; self.workflows.len()];
         let mut per_workflow: Vec<Scored> = Vec::new();
         for s in scored.iter().filter(|s| !s.blocked) {
@@ -397,14 +439,17 @@ impl Matcher {
         let blocked = scored.iter().find(|s| s.blocked);
         let question = |s: &Scored| {
             format!(
-                "a question does not start a command: best was {}, which is not a question",
+                "{} does not start a command: best was {}, which is not one",
+                mood.what(),
                 describe(s)
             )
         };
         let Some(&top) = per_workflow.first() else {
             return Err(match (blocked, scored.first()) {
                 (Some(s), _) if s.score >= self.options.threshold => question(s),
-                (_, Some(_)) => "below threshold: no phrase that asks a question matched".into(),
+                (_, Some(_)) => {
+                    format!("below threshold: no phrase that is {} matched", mood.what())
+                }
                 (_, None) => "no voice phrases are configured".into(),
             });
         };
@@ -465,8 +510,60 @@ impl Matcher {
         ))
     }
 
+    /// The order-free pass (see `unordered`): the best phrase found as a bag of words, when it
+    /// reaches the threshold and beats every other workflow's by the margin.
+    fn order_free(&self, normalized: &Normalized, core: &str) -> Option<Candidate> {
+        let n = normalized.tokens.len();
+        let tokens = if normalized.lead + normalized.trail < n {
+            &normalized.tokens[normalized.lead..n - normalized.trail]
+        } else {
+            &normalized.tokens[..]
+        };
+        let mut best: Option<(usize, BagMatch)> = None;
+        // Each workflow's nearest score, missing words counted.
+        let mut near = vec![0.0f32; self.workflows.len()];
+        for (index, t) in self.templates.iter().enumerate() {
+            let Some(bag) = t.bag.as_ref().filter(|_| !Mood::of(normalized).blocks(t)) else {
+                continue;
+            };
+            let n = &mut near[t.workflow];
+            *n = n.max(bag.near(tokens, normalized.question));
+            let Some(m) = bag.best(tokens, normalized.question) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(_, b)| m.score > b.score) {
+                best = Some((index, m));
+            }
+        }
+        let (index, top) = best?;
+        let workflow = self.templates[index].workflow;
+        let runner_up = near
+            .iter()
+            .enumerate()
+            .filter(|&(w, _)| w != workflow)
+            .map(|(_, &s)| s)
+            .fold(0.0, f32::max);
+        if top.score < self.options.threshold || top.score - runner_up < ORDER_FREE_MARGIN {
+            return None;
+        }
+        let compiled = &self.templates[index];
+        Some(Candidate {
+            workflow_id: self.workflows[compiled.workflow].clone(),
+            phrase: compiled.template.source.clone(),
+            score: top.score,
+            slots: top.slots.clone(),
+            why: format!("its words in another order: \"{core}\""),
+        })
+    }
+
     /// Realigns one scored template with its path to read slot values and explain the score.
-    fn candidate(&self, aligner: &mut Aligner<'_>, s: &Scored, tokens: &[Token]) -> Candidate {
+    fn candidate(
+        &self,
+        aligner: &mut Aligner<'_>,
+        s: &Scored,
+        tokens: &[Token],
+        mood: Mood,
+    ) -> Candidate {
         let compiled = &self.templates[s.index];
         let alignment = aligner.align(&compiled.graph, true);
         let mut slots = Map::new();
@@ -518,7 +615,10 @@ impl Matcher {
             (false, false) => notes.join("; "),
         };
         if s.blocked {
-            why.push_str("; not a question, and the transcript asks one");
+            why.push_str(&format!(
+                "; the transcript is {}, the phrase is not",
+                mood.what()
+            ));
         }
         Candidate {
             workflow_id: self.workflows[compiled.workflow].clone(),
@@ -542,8 +642,47 @@ impl Matcher {
     }
 }
 
+/// What a transcript does: asks, tells, or requests. A question matches only templates that ask
+/// one, a statement only templates that make one ("I'm home"); a request any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mood {
+    Request,
+    Question,
+    Statement,
+}
+
+impl Mood {
+    fn of(normalized: &Normalized) -> Mood {
+        if normalized.question {
+            Mood::Question
+        } else if normalized.statement {
+            Mood::Statement
+        } else {
+            Mood::Request
+        }
+    }
+
+    /// Whether a transcript of this mood may not match `template`.
+    fn blocks(self, template: &Compiled) -> bool {
+        match self {
+            Mood::Request => false,
+            Mood::Question => !template.question,
+            Mood::Statement => !template.statement,
+        }
+    }
+
+    /// The transcript's kind, for reasons: "a question", "a statement".
+    fn what(self) -> &'static str {
+        match self {
+            Mood::Request => "a request",
+            Mood::Question => "a question",
+            Mood::Statement => "a statement",
+        }
+    }
+}
+
 /// A number as JSON: an integer when whole, else a float.
-fn number_value(value: f64) -> Value {
+pub(super) fn number_value(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 9.0e15 {
         Value::from(value as i64)
     } else {

@@ -234,3 +234,105 @@ fn a_common_synonym_of_a_command_word_still_matches() {
     let outcome = m.match_text("switch the channel");
     assert!(outcome.best.is_none(), "{}", outcome.explain());
 }
+
+/// Phrases with a verb, a contrasting particle, a list slot and a noun, and the same requests
+/// said in other orders.
+fn home_matcher() -> Matcher {
+    Matcher::new(
+        &[
+            entry(
+                "lights_on",
+                &["turn on the {room:kitchen|living room|attic} lights"],
+            ),
+            entry(
+                "lights_off",
+                &["turn off the {room:kitchen|living room|attic} lights"],
+            ),
+            entry("fan_on", &["switch on the fan"]),
+            entry("fan_off", &["switch off the fan"]),
+            entry("volume_up", &["turn [the] volume up"]),
+            entry("volume_down", &["turn [the] volume down"]),
+            entry("add", &["add {item} to my list"]),
+            entry("home", &["I'm home"]),
+        ],
+        MatchOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn a_request_in_another_order_matches_and_keeps_its_contrast() {
+    let m = home_matcher();
+    for room in ["kitchen", "living room", "attic"] {
+        for (particle, id) in [("on", "lights_on"), ("off", "lights_off")] {
+            for said in [
+                format!("lights {particle} in the {room}"),
+                format!("turn the {room} lights {particle}"),
+                format!("the {room} lights {particle} please"),
+            ] {
+                let best = expect(&m, &said, id);
+                assert_eq!(best.slots["room"], json!(room), "{said}");
+                assert!(best.score < 1.0, "out of order is never exact: {said}");
+            }
+        }
+    }
+    expect(&m, "switch the fan on", "fan_on");
+    expect(&m, "the fan off", "fan_off");
+    expect(&m, "can you turn up the volume a bit", "volume_up");
+    expect(&m, "turn down the volume for me", "volume_down");
+    // Said in order, the phrase still scores as exact.
+    assert_eq!(
+        expect(&m, "turn on the attic lights", "lights_on").score,
+        1.0
+    );
+    // Neither particle said: out of order nothing tells them apart.
+    for said in ["lights in the kitchen", "the fan please", "the volume"] {
+        let outcome = m.match_text(said);
+        assert!(outcome.best.is_none(), "{said:?}\n{}", outcome.explain());
+    }
+    // Free text has no place without an order.
+    let outcome = m.match_text("to my list add milk");
+    assert!(outcome.best.is_none(), "{}", outcome.explain());
+}
+
+#[test]
+fn a_statement_does_not_start_a_command() {
+    let m = home_matcher();
+    for said in [
+        "I turned the volume up yesterday",
+        "we switched off the fan an hour ago",
+        "they turn on the kitchen lights every night",
+        "the kitchen lights are on",
+        "the fan was off all night",
+        "she turned the attic lights off",
+    ] {
+        let outcome = m.match_text(said);
+        assert!(outcome.best.is_none(), "{said:?}\n{}", outcome.explain());
+    }
+    let reason = m
+        .match_text("I turn the volume up")
+        .reason
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("a statement does not start a command"),
+        "{reason}"
+    );
+    // A phrase that is a statement itself still matches one; requests wrapped with "I" too.
+    expect(&m, "I'm home", "home");
+    expect(&m, "I want you to turn the volume up", "volume_up");
+}
+
+#[test]
+fn a_phrase_opening_with_any_is_a_question() {
+    let m = Matcher::new(
+        &[
+            entry("reviews", &["any review requests"]),
+            entry("mail", &["any new (mail|email)"]),
+        ],
+        MatchOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    expect(&m, "any review requests?", "reviews");
+    expect(&m, "do I have any review requests?", "reviews");
+    expect(&m, "is there any new mail", "mail");
+}

@@ -47,6 +47,7 @@ mod prompt;
 mod questions;
 mod similarity;
 mod template;
+mod unordered;
 
 pub use matcher::{Candidate, Match, MatchOptions, MatchOutcome, Matcher, VoiceEntry};
 pub use normalize::{

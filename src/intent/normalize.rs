@@ -63,6 +63,10 @@ pub const DEFAULT_PREFIXES: &[&str] = &[
     "i would like to",
     "i need to",
     "let us",
+    // Asking to be told or shown ("tell me the weather forecast", "show me my next meeting").
+    "tell me",
+    "show me",
+    "give me",
 ];
 
 /// Words and phrases skipped for free at the end of a transcript by default.
@@ -77,6 +81,12 @@ pub const DEFAULT_SUFFIXES: &[&str] = &[
     "would you",
     "can you",
     "could you",
+    // Softeners and time words that do not change what is asked.
+    "a bit",
+    "a little",
+    "a little bit",
+    "for me",
+    "right now",
 ];
 
 /// Common function words. They count half as much as other words when matching, so a missing
@@ -122,6 +132,9 @@ pub(crate) struct Normalized {
     /// has a question mark that no polite wrapper ("can you ...?", "..., will you?", "please")
     /// explains.
     pub question: bool,
+    /// True when the transcript, not a question, tells about its subject: its words (after the
+    /// prefix) open with a subject pronoun ("I turned the volume up yesterday").
+    pub statement: bool,
 }
 
 impl Normalized {
@@ -204,11 +217,17 @@ impl Normalizer {
         let lead = repeated_affix(&tokens, &self.prefixes, false);
         let trail = repeated_affix(&tokens[lead..], &self.suffixes, true);
         let question = is_question(text, &tokens, lead, trail);
+        let start = if lead + trail < tokens.len() { lead } else { 0 };
+        let statement = !question
+            && tokens
+                .get(start)
+                .is_some_and(|t| super::questions::opens_statement(&t.text));
         Normalized {
             tokens,
             lead,
             trail,
             question,
+            statement,
         }
     }
 }
@@ -543,7 +562,7 @@ mod tests {
         // Greetings and the ways a request is wrapped go too.
         assert_eq!(
             normalize("Good morning Atlas, could you tell me what time it is?"),
-            "tell me what time it is"
+            "what time it is"
         );
         assert_eq!(
             normalize("I want you to go ahead and set a timer"),

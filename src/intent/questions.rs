@@ -83,9 +83,22 @@ pub(crate) fn is_question(text: &str, tokens: &[Token], lead: usize, trail: usiz
     !wrapped && !words(text).iter().any(|t| t.text == "please")
 }
 
-/// True when a template asks a question: a question mark in it, or a first word that opens one.
+/// Subject pronouns: a sentence that opens with one tells ("I turned the volume up yesterday",
+/// "we set the thermostat to 20") unless it is a phrase of the user's own ("I'm home").
+const SUBJECT_PRONOUNS: &[&str] = &["i", "we", "they", "he", "she"];
+
+/// True when a sentence opening with `word` is a statement about its subject.
+pub(crate) fn opens_statement(word: &str) -> bool {
+    SUBJECT_PRONOUNS.contains(&word)
+}
+
+/// True when a template asks a question: a question mark in it, or a first word that opens one
+/// (or "any": "any review requests" is "are there any review requests?" cut short).
 pub(crate) fn is_question_phrase(source: &str, first_words: &[&str]) -> bool {
-    source.contains('?') || first_words.iter().any(|w| opens_question(w, None))
+    source.contains('?')
+        || first_words
+            .iter()
+            .any(|w| opens_question(w, None) || *w == "any")
 }
 
 #[cfg(test)]

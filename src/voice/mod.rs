@@ -108,6 +108,21 @@ pub struct Handled {
     /// The match's candidates and scores (for `--explain`).
     #[serde(skip)]
     pub outcome: Option<MatchOutcome>,
+    /// How whisper decoded it: the free transcript, and the grammar-guided one beside it (for
+    /// `atlas bench accuracy --dump`).
+    #[serde(skip)]
+    pub decode: Option<DecodeInfo>,
+}
+
+/// Whisper's two readings of an utterance, as [`Handled::decode`] keeps them.
+#[derive(Debug, Clone)]
+pub struct DecodeInfo {
+    /// What whisper heard (the guided text when it won on its score).
+    pub text: String,
+    /// The text is the guided decode's.
+    pub guided: bool,
+    /// The guided decode that lost on score, if one ran.
+    pub alternative: Option<crate::stt::Alternative>,
 }
 
 impl Handled {
@@ -125,6 +140,7 @@ impl Handled {
             asked: None,
             timings,
             outcome: None,
+            decode: None,
         }
     }
 
@@ -267,6 +283,11 @@ impl VoiceLoop {
         let transcript = transcript.0;
         handled.timings.stt_ms = transcript.stt_ms;
         handled.timings.load_ms = transcript.load_ms.unwrap_or(0);
+        handled.decode = Some(DecodeInfo {
+            text: transcript.text.clone(),
+            guided: transcript.guided,
+            alternative: transcript.alternative.clone(),
+        });
         let text = transcript.text;
         handled.transcript = text.clone();
         if crate::stt::is_noise_transcript(&text, crate::intent::content_words) {

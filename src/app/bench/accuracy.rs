@@ -54,6 +54,10 @@ pub struct AccuracyOpts {
     pub cache: Option<PathBuf>,
     /// `--json`.
     pub json: bool,
+    /// `--text`: each distinct text typed, no whisper.
+    pub text: bool,
+    /// `--dump`: every outcome as a JSON line.
+    pub dump: Option<PathBuf>,
 }
 
 /// The manifest scripts/accuracy-corpus.py writes.
@@ -89,7 +93,9 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
             .with_context(|| format!("cannot read {}", manifest_path.display()))?,
     )
     .with_context(|| format!("{} is not a corpus manifest", manifest_path.display()))?;
-    let items = if opts.full {
+    let items = if opts.text {
+        distinct_texts(&manifest.items)
+    } else if opts.full {
         manifest.items.clone()
     } else {
         sample(&manifest.items, opts.limit)
@@ -98,7 +104,12 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
 
     let (config, paths) =
         atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;
-    let model = resolve_model(opts.model.as_deref(), &config, &paths)?;
+    // Typed, whisper never loads: no model is needed.
+    let model = if opts.text {
+        PathBuf::new()
+    } else {
+        resolve_model(opts.model.as_deref(), &config, &paths)?
+    };
     let tmp = tempfile::tempdir()?;
     let speaker = MeteredSpeaker::new(Arc::new(RecordingSpeaker::default()));
     let bench_global = Global {
@@ -121,26 +132,52 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
     let mut stt = SttConfig::new(model.clone());
     stt.audio_ctx_floor = config.voice.audio_ctx_floor;
     let transcriber = Transcriber::new(stt);
-    transcriber.preload().await?;
+    if !opts.text {
+        transcriber.preload().await?;
+    }
     let mut voice_cfg = config.voice.clone();
     // An LLM's answer is not a start, and would only make the benchmark slow and networked.
     voice_cfg.llm_fallback = false;
     let voice = VoiceLoop::new(app.engine.clone(), transcriber, speaker, voice_cfg)?;
 
+    let mut dump = match &opts.dump {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => None,
+    };
     let mut outcomes = Vec::with_capacity(items.len());
     for (n, item) in items.iter().enumerate() {
-        let samples = clips::clip(item, &wavs)?;
-        let h = voice.handle(samples, Instant::now()).await?;
+        let h = if opts.text {
+            voice.handle_text(&item.text).await
+        } else {
+            let samples = clips::clip(item, &wavs)?;
+            voice.handle(samples, Instant::now()).await?
+        };
         if !opts.json && (n + 1) % 25 == 0 {
             eprintln!("{}/{} utterances", n + 1, items.len());
         }
-        outcomes.push(Outcome {
+        let outcome = Outcome {
             item: item.clone(),
             started: h.run.as_ref().and(h.workflow.clone()),
             slots: h.slots,
-            stt_ms: (!h.transcript.is_empty()).then_some(h.timings.stt_ms as f64),
+            stt_ms: (!opts.text && !h.transcript.is_empty()).then_some(h.timings.stt_ms as f64),
             transcript: h.transcript,
-        });
+        };
+        if let Some(out) = dump.as_mut() {
+            use std::io::Write as _;
+            let d = h.decode.as_ref();
+            let alt = d.and_then(|d| d.alternative.as_ref());
+            let line = json!({"id": item.id, "class": item.class, "said": item.text,
+                "voice": item.voice, "speed": item.speed, "condition": item.condition(),
+                "expected": item.expect.workflow, "expected_slots": item.expect.slots,
+                "heard": outcome.transcript, "free": d.map(|d| &d.text),
+                "guided_won": d.map(|d| d.guided), "alternative": alt.map(|a| &a.text),
+                "lost_by": alt.map(|a| a.lost_by), "started": outcome.started,
+                "slots": outcome.slots, "right": outcome.right()});
+            writeln!(out, "{line}")?;
+        }
+        outcomes.push(outcome);
     }
     let out = report(&opts, &manifest, &model, &outcomes, started);
     print_figures(&Value::Object(out), opts.json)
@@ -156,12 +193,25 @@ fn report(
 ) -> Map<String, Value> {
     let mut nulls = Map::new();
     let mut out = Map::new();
-    out.insert("model".into(), json!(model));
+    out.insert(
+        "model".into(),
+        if opts.text { Value::Null } else { json!(model) },
+    );
     out.insert("corpus".into(), json!(manifest.hash));
     out.insert("corpus_items".into(), json!(manifest.items.len()));
     out.insert("utterances".into(), json!(outcomes.len()));
     out.insert("full".into(), json!(opts.full));
+    out.insert(
+        "mode".into(),
+        json!(if opts.text { "typed" } else { "spoken" }),
+    );
     out.extend(score::figures(outcomes, &mut nulls));
+    if opts.text {
+        for k in ["wer_pct", "wer_clean_pct", "wer_noisy_pct"] {
+            out.insert(k.into(), Value::Null);
+            nulls.insert(k.into(), json!("typed: nothing was transcribed"));
+        }
+    }
     let stt: Vec<f64> = outcomes.iter().filter_map(|o| o.stt_ms).collect();
     let stt_p50 = figure(&stt, 0.5);
     if stt_p50.is_null() {
@@ -176,10 +226,16 @@ fn report(
         "voices_skipped".into(),
         json!(manifest.voices_skipped.len()),
     );
+    // Up to 15 of each class, so a class with few misses is seen beside one with many.
+    let mut per_class = std::collections::HashMap::<&str, usize>::new();
     let misses: Vec<Value> = outcomes
         .iter()
         .filter(|o| !o.right())
-        .take(30)
+        .filter(|o| {
+            let n = per_class.entry(o.item.class.as_str()).or_default();
+            *n += 1;
+            *n <= 15
+        })
         .map(|o| {
             json!({"id": o.item.id, "class": o.item.class, "said": o.item.text,
                    "voice": o.item.voice, "speed": o.item.speed, "condition": o.item.condition(),
@@ -222,6 +278,16 @@ fn generate(script: &Path, corpus: &Path, cache: &Path) -> anyhow::Result<PathBu
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// One item per distinct spoken text (the first of its renderings), for `--text`.
+fn distinct_texts(items: &[Item]) -> Vec<Item> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .iter()
+        .filter(|i| !i.text.is_empty() && seen.insert(i.text.clone()))
+        .cloned()
+        .collect()
 }
 
 /// `limit` items spread over the classes by [`SHARES`] (largest remainder, so a sample of 3
