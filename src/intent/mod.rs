@@ -54,6 +54,7 @@ pub use normalize::{
     DEFAULT_PREFIXES, DEFAULT_SKIP_WORDS, DEFAULT_SUFFIXES, content_words, normalize,
 };
 pub use numbers::parse_number;
+pub use similarity::{reading_similarity, swaps_an_opposite};
 pub use template::{IntentError, Node, SlotKind, Template, TemplateError, parse_template};
 
 #[cfg(test)]

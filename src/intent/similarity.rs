@@ -219,6 +219,52 @@ pub(crate) fn substitution_cost(similarity: f32) -> f32 {
     }
 }
 
+/// Pairs of words that ask for opposite things without sharing a stem ("on" / "off"); pairs
+/// that share one ("lock" / "unlock") are found by [`contrast`].
+const OPPOSITES: &[(&str, &str)] = &[
+    ("on", "off"),
+    ("up", "down"),
+    ("in", "out"),
+    ("open", "close"),
+    ("start", "stop"),
+    ("next", "previous"),
+    ("show", "hide"),
+    ("yes", "no"),
+    ("more", "less"),
+    ("louder", "quieter"),
+    ("higher", "lower"),
+    ("raise", "lower"),
+];
+
+/// True when `a` and `b` ask for opposite things: a contrasting prefix or an opposite pair.
+pub(crate) fn opposite(a: &str, b: &str) -> bool {
+    contrast(a, b)
+        || OPPOSITES
+            .iter()
+            .any(|&(x, y)| (a == x && b == y) || (a == y && b == x))
+}
+
+/// How alike two whole readings of one utterance are, 0..=1: the normalised Levenshtein
+/// similarity of their matcher words (case, punctuation, contractions and spoken numbers aside),
+/// letter by letter, so a word misheard as two ("light coin" / "litecoin") still counts as close.
+pub fn reading_similarity(a: &str, b: &str) -> f32 {
+    let join = |t: &str| super::normalize::content_words(t).join(" ");
+    strsim::normalized_levenshtein(&join(a), &join(b)) as f32
+}
+
+/// True when the reading `b` puts a word in place of its opposite in `a` ("turn on" read as
+/// "turn off"): a word of one that is absent from the other and opposes a word of the other
+/// that is absent from the first.
+pub fn swaps_an_opposite(a: &str, b: &str) -> bool {
+    let (wa, wb) = (
+        super::normalize::content_words(a),
+        super::normalize::content_words(b),
+    );
+    let only_a: Vec<&String> = wa.iter().filter(|w| !wb.contains(w)).collect();
+    let only_b: Vec<&String> = wb.iter().filter(|w| !wa.contains(w)).collect();
+    only_a.iter().any(|x| only_b.iter().any(|y| opposite(x, y)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,8 @@ pub struct Transcript {
     /// other evidence agrees (the voice loop does when the free text's nearest phrase is of the
     /// same workflow).
     pub alternative: Option<Alternative>,
+    /// The free decode's text, cleaned, when the guided one won and stands in `text`.
+    pub overruled: Option<String>,
 }
 
 /// A grammar-guided transcript that did not win on its score alone.
@@ -422,6 +424,7 @@ impl Worker {
                 text: clean_transcript(&raw),
                 lost_by,
             }),
+            overruled: chosen.overruled.map(|raw| clean_transcript(&raw)),
         })
     }
 }
@@ -464,6 +467,8 @@ struct Chosen {
     passes: u32,
     /// The guided pass that lost on its score, and by how much.
     alternative: Option<(String, f32)>,
+    /// The free pass's text, when the guided one won.
+    overruled: Option<String>,
 }
 
 impl Run<'_> {
@@ -489,6 +494,7 @@ impl Run<'_> {
             guided: false,
             passes,
             alternative: None,
+            overruled: None,
         };
         let Some(grammar) = grammar.filter(|g| !g.accepts(&chosen.pass.raw)) else {
             return Ok(chosen);
@@ -507,7 +513,8 @@ impl Run<'_> {
         if covers && grammar.accepts(&guided.raw) {
             if close_enough {
                 chosen.guided = true;
-                chosen.pass = guided;
+                let free = std::mem::replace(&mut chosen.pass, guided);
+                chosen.overruled = Some(free.raw);
             } else if let (Some(g), Some(f)) = (guided.score, chosen.pass.score) {
                 chosen.alternative = Some((guided.raw, f - g));
             }

@@ -1,6 +1,6 @@
 //! When the guided transcript stands for the free one: only when the free text matched nothing,
-//! its nearest phrase is of the workflow the guided text matches, and the guided decode lost by
-//! little enough.
+//! its nearest phrase is of the workflow the guided text matches or the two readings are alike,
+//! no opposite is swapped, and the guided decode lost by little enough.
 
 use super::{AGREE_MARGIN, agreeing_alternative};
 use crate::intent::{MatchOptions, Matcher, VoiceEntry};
@@ -65,8 +65,9 @@ fn a_guided_text_of_the_free_texts_nearest_workflow_stands_when_it_lost_by_littl
         let best = took.best.expect("the guided text matches");
         assert_eq!(best.workflow_id, workflow);
         assert!(best.slots.values().any(|v| v == slot), "{:?}", best.slots);
-        // The same pair, lost by more than the margin: the free text stays.
-        let far = alt(guided, AGREE_MARGIN + 0.1);
+        // The same pair, lost by more than the margin allows even a reading this close: the
+        // free text stays.
+        let far = alt(guided, AGREE_MARGIN * 1.5);
         assert!(agreeing_alternative(&m, &outcome, Some(&far), AGREE_MARGIN).is_none());
         // `voice.agree_margin = 0` turns the second chance off.
         assert!(agreeing_alternative(&m, &outcome, Some(&a), 0.0).is_none());
@@ -129,4 +130,50 @@ fn off_topic_speech_a_disagreeing_workflow_or_a_match_keeps_the_free_text() {
     assert_eq!(took.best.unwrap().slots["degrees"], 23);
     // No guided decode, nothing to take.
     assert!(agreeing_alternative(&m, &near_unlock, None, AGREE_MARGIN).is_none());
+}
+
+#[test]
+fn a_close_reading_stands_unless_it_swaps_an_opposite_or_lost_by_too_much() {
+    let m = Matcher::new(
+        &[
+            VoiceEntry {
+                workflow_id: "lights_off".into(),
+                phrases: vec!["turn off the {room:attic|bedroom} lights".into()],
+            },
+            VoiceEntry {
+                workflow_id: "lights_on".into(),
+                phrases: vec!["turn on the {room:attic|bedroom} lights".into()],
+            },
+            VoiceEntry {
+                workflow_id: "next_meeting".into(),
+                phrases: vec!["what's my next meeting".into()],
+            },
+        ],
+        MatchOptions::default(),
+    )
+    .unwrap();
+    // One word misheard as a commoner one: the guided reading is a small edit of the free one.
+    let free = m.match_text("Turn off the habit lights.");
+    assert!(free.best.is_none(), "{}", free.explain());
+    let close = alt("Turn off the attic lights.", AGREE_MARGIN * 1.2);
+    let (_, took) = agreeing_alternative(&m, &free, Some(&close), AGREE_MARGIN)
+        .expect("a close reading stands");
+    let best = took.best.unwrap();
+    assert_eq!(
+        (best.workflow_id.as_str(), &best.slots["room"]),
+        ("lights_off", &"attic".into())
+    );
+    // Lost by more than its share of the margin, it does not.
+    let far = alt("Turn off the attic lights.", AGREE_MARGIN * 1.5);
+    assert!(agreeing_alternative(&m, &free, Some(&far), AGREE_MARGIN).is_none());
+    // "on" heard, "off" guided: the guided reading would reverse the request.
+    let on = m.match_text("Turn on the habit lights.");
+    assert!(on.best.is_none());
+    let reversed = alt("Turn off the attic lights.", 0.3);
+    assert!(agreeing_alternative(&m, &on, Some(&reversed), AGREE_MARGIN).is_none());
+    // A reading nothing like what was heard needs the nearest phrase to agree.
+    let never = m.match_text("Never mind.");
+    let unlike = alt("What's my next meeting?", 0.3);
+    assert!(crate::intent::reading_similarity("Never mind.", &unlike.text) < 0.5);
+    assert!(agreeing_alternative(&m, &never, Some(&unlike), AGREE_MARGIN).is_none());
 }

@@ -172,7 +172,8 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
                 "voice": item.voice, "speed": item.speed, "condition": item.condition(),
                 "expected": item.expect.workflow, "expected_slots": item.expect.slots,
                 "heard": outcome.transcript, "free": d.map(|d| &d.text),
-                "guided_won": d.map(|d| d.guided), "alternative": alt.map(|a| &a.text),
+                "guided_won": d.map(|d| d.guided), "overruled": d.and_then(|d| d.overruled.as_ref()),
+                "alternative": alt.map(|a| &a.text),
                 "lost_by": alt.map(|a| a.lost_by), "started": outcome.started,
                 "slots": outcome.slots, "right": outcome.right()});
             writeln!(out, "{line}")?;
