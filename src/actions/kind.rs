@@ -139,6 +139,16 @@ macro_rules! action_kinds {
         /// Every action kind, as written in `type:`, in the registry's order.
         pub const KINDS: &[&str] = &[$(<$kind as $crate::actions::ActionKind>::NAME),+];
 
+        /// Every kind with its doc and config fields, in the registry's order.
+        pub fn kind_infos() -> Vec<$crate::actions::KindInfo> {
+            vec![$($crate::actions::KindInfo {
+                name: <$kind as $crate::actions::ActionKind>::NAME,
+                doc: <$kind as $crate::actions::ActionKind>::DOC,
+                control: action_kinds!(@control $role),
+                fields: $crate::actions::fields::fields_of::<<$kind as $crate::actions::ActionKind>::Config>(),
+            }),+]
+        }
+
         const _: () = assert!(
             $crate::actions::kind::valid_registry(KINDS),
             "an action kind's NAME is not lowercase words joined by dots, or is used twice"
