@@ -294,6 +294,22 @@ mod tests {
         );
         let later = ActionConfig::parse("test.later", &Value::Null).unwrap();
         assert!(later.is_control());
+        let infos = registry::kind_infos();
+        assert_eq!(
+            (infos[0].name, infos[0].control, infos[1].control),
+            ("test.echo", false, true)
+        );
+        assert_eq!(
+            infos[0].fields,
+            [crate::actions::FieldInfo {
+                name: "text".into(),
+                required: true
+            }]
+        );
+        assert!(
+            infos[1].fields.is_empty(),
+            "a map config has no fixed fields"
+        );
 
         let services = crate::actions::tests::services();
         let (scope, cancel) = (minijinja::Value::UNDEFINED, Default::default());
