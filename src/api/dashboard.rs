@@ -122,16 +122,26 @@ pub(super) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
+impl Api {
+    /// A one-time dashboard login link (valid [`CODE_TTL`], used once), once the server has an
+    /// address; what `atlas dashboard` prints and the tray's "Open dashboard" opens.
+    pub fn login_url(&self) -> Option<String> {
+        let base = self.url()?;
+        Some(format!(
+            "{base}/dashboard/login?code={}",
+            self.logins.mint_code()
+        ))
+    }
+}
+
 /// `POST /v1/dashboard/login`: a one-time login link to open in a browser.
 pub(super) async fn login_link(State(api): State<Arc<Api>>) -> Result<Json<Value>, ApiError> {
-    let base = api
-        .url()
+    let url = api
+        .login_url()
         .ok_or_else(|| ApiError::Unavailable("the API has no address yet".into()))?;
-    let code = api.logins.mint_code();
-    Ok(Json(json!({
-        "url": format!("{base}/dashboard/login?code={code}"),
-        "expires_in_secs": CODE_TTL.as_secs(),
-    })))
+    Ok(Json(
+        json!({ "url": url, "expires_in_secs": CODE_TTL.as_secs() }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
