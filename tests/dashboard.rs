@@ -2,8 +2,10 @@
 //! the login and cookie rules over plain HTTP, and every page in headless Chromium, driven by
 //! `dashboard/tests/e2e.mjs` (playwright-core from the dashboard's npm packages, which
 //! `scripts/build-dashboard.sh` installs outside the clone). Screenshots are kept in
-//! `<target dir>/dashboard-shots/`. No secret (the API token, a secret a workflow reads) may
-//! appear in a page, a JSON answer, the event stream or the daemon's log.
+//! `<target dir>/dashboard-shots/`. The integrations page signs Gmail in against the local fake
+//! of Google's OAuth endpoints (`accounts::fake_auth`), its tokens kept in a real keyring on the
+//! test's own session bus. No secret (the API token, a secret a workflow reads, an OAuth token,
+//! a login code) may appear in a page, a JSON answer, the event stream or the daemon's log.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::fake_auth::FakeAuth;
+use crate::test_keyring::Keyring;
 use crate::test_skip::{Need, skip};
 use crate::util::atlas_bin;
 
@@ -40,8 +44,14 @@ impl Drop for Daemon {
 
 impl Daemon {
     /// Starts `atlas daemon` over the test workflows; `model` gives it a voice loop;
-    /// `dashboard_dir` overrides where the built dashboard is looked for.
-    fn start(model: Option<&Path>, dashboard_dir: Option<&Path>) -> Daemon {
+    /// `dashboard_dir` overrides where the built dashboard is looked for; `keyring` (a session
+    /// bus with a keyring, for the integrations' tokens) and `extra` config come with it.
+    fn start(
+        model: Option<&Path>,
+        dashboard_dir: Option<&Path>,
+        keyring: Option<&Keyring>,
+        extra: &str,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for d in ["wf", "none", "data"] {
@@ -60,8 +70,16 @@ impl Daemon {
         if let Some(d) = dashboard_dir {
             config.push_str(&format!("[api]\ndashboard_dir = {d:?}\n"));
         }
+        config.push_str(extra);
         std::fs::write(root.join("config.toml"), config).unwrap();
-        let mut c = Command::new(atlas_bin());
+        let mut c = match keyring {
+            Some(k) => k.cmd(atlas_bin()),
+            None => {
+                let mut c = Command::new(atlas_bin());
+                c.env_remove("DBUS_SESSION_BUS_ADDRESS");
+                c
+            }
+        };
         Daemon::env(&mut c, root);
         if let Some(m) = model {
             c.env("ATLAS_MODEL", m);
@@ -72,7 +90,6 @@ impl Daemon {
             .env("NO_AT_BRIDGE", "1")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .arg("daemon")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(root.join("out.log")).unwrap())
@@ -186,7 +203,7 @@ async fn session(d: &Daemon, link: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_link_works_once_and_its_cookie_only_from_the_daemons_own_origin() {
     let pages = tempfile::tempdir().unwrap();
-    let d = Daemon::start(None, Some(pages.path()));
+    let d = Daemon::start(None, Some(pages.path()), None, "");
     let c = client();
     // Not built yet: the page says how to build it.
     let r = c.get(format!("{}/dashboard/", d.url)).send().await.unwrap();
@@ -404,7 +421,18 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
         return;
     }
     let model = test_model();
-    let d = Daemon::start(model.as_deref(), Some(&dist));
+    // Gmail signs in against the local fake of Google's OAuth endpoints; its tokens go to a
+    // real keyring on a session bus of the test's own.
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let auth = FakeAuth::start().await;
+    let d = Daemon::start(
+        model.as_deref(),
+        Some(&dist),
+        Some(&keyring),
+        &auth.provider_toml("gmail", 120),
+    );
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
@@ -424,6 +452,8 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
     node.arg(root.join("tests/e2e.mjs"))
         .env("ATLAS_DASH_LINK", &link)
         .env("ATLAS_DASH_SHOTS", &shots)
+        .env("ATLAS_DASH_OAUTH", "gmail")
+        .env("ATLAS_DASH_BODIES", d.dir.path().join("bodies.txt"))
         .env("ATLAS_DASH_SECRETS", format!("{},{SECRET}", d.token))
         .env("ATLAS_DASH_VOICE", if model.is_some() { "1" } else { "0" });
     let out = tokio::task::spawn_blocking(move || {
@@ -483,6 +513,19 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
     assert_eq!(of("broken")[0].status, RunStatus::Failed);
     if model.is_some() {
         assert!(hello.iter().any(|r| r.trigger == "voice"), "{hello:?}");
+    }
+    // The sign-in the integrations page started reached the fake, and ended disconnected.
+    assert!(
+        auth.get(|i| !i.refresh.is_empty()),
+        "the fake issued no tokens: the sign-in did not finish"
+    );
+    let bodies = std::fs::read_to_string(d.dir.path().join("bodies.txt")).unwrap();
+    for t in auth.get(|i| i.issued.clone()) {
+        assert!(
+            !bodies.contains(&t),
+            "a page or answer shows an OAuth token"
+        );
+        assert!(!d.log().contains(&t), "the daemon log shows an OAuth token");
     }
     let built = std::fs::read_to_string(d.dir.path().join("wf/built.yaml")).unwrap();
     assert!(

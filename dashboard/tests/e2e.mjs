@@ -4,11 +4,12 @@
 // JSON) is checked for the secrets in $ATLAS_DASH_SECRETS (comma-separated). Prints one
 // `ok - what` line per check and a final JSON line `{"result": ...}`; exits 1 on the first failure.
 //
-// Environment: ATLAS_DASH_LINK (the one-time login link), ATLAS_DASH_SHOTS (a folder),
+// Environment: ATLAS_DASH_BODIES (a file that receives every body, for the caller's own checks),
+// ATLAS_DASH_LINK (the one-time login link), ATLAS_DASH_SHOTS (a folder),
 // ATLAS_DASH_SECRETS, ATLAS_CHROMIUM (default /usr/bin/chromium), ATLAS_DASH_VOICE (1 when
-// the daemon has a voice loop).
+// the daemon has a voice loop), ATLAS_DASH_OAUTH (an integration whose OAuth sign-in works).
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +17,7 @@ const link = process.env.ATLAS_DASH_LINK;
 const shots = process.env.ATLAS_DASH_SHOTS;
 const secrets = (process.env.ATLAS_DASH_SECRETS || '').split(',').filter(Boolean);
 const voice = process.env.ATLAS_DASH_VOICE === '1';
+const oauth = process.env.ATLAS_DASH_OAUTH || '';
 if (!link || !shots) {
   console.error('ATLAS_DASH_LINK and ATLAS_DASH_SHOTS are required');
   process.exit(2);
@@ -235,18 +237,29 @@ try {
   await go('#/integrations');
   await page.waitForSelector('tr[data-integration="gmail"]');
   check(await page.locator('table[aria-label="Integrations"] tbody tr').count() >= 2, 'the integrations are listed with their state');
-  const popup = context.waitForEvent('page', { timeout: 5000 }).catch(() => null);
+  // A token integration cannot start a browser sign-in: the daemon's reason is shown.
   await page.click('tr[data-integration="github"] button:has-text("Connect")');
-  const opened = await popup;
-  if (opened) {
-    result.connect_url = opened.url();
+  await page.waitForSelector('main [role="alert"]');
+  check((await page.textContent('main [role="alert"]')).includes('token'), 'Connect on a token integration shows why not');
+  if (oauth) {
+    // An OAuth integration: the provider's page opens, the daemon finishes the sign-in when
+    // the browser comes back, and the page follows.
+    const row = `tr[data-integration="${oauth}"]`;
+    const popup = context.waitForEvent('page', { timeout: WAIT });
+    await page.click(`${row} button:has-text("Connect")`);
+    const opened = await popup;
+    await opened.waitForLoadState();
+    await page.waitForSelector(`${row} .badge:text-is("connected")`, { timeout: 60000 });
+    result.connect_landed = opened.url().replace(/code=[^&]*/, 'code=…');
     await opened.close();
-    ok('Connect opens the provider sign-in page');
+    ok(`Connect signs ${oauth} in through the provider's page`);
+    await shot('11-integrations');
+    await page.click(`${row} button:has-text("Disconnect")`);
+    await page.waitForSelector(`${row} .badge:text-is("disconnected")`);
+    ok(`Disconnect signs ${oauth} out`);
   } else {
-    await page.waitForSelector('main [role="alert"]');
-    ok(`Connect shows why it cannot start: ${(await page.textContent('main [role="alert"]')).slice(0, 80)}`);
+    await shot('11-integrations');
   }
-  await shot('11-integrations');
 
   // Schedules: the next runs on the timeline.
   await go('#/schedules');
@@ -275,6 +288,10 @@ try {
     check(leaked.length === 0, `no secret in ${bodies.length} responses and pages (${leaked.join(', ')})`);
   }
   check(consoleErrors.length === 0, `no script errors (${consoleErrors.join('; ')})`);
+  // For secrets only the caller knows afterwards (tokens a fake provider issued).
+  if (process.env.ATLAS_DASH_BODIES) {
+    writeFileSync(process.env.ATLAS_DASH_BODIES, bodies.map((b) => `== ${b.url}\n${b.text}`).join('\n'));
+  }
   console.log(JSON.stringify({ result }));
 } catch (e) {
   console.error(`FAILED: ${e.message}`);

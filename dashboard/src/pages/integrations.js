@@ -19,6 +19,15 @@ export function Integrations() {
       const r = await api(`/integrations/${encodeURIComponent(i.name)}/connect`, { method: 'POST' });
       setLinks({ ...links, [i.name]: r.url });
       window.open(r.url, '_blank', 'noopener');
+      // The daemon finishes the sign-in when the browser comes back: follow it (bounded).
+      const before = i.state;
+      for (let n = 0; n < 180; n += 1) {
+        await new Promise((done) => setTimeout(done, 1000));
+        const d = await api('/integrations');
+        setList(d.integrations);
+        const now = d.integrations.find((x) => x.name === i.name);
+        if (!now || now.state !== before || now.reason !== i.reason) break;
+      }
     } catch (e) {
       setError(e.message);
     }
