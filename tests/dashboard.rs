@@ -24,6 +24,7 @@ const SECRET: &str = "dash-secret-7f3a9c21-never-shown";
 
 const HELLO: &str = "id: hello\nname: Hello\ntriggers: [{type: manual}, {type: voice, phrases: ['run the hello workflow']}]\nvariables: {who: world}\nactions:\n  - {id: greet, type: set, config: {values: {text: 'hello {{ vars.who }}', key: '{{ secrets.password }}'}}}\n  - {id: pause, type: delay, config: {duration: 1500ms}, on_failure: report}\n  - {id: finish, type: log, config: {message: 'done {{ vars.text }} {{ secrets.password }}'}, on_success: end}\n  - {id: report, type: log, config: {message: 'pause failed'}}\n  - {id: end, type: set, config: {values: {over: true}}}\n";
 const SLOW: &str = "id: slow\ntriggers: [{type: manual}]\nactions:\n  - {id: first, type: delay, config: {duration: 200ms}}\n  - {id: wait, type: delay, config: {duration: 60s}}\n";
+const STEPS: &str = "id: steps\ntriggers: [{type: manual}]\nactions:\n  - {id: one, type: delay, config: {duration: 1500ms}}\n  - {id: two, type: delay, config: {duration: 300ms}}\n  - {id: three, type: log, config: {message: resumed}}\n";
 const BROKEN: &str = "id: broken\ntriggers: [{type: manual}]\nactions:\n  - {id: fetch, type: http, config: {url: 'http://127.0.0.1:9/nothing', timeout: 2s}}\n";
 const NIGHTLY: &str = "id: nightly\ntriggers: [{type: schedule, cron: '0 0 3 * * *'}]\nactions:\n  - {id: note, type: log, config: {message: nightly}}\n";
 
@@ -60,6 +61,7 @@ impl Daemon {
         for (name, text) in [
             ("hello", HELLO),
             ("slow", SLOW),
+            ("steps", STEPS),
             ("broken", BROKEN),
             ("nightly", NIGHTLY),
         ] {
@@ -484,7 +486,7 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
         .map(|e| e.unwrap().path())
         .collect();
     pngs.sort();
-    assert!(pngs.len() >= 13, "{pngs:?}");
+    assert!(pngs.len() >= 14, "{pngs:?}");
     for p in &pngs {
         let mut head = [0u8; 8];
         std::fs::File::open(p)
@@ -510,6 +512,7 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
         "{hello:?}"
     );
     assert_eq!(of("slow")[0].status, RunStatus::Cancelled);
+    assert_eq!(of("steps")[0].status, RunStatus::Succeeded);
     assert_eq!(of("broken")[0].status, RunStatus::Failed);
     if model.is_some() {
         assert!(hello.iter().any(|r| r.trigger == "voice"), "{hello:?}");

@@ -192,13 +192,24 @@ try {
   check(!page.url().includes('code='), `run ${runId} page has no login code`);
   await shot('06-run-done');
 
+  // Pause takes effect at the next action boundary; Resume carries on to the end.
+  await runFrom('steps');
+  await page.waitForSelector('[data-action="one"][data-status="running"]');
+  await page.click('[aria-label="Run controls"] button:has-text("Pause")');
+  await page.waitForSelector('[data-testid="run-status"]:text-is("paused")');
+  check((await page.getAttribute('[data-action="two"]', 'data-status')) === 'idle', 'a paused run stops before its next action');
+  await shot('07-run-paused');
+  await page.click('[aria-label="Run controls"] button:has-text("Resume")');
+  await page.waitForSelector('[data-testid="run-status"]:text-is("succeeded")');
+  check((await page.getAttribute('[data-action="three"]', 'data-status')) === 'succeeded', 'Resume runs the rest');
+
   // Cancel a long run from its page.
   await runFrom('slow');
   await page.waitForSelector('[data-action="wait"][data-status="running"]');
   await page.click('[aria-label="Run controls"] button:has-text("Cancel")');
   await page.waitForSelector('[data-testid="run-status"]:has-text("cancelled")');
   ok('Cancel ends a long run');
-  await shot('07-run-cancelled');
+  await shot('08-run-cancelled');
 
   // A failed run opens at its failed action.
   const failedId = await runFrom('broken');
@@ -207,7 +218,7 @@ try {
   await page.reload();
   await page.waitForSelector('[data-testid="action-error"]');
   check((await page.getAttribute('tr.selected', 'data-record')) === 'fetch', 'a failed run opens at its failed action');
-  await shot('08-run-failed');
+  await shot('09-run-failed');
 
   // The history with a filter.
   await go('#/runs');
@@ -215,7 +226,7 @@ try {
   await page.selectOption('form[aria-label="Filters"] label:has-text("Status") select', 'cancelled');
   await page.waitForFunction(() => [...document.querySelectorAll('table[aria-label="Run history"] tbody tr')].every((r) => r.textContent.includes('cancelled')));
   check(await page.locator('table[aria-label="Run history"] tbody tr').count() === 1, 'the status filter leaves the one cancelled run');
-  await shot('09-runs');
+  await shot('10-runs');
 
   // Voice: a typed command, its match and candidates.
   await go('#/voice');
@@ -231,7 +242,7 @@ try {
   } else {
     ok('voice is off in this daemon: the typed command is not tried');
   }
-  await shot('10-voice');
+  await shot('11-voice');
 
   // Integrations: their states; connect asks the daemon and shows what it says.
   await go('#/integrations');
@@ -253,19 +264,19 @@ try {
     result.connect_landed = opened.url().replace(/code=[^&]*/, 'code=…');
     await opened.close();
     ok(`Connect signs ${oauth} in through the provider's page`);
-    await shot('11-integrations');
+    await shot('12-integrations');
     await page.click(`${row} button:has-text("Disconnect")`);
     await page.waitForSelector(`${row} .badge:text-is("disconnected")`);
     ok(`Disconnect signs ${oauth} out`);
   } else {
-    await shot('11-integrations');
+    await shot('12-integrations');
   }
 
   // Schedules: the next runs on the timeline.
   await go('#/schedules');
   await page.waitForSelector('.sched-dot');
   ok('the schedules page draws the next runs');
-  await shot('12-schedules');
+  await shot('13-schedules');
 
   // Dark theme.
   await go('#/workflows');
@@ -274,7 +285,7 @@ try {
     .catch(() => {});
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   check(bg === 'rgb(18, 19, 23)', `the dark theme applies (${bg})`);
-  await shot('13-workflows-dark');
+  await shot('14-workflows-dark');
 
   // The link is spent.
   const again = await context.newPage();
