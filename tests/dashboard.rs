@@ -342,6 +342,19 @@ async fn the_login_link_works_once_and_its_cookie_only_from_the_daemons_own_orig
     let fields = http["fields"].as_array().unwrap();
     assert!(fields.contains(&serde_json::json!({"name": "url", "required": true})));
     assert!(fields.contains(&serde_json::json!({"name": "method", "required": false})));
+    let github = kinds["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "github")
+        .unwrap();
+    assert!(
+        github["ops"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"name": "create_issue", "needs": ["repo", "title"], "may": ["body"]})),
+        "{github}"
+    );
 
     let log = d.log();
     assert!(log.contains("dashboard session opened"), "{log}");

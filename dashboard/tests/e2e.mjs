@@ -161,6 +161,11 @@ try {
   await page.waitForSelector('[data-testid="validation"] .ok-text');
   await page.waitForSelector('[aria-label="Live graph"] [data-action="two"]');
   ok('the live graph follows the text once it validates');
+  // A service kind offers its operations, each with the fields it needs.
+  await page.selectOption('fieldset select', 'github');
+  check(await page.isDisabled('fieldset button'), 'a service kind needs an operation first');
+  await page.selectOption('fieldset label:has-text("Operation") select', 'create_issue');
+  check((await page.textContent('fieldset')).includes('repo (required)'), 'an operation lists the fields it needs');
   await page.selectOption('fieldset select', 'notify');
   check((await page.textContent('fieldset')).includes('title (required)'), 'the kind\'s fields are listed, required ones marked');
   await page.click('fieldset button');

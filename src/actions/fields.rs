@@ -27,6 +27,8 @@ pub struct KindInfo {
     pub control: bool,
     /// Its config's fields (empty when the config is not a plain struct).
     pub fields: Vec<FieldInfo>,
+    /// For a service kind: its operations (`op`), each with the fields it needs and may take.
+    pub ops: &'static [super::OpSpec],
 }
 
 /// Why the recording deserializer stopped (it always stops: it builds no value).

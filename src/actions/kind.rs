@@ -25,6 +25,9 @@ pub trait ActionKind {
     /// The kind's config, as serde reads the action's `config` block (an absent block reads as
     /// `{}`). Fields that may hold templates are `Tmpl`, `TValue` or `Expr`.
     type Config: DeserializeOwned + std::fmt::Debug + Clone + Send + Sync + 'static;
+    /// For a kind whose config is `op` plus that operation's fields (the service kinds): its
+    /// operations, which `GET /v1/action-kinds` lists. Empty for the others.
+    const OPS: &'static [super::OpSpec] = &[];
 
     /// Load-time checks beyond what serde checks, such as bounds on literal durations. Each
     /// problem's field is a path below the action's `config` (e.g. `duration`).
@@ -146,6 +149,7 @@ macro_rules! action_kinds {
                 doc: <$kind as $crate::actions::ActionKind>::DOC,
                 control: action_kinds!(@control $role),
                 fields: $crate::actions::fields::fields_of::<<$kind as $crate::actions::ActionKind>::Config>(),
+                ops: <$kind as $crate::actions::ActionKind>::OPS,
             }),+]
         }
 

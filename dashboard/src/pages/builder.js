@@ -19,32 +19,46 @@ actions:
       message: hello
 `;
 
-/** The YAML lines of a new action of `kind` (its required fields to fill in). */
-export function actionSnippet(kind, id) {
+/** The YAML lines of a new action of `kind` (its required fields to fill in); `op` is the
+ * operation of a service kind. */
+export function actionSnippet(kind, id, op) {
   const lines = [`  - id: ${id}`, `    type: ${kind.name}`];
-  const required = kind.fields.filter((f) => f.required);
-  if (required.length) {
+  const spec = kind.ops.find((o) => o.name === op);
+  const required = spec ? spec.needs : kind.fields.filter((f) => f.required).map((f) => f.name);
+  if (spec || required.length) {
     lines.push('    config:');
-    for (const f of required) lines.push(`      ${f.name}: ""`);
+    if (spec) lines.push(`      op: ${spec.name}`);
+    for (const f of required) lines.push(`      ${f}: ""`);
   }
   return lines.join('\n') + '\n';
 }
 
 function AddAction({ kinds, onAdd }) {
   const [name, setName] = useState('log');
+  const [op, setOp] = useState('');
   const kind = kinds.find((k) => k.name === name);
+  const spec = kind && kind.ops.find((o) => o.name === op);
   return html`
     <fieldset class="card">
       <legend>Add an action</legend>
       <label class="field">Kind
-        <select value=${name} onChange=${(e) => setName(e.target.value)} aria-describedby="kind-doc">
+        <select value=${name} onChange=${(e) => { setName(e.target.value); setOp(''); }} aria-describedby="kind-doc">
           ${kinds.map((k) => html`<option value=${k.name}>${k.name}</option>`)}
         </select>
       </label>
       ${kind && html`
         <p id="kind-doc" class="muted">${kind.doc}</p>
-        <p class="small">Fields: ${kind.fields.length === 0 ? 'free-form' : kind.fields.map((f) => html`<code class=${f.required ? 'req' : ''}>${f.name}${f.required ? ' (required)' : ''}</code> `)}</p>
-        <button type="button" onClick=${() => onAdd(kind)}>Add ${kind.name}</button>`}
+        ${kind.ops.length > 0 && html`
+          <label class="field">Operation
+            <select value=${op} onChange=${(e) => setOp(e.target.value)}>
+              <option value="">Choose one</option>
+              ${kind.ops.map((o) => html`<option value=${o.name}>${o.name}</option>`)}
+            </select>
+          </label>`}
+        ${kind.ops.length > 0
+          ? spec && html`<p class="small">Fields: ${spec.needs.map((f) => html`<code>${f} (required)</code> `)}${spec.may.map((f) => html`<code>${f}</code> `)}</p>`
+          : html`<p class="small">Fields: ${kind.fields.length === 0 ? 'free-form' : kind.fields.map((f) => html`<code class=${f.required ? 'req' : ''}>${f.name}${f.required ? ' (required)' : ''}</code> `)}</p>`}
+        <button type="button" disabled=${kind.ops.length > 0 && !spec} onClick=${() => onAdd(kind, op)}>Add ${kind.name}</button>`}
     </fieldset>`;
 }
 
@@ -73,13 +87,13 @@ export function Builder({ id }) {
     setResult(answer);
     if (answer.ok && answer.graph) setGraph(answer.graph);
   };
-  const add = (kind) => {
+  const add = (kind, op) => {
     const v = view.current;
     if (!v) return;
     const doc = v.state.doc.toString();
     let n = 1;
     while (doc.includes(`id: ${kind.name.replace(/\./g, '_')}_${n}`)) n += 1;
-    const snippet = actionSnippet(kind, `${kind.name.replace(/\./g, '_')}_${n}`);
+    const snippet = actionSnippet(kind, `${kind.name.replace(/\./g, '_')}_${n}`, op);
     const insert = doc.endsWith('\n') ? snippet : `\n${snippet}`;
     v.dispatch({ changes: { from: doc.length, insert } });
     v.focus();
