@@ -74,6 +74,16 @@ impl Daemon {
         }
         config.push_str(extra);
         std::fs::write(root.join("config.toml"), config).unwrap();
+        // The nightly schedule was last seen two days ago: the daemon catches its missed run up.
+        let store = atlas::store::Store::open(&root.join("data/atlas.db")).unwrap();
+        store.send(atlas::store::Op::ScheduleSeen {
+            workflow_id: "nightly".into(),
+            trigger: 0,
+            at: chrono::Utc::now().timestamp_millis() - 2 * 24 * 3600 * 1000,
+        });
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(store.flush()))
+            .unwrap();
+        drop(store);
         let mut c = match keyring {
             Some(k) => k.cmd(atlas_bin()),
             None => {
@@ -530,6 +540,12 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
     if model.is_some() {
         assert!(hello.iter().any(|r| r.trigger == "voice"), "{hello:?}");
     }
+    assert!(
+        of("nightly")
+            .iter()
+            .any(|r| r.trigger == "schedule" && r.trigger_data["catch_up"] == true),
+        "the missed nightly run was not caught up"
+    );
     // The sign-in the integrations page started reached the fake, and ended disconnected.
     assert!(
         auth.get(|i| !i.refresh.is_empty()),

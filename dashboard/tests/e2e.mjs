@@ -281,6 +281,8 @@ try {
   await go('#/schedules');
   await page.waitForSelector('.sched-dot');
   ok('the schedules page draws the next runs');
+  await page.waitForSelector('table:has-text("missed, caught up")');
+  ok('the missed run the daemon caught up at start is shown as such');
   await shot('13-schedules');
 
   // Dark theme.
