@@ -22,9 +22,9 @@ use crate::util::atlas_bin;
 
 const SECRET: &str = "dash-secret-7f3a9c21-never-shown";
 
-const HELLO: &str = "id: hello\nname: Hello\ntriggers: [{type: manual}, {type: voice, phrases: ['run the hello workflow']}]\nvariables: {who: world}\nactions:\n  - {id: greet, type: set, config: {values: {text: 'hello {{ vars.who }}', key: '{{ secrets.password }}'}}}\n  - {id: pause, type: delay, config: {duration: 1500ms}, on_failure: report}\n  - {id: finish, type: log, config: {message: 'done {{ vars.text }} {{ secrets.password }}'}, on_success: end}\n  - {id: report, type: log, config: {message: 'pause failed'}}\n  - {id: end, type: set, config: {values: {over: true}}}\n";
+const HELLO: &str = "id: hello\nname: Hello\ntriggers: [{type: manual}, {type: voice, phrases: ['run the hello workflow']}]\nvariables: {who: world}\nactions:\n  - {id: greet, type: set, config: {values: {text: 'hello {{ vars.who }}', key: '{{ secrets.password }}'}}}\n  - {id: pause, type: delay, config: {duration: 3s}, on_failure: report}\n  - {id: finish, type: log, config: {message: 'done {{ vars.text }} {{ secrets.password }}'}, on_success: end}\n  - {id: report, type: log, config: {message: 'pause failed'}}\n  - {id: end, type: set, config: {values: {over: true}}}\n";
 const SLOW: &str = "id: slow\ntriggers: [{type: manual}]\nactions:\n  - {id: first, type: delay, config: {duration: 200ms}}\n  - {id: wait, type: delay, config: {duration: 60s}}\n";
-const STEPS: &str = "id: steps\ntriggers: [{type: manual}]\nactions:\n  - {id: one, type: delay, config: {duration: 1500ms}}\n  - {id: two, type: delay, config: {duration: 300ms}}\n  - {id: three, type: log, config: {message: resumed}}\n";
+const STEPS: &str = "id: steps\ntriggers: [{type: manual}]\nactions:\n  - {id: one, type: delay, config: {duration: 3s}}\n  - {id: two, type: delay, config: {duration: 300ms}}\n  - {id: three, type: log, config: {message: resumed}}\n";
 const BROKEN: &str = "id: broken\ntriggers: [{type: manual}]\nactions:\n  - {id: fetch, type: http, config: {url: 'http://127.0.0.1:9/nothing', timeout: 2s}}\n";
 const NIGHTLY: &str = "id: nightly\ntriggers: [{type: schedule, cron: '0 0 3 * * *'}]\nactions:\n  - {id: note, type: log, config: {message: nightly}}\n";
 

@@ -34,6 +34,20 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
   return data;
 }
 
+/**
+ * A loader whose answers are applied in order: an answer to an older call that arrives after a
+ * newer one's is dropped (a list reloaded by an event must not undo a newer change).
+ */
+export function latest(fetcher, apply) {
+  let generation = 0;
+  return (...args) => {
+    const mine = ++generation;
+    return fetcher(...args).then((value) => {
+      if (mine === generation) apply(value);
+    });
+  };
+}
+
 const EVENT_NAMES = [
   'run_queued', 'run_started', 'run_paused', 'run_resumed', 'run_finished',
   'action_started', 'action_finished', 'action_failed', 'agent_stage', 'utterance', 'lagged',

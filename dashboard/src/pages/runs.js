@@ -1,8 +1,8 @@
 // Runs: the history with filters, and one run live (server-sent events): its graph with each
 // action's status, the action records (attempts, redacted outputs, errors), a timeline of
 // durations, and pause / resume / cancel. A failed run opens at its failed action.
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, duration, subscribe, when } from '../api.js';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, duration, latest, subscribe, when } from '../api.js';
 import { html } from '../html.js';
 import { Graph } from '../graph.js';
 
@@ -17,9 +17,10 @@ export function Runs() {
   const [error, setError] = useState(null);
   const filters = useRef({ wf, status });
   filters.current = { wf, status };
+  const fetchRuns = useMemo(() => latest((q) => api(`/runs?limit=100${q}`), (d) => setRuns(d.runs)), []);
   const load = () => {
     const q = filters.current.wf ? `&workflow=${encodeURIComponent(filters.current.wf)}` : '';
-    api(`/runs?limit=100${q}`).then((d) => setRuns(d.runs)).catch((e) => setError(e.message));
+    fetchRuns(q).catch((e) => setError(e.message));
   };
   useEffect(() => {
     api('/workflows').then((d) => setWorkflows(d.workflows)).catch(() => {});
@@ -87,16 +88,21 @@ export function RunPage({ id, focus }) {
     picked.current = true;
     setSelected(a);
   };
-  const load = () =>
-    api(`/runs/${encodeURIComponent(id)}`)
-      .then((d) => {
-        setData(d);
-        if (!picked.current && d.run.status === 'failed') {
-          const failed = d.actions.find((a) => a.status === 'failed');
-          if (failed) setSelected(failed.action_id);
-        }
-      })
-      .catch((e) => setError(e.message));
+  const fetchRun = useMemo(
+    () =>
+      latest(
+        () => api(`/runs/${encodeURIComponent(id)}`),
+        (d) => {
+          setData(d);
+          if (!picked.current && d.run.status === 'failed') {
+            const failed = d.actions.find((a) => a.status === 'failed');
+            if (failed) setSelected(failed.action_id);
+          }
+        },
+      ),
+    [id],
+  );
+  const load = () => fetchRun().catch((e) => setError(e.message));
   useEffect(() => {
     load();
     let timer = null;

@@ -1,7 +1,7 @@
 // Workflows: the list (triggers, last run, success rate, enabled switch) and one workflow (its
 // graph, a form to run it with variables, its recent runs).
-import { useEffect, useState } from 'preact/hooks';
-import { api, subscribe, when } from '../api.js';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { api, latest, subscribe, when } from '../api.js';
 import { html } from '../html.js';
 import { Graph } from '../graph.js';
 
@@ -20,7 +20,8 @@ function rate(stats) {
 export function Workflows() {
   const [list, setList] = useState(null);
   const [error, setError] = useState(null);
-  const load = () => api('/workflows').then((d) => setList(d.workflows)).catch((e) => setError(e.message));
+  const fetchList = useMemo(() => latest(() => api('/workflows'), (d) => setList(d.workflows)), []);
+  const load = () => fetchList().catch((e) => setError(e.message));
   useEffect(() => {
     load();
     return subscribe((ev) => ev.type === 'run_finished' && load());
