@@ -126,11 +126,27 @@ impl Api {
     /// A one-time dashboard login link (valid [`CODE_TTL`], used once), once the server has an
     /// address; what `atlas dashboard` prints and the tray's "Open dashboard" opens.
     pub fn login_url(&self) -> Option<String> {
-        let base = self.url()?;
+        let base = browser_base(&self.url()?);
         Some(format!(
             "{base}/dashboard/login?code={}",
             self.logins.mint_code()
         ))
+    }
+}
+
+/// The address a browser on this machine opens: a server listening on every interface
+/// (`0.0.0.0`, `[::]`) is reached as 127.0.0.1, which the Host guard accepts.
+fn browser_base(url: &str) -> String {
+    let Some(addr) = url
+        .strip_prefix("http://")
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+    else {
+        return url.to_owned();
+    };
+    if addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        url.to_owned()
     }
 }
 
@@ -357,6 +373,20 @@ mod tests {
         );
         assert_eq!(session_cookie(&h), Some("abc"));
         assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_link_names_an_address_the_browser_may_use() {
+        assert_eq!(browser_base("http://0.0.0.0:7077"), "http://127.0.0.1:7077");
+        assert_eq!(browser_base("http://[::]:7077"), "http://127.0.0.1:7077");
+        assert_eq!(
+            browser_base("http://127.0.0.1:7077"),
+            "http://127.0.0.1:7077"
+        );
+        assert_eq!(
+            browser_base("http://192.168.1.5:7077"),
+            "http://192.168.1.5:7077"
+        );
     }
 
     #[test]
