@@ -420,11 +420,10 @@ async fn collect_events(
     stop: CancellationToken,
 ) {
     let c = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut resp = c
-        .get(format!("{url}/v1/events"))
-        .bearer_auth(token)
-        .send()
+    let request = c.get(format!("{url}/v1/events")).bearer_auth(token).send();
+    let mut resp = tokio::time::timeout(Duration::from_secs(20), request)
         .await
+        .expect("the event stream answers within 20 s")
         .unwrap();
     loop {
         tokio::select! {
