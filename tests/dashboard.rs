@@ -255,6 +255,15 @@ async fn the_login_link_works_once_and_its_cookie_only_from_the_daemons_own_orig
         .unwrap();
     assert_eq!(r.status().as_u16(), 403, "a foreign Host gets no page");
 
+    // Without a daemon the command says what to do.
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(atlas_bin());
+    Daemon::env(&mut cmd, empty.path());
+    let out = crate::util::run_bounded(cmd.arg("dashboard"), Duration::from_secs(60));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no Atlas daemon is running"), "{err}");
+
     // A link needs the token.
     let r = c
         .post(format!("{}/v1/dashboard/login", d.url))
@@ -501,6 +510,8 @@ async fn every_page_works_in_headless_chromium_and_no_secret_reaches_it() {
             .join("\n")
     );
     assert!(stdout.contains("\"result\""), "{stdout}");
+    // Shown with --nocapture: every check the browser made.
+    println!("{stdout}");
 
     // The artefacts: one screenshot per page and state, each a PNG.
     let mut pngs: Vec<PathBuf> = std::fs::read_dir(&shots)

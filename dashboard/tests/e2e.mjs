@@ -64,7 +64,24 @@ page.on('response', async (r) => {
 const consoleErrors = [];
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
+/** The form controls on the page that have no accessible name (label, aria-label, text). */
+async function unlabelled() {
+  return page.$$eval('input, select, textarea, button, [role="button"], [role="switch"], a[href]', (els) => ({
+    total: els.length,
+    missing: els
+      .filter((e) => {
+        const label = (e.labels && [...e.labels].some((l) => l.textContent.trim()))
+          || (e.getAttribute('aria-label') || '').trim()
+          || (e.tagName !== 'INPUT' && e.tagName !== 'SELECT' && e.textContent.trim());
+        return !label && e.offsetParent !== null;
+      })
+      .map((e) => e.outerHTML.slice(0, 80)),
+  }));
+}
+
 async function shot(name) {
+  const { total, missing } = await unlabelled();
+  check(total > 0 && missing.length === 0, `each of the ${total} controls on ${name} has a name (${missing.join(' | ')})`);
   const file = join(shots, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   bodies.push({ url: `${page.url()} (DOM)`, text: await page.content() });
