@@ -6,7 +6,8 @@ set -euo pipefail
 BUILD_PKGS=(pkg-config libssl-dev cmake clang libclang-dev libasound2-dev libgtk-3-dev libspeechd-dev)
 RUN_PKGS=(espeak-ng sox speech-dispatcher speech-dispatcher-espeak-ng pulseaudio pulseaudio-utils
   libasound2-plugins libayatana-appindicator3-1 dbus dbus-x11 gnome-keyring keyutils)
-TEST_PKGS=(xvfb xdotool x11-utils x11-apps imagemagick trayer dunst python3 python3-pip unzip curl)
+# chromium: the dashboard's browser tests (tests/dashboard.rs drive it with playwright-core).
+TEST_PKGS=(xvfb xdotool x11-utils x11-apps imagemagick trayer dunst python3 python3-pip unzip curl chromium)
 
 want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}")
 if [[ "${ATLAS_SETUP_TESTS:-0}" == 1 ]]; then

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# The dashboard the daemon serves under /dashboard/ (`atlas dashboard` prints a login link).
+bash scripts/build-dashboard.sh
 # Both programs: `atlas` and its tray icon helper `atlas-tray`, which it finds beside itself.
 cargo build --release --bins
 ATLAS="$CARGO_TARGET_DIR/release/atlas"

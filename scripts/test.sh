@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export ATLAS_SETUP_TESTS=1
 source scripts/setup.sh
 
+echo "== dashboard (npm packages cached outside the clone; skipped when up to date)"
+time bash scripts/build-dashboard.sh
 echo "== whisper test model"
 cargo build --quiet --bin atlas
 ATLAS_BIN="$CARGO_TARGET_DIR/debug/atlas" bash scripts/test-model.sh

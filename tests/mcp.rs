@@ -6,9 +6,8 @@
 //! `/mcp` over HTTP with a bearer secret) through `atlas workflow run` and `atlas mcp tools`. The clients are installed by
 //! scripts/mcp-clients.sh (run by scripts/test.sh) under ~/.cache/atlas/mcp-clients.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use atlas::tts::RecordingSpeaker;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::atlas_bin;
+use crate::util::{atlas_bin, run_bounded};
 
 const ECHO: &str = "id: mcp-echo\nname: MCP echo\ntriggers:\n  - {type: manual}\n  - {type: voice, phrases: ['echo mcp']}\nvariables: {word: hello}\nactions:\n  - {id: out, type: set, config: {values: {echoed: 'echo {{ vars.word }}'}}}\n";
 
@@ -62,45 +61,6 @@ fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/mcp")
         .join(name)
-}
-
-/// Runs `cmd` to its end, killed after `limit`.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
 }
 
 /// A home for `atlas`: config.toml (no speech, the test's workflows folder, `extra` appended),

@@ -23,6 +23,7 @@ mod bench_accuracy;
 mod bundled;
 mod cli;
 mod daemon;
+mod dashboard;
 mod engine;
 mod engine_safety;
 mod events;

@@ -25,6 +25,9 @@ pub trait ActionKind {
     /// The kind's config, as serde reads the action's `config` block (an absent block reads as
     /// `{}`). Fields that may hold templates are `Tmpl`, `TValue` or `Expr`.
     type Config: DeserializeOwned + std::fmt::Debug + Clone + Send + Sync + 'static;
+    /// For a kind whose config is `op` plus that operation's fields (the service kinds): its
+    /// operations, which `GET /v1/action-kinds` lists. Empty for the others.
+    const OPS: &'static [super::OpSpec] = &[];
 
     /// Load-time checks beyond what serde checks, such as bounds on literal durations. Each
     /// problem's field is a path below the action's `config` (e.g. `duration`).
@@ -138,6 +141,17 @@ macro_rules! action_kinds {
     ($($role:ident $variant:ident => $kind:ty),+ $(,)?) => {
         /// Every action kind, as written in `type:`, in the registry's order.
         pub const KINDS: &[&str] = &[$(<$kind as $crate::actions::ActionKind>::NAME),+];
+
+        /// Every kind with its doc and config fields, in the registry's order.
+        pub fn kind_infos() -> Vec<$crate::actions::KindInfo> {
+            vec![$($crate::actions::KindInfo {
+                name: <$kind as $crate::actions::ActionKind>::NAME,
+                doc: <$kind as $crate::actions::ActionKind>::DOC,
+                control: action_kinds!(@control $role),
+                fields: $crate::actions::fields::fields_of::<<$kind as $crate::actions::ActionKind>::Config>(),
+                ops: <$kind as $crate::actions::ActionKind>::OPS,
+            }),+]
+        }
 
         const _: () = assert!(
             $crate::actions::kind::valid_registry(KINDS),
@@ -284,6 +298,22 @@ mod tests {
         );
         let later = ActionConfig::parse("test.later", &Value::Null).unwrap();
         assert!(later.is_control());
+        let infos = registry::kind_infos();
+        assert_eq!(
+            (infos[0].name, infos[0].control, infos[1].control),
+            ("test.echo", false, true)
+        );
+        assert_eq!(
+            infos[0].fields,
+            [crate::actions::FieldInfo {
+                name: "text".into(),
+                required: true
+            }]
+        );
+        assert!(
+            infos[1].fields.is_empty(),
+            "a map config has no fixed fields"
+        );
 
         let services = crate::actions::tests::services();
         let (scope, cancel) = (minijinja::Value::UNDEFINED, Default::default());

@@ -63,7 +63,7 @@ pub struct ServiceConfig {
 }
 
 /// One operation in a kind's table.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct OpSpec {
     /// Its name.
     pub name: &'static str,
@@ -178,6 +178,7 @@ macro_rules! service_kind {
             const NAME: &'static str = $name;
             const DOC: &'static str = $doc;
             type Config = ServiceConfig;
+            const OPS: &'static [OpSpec] = $table;
 
             fn check(c: &ServiceConfig) -> Vec<Problem> {
                 check($name, $table, c)

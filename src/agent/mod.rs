@@ -137,6 +137,9 @@ pub struct Parts {
     /// Called with every handled utterance of this agent and when its recording ended (the
     /// agent benchmark reads its timings).
     pub on_handled: Option<OnHandled>,
+    /// Makes a one-time dashboard login link (the control API's), for the tray's "Open
+    /// dashboard"; `None` when the API is off.
+    pub dashboard_link: Option<Box<dyn Fn() -> Option<String> + Send>>,
 }
 
 /// A callback given every handled utterance and the instant its recording ended.
@@ -293,6 +296,14 @@ impl Agent {
             }
             Msg::Desktop(DesktopEvent::OpenWorkflowsFolder) => {
                 open_folder(&self.parts.workflows_dir)
+            }
+            Msg::Desktop(DesktopEvent::OpenDashboard) => {
+                match self.parts.dashboard_link.as_ref().and_then(|f| f()) {
+                    Some(link) => xdg_open(std::ffi::OsStr::new(&link)),
+                    None => tracing::warn!(
+                        "the dashboard is served on the control API, which is off (api.listen)"
+                    ),
+                }
             }
             Msg::Desktop(DesktopEvent::Quit) => return false,
             Msg::Phase { utterance, phase } => {
@@ -515,8 +526,14 @@ fn open_folder(dir: &std::path::Path) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot create the workflows folder");
         return;
     }
+    xdg_open(dir.as_os_str());
+}
+
+/// Opens a folder or a link with the desktop's handler (`xdg-open`), reaped in the background.
+/// The argument is not logged: a dashboard link carries a login code.
+fn xdg_open(target: &std::ffi::OsStr) {
     match std::process::Command::new("xdg-open")
-        .arg(dir)
+        .arg(target)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -526,6 +543,6 @@ fn open_folder(dir: &std::path::Path) {
         Ok(mut child) => {
             std::thread::spawn(move || child.wait());
         }
-        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot run xdg-open"),
+        Err(e) => tracing::warn!(error = %e, "cannot run xdg-open"),
     }
 }

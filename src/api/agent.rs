@@ -57,6 +57,7 @@ pub(super) async fn utterance(
             .handle(samples, Instant::now())
             .await
             .map_err(|e| ApiError::Unavailable(format!("could not transcribe it: {e}")))?;
+        api.record_utterance(&handled, "api");
         return Ok(Json(json!(handled)));
     }
     let TextBody { text } = json_body(&body)?;
@@ -64,7 +65,52 @@ pub(super) async fn utterance(
         return Err(ApiError::BadRequest("`text` is empty".into()));
     }
     let handled = voice.handle_text(&text).await;
-    Ok(Json(json!(handled)))
+    let record = api.record_utterance(&handled, "typed");
+    let mut answer = json!(handled);
+    answer["candidates"] = record["candidates"].clone();
+    Ok(Json(answer))
+}
+
+/// How many handled utterances `GET /v1/utterances` keeps.
+const KEPT_UTTERANCES: usize = 20;
+
+impl Api {
+    /// Keeps a handled utterance for `GET /v1/utterances` (with its match candidates and
+    /// scores, as `atlas listen --explain` shows them) and publishes it on `/v1/events` as
+    /// `utterance`; redacted like every answer. The record is returned.
+    pub fn record_utterance(&self, handled: &crate::voice::Handled, source: &str) -> Value {
+        let mut v = json!(handled);
+        v["source"] = json!(source);
+        v["at"] = json!(chrono::Utc::now().timestamp_millis());
+        if let Some(o) = &handled.outcome {
+            v["normalized"] = json!(o.normalized);
+            v["candidates"] = json!(o.candidates);
+        } else {
+            v["candidates"] = json!([]);
+        }
+        let v = crate::redact::process().json(&v);
+        {
+            let mut kept = self.utterances.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.len() >= KEPT_UTTERANCES {
+                kept.pop_front();
+            }
+            kept.push_back(v.clone());
+        }
+        self.publish_agent(json!({"type": "utterance", "utterance": v}));
+        v
+    }
+}
+
+/// `GET /v1/utterances`: the last utterances handled, newest first.
+pub(super) async fn utterances(State(api): State<Arc<Api>>) -> Json<Value> {
+    let kept = api.utterances.lock().unwrap_or_else(|e| e.into_inner());
+    let list: Vec<Value> = kept.iter().rev().cloned().collect();
+    Json(json!({ "utterances": list }))
+}
+
+/// `GET /v1/action-kinds`: every action kind with its one-line doc and its config's fields.
+pub(super) async fn action_kinds() -> Json<Value> {
+    Json(json!({ "kinds": crate::actions::kind_infos() }))
 }
 
 /// Whether a body is a WAV recording: declared so, or shaped so when nothing is declared.

@@ -83,8 +83,57 @@ pub(super) async fn api_guard(State(api): State<Arc<Api>>, req: Request, next: N
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or("");
-    if !bool::from(given.as_bytes().ct_eq(api.token.as_bytes())) {
-        return ApiError::Unauthorized.into_response();
+    if bool::from(given.as_bytes().ct_eq(api.token.as_bytes())) {
+        return next.run(req).await;
+    }
+    // No token: the dashboard's session cookie, from the daemon's own pages only.
+    if given.is_empty()
+        && let Some(session) = super::dashboard::session_cookie(headers)
+        && api.logins.valid(session)
+    {
+        if let Some(problem) = cross_origin(headers, req.method(), host) {
+            return ApiError::Forbidden(problem).into_response();
+        }
+        return next.run(req).await;
+    }
+    ApiError::Unauthorized.into_response()
+}
+
+/// A cookie-authenticated request must come from the daemon's own origin: a page of another
+/// local server (another port of localhost, which is the same *site*) must not ride on the
+/// dashboard's cookie. A request that changes something must say its origin.
+fn cross_origin(headers: &HeaderMap, method: &axum::http::Method, host: &str) -> Option<String> {
+    let own = format!("http://{host}");
+    match headers.get("origin").and_then(|o| o.to_str().ok()) {
+        Some(origin) if origin == own => None,
+        Some(origin) => Some(format!(
+            "the dashboard session works only from {own}, not from `{origin}`"
+        )),
+        None if method == axum::http::Method::GET || method == axum::http::Method::HEAD => None,
+        None => Some(
+            "a dashboard request that changes something must carry its Origin (send the token instead)"
+                .into(),
+        ),
+    }
+}
+
+/// The dashboard's pages: loopback `Host`, no foreign `Origin` (no token: the pages are static
+/// files and the login exchanges its own code).
+pub(super) async fn page_guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let extra = listen_ip(&api);
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !loopback_host(host, extra.as_deref()) {
+        return ApiError::Forbidden(format!(
+            "the Host `{host}` is not this machine: open the dashboard as http://127.0.0.1:PORT/dashboard/"
+        ))
+        .into_response();
+    }
+    if let Some(problem) = origin_problem(headers, extra.as_deref()) {
+        return ApiError::Forbidden(problem).into_response();
     }
     next.run(req).await
 }

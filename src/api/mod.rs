@@ -12,12 +12,15 @@
 //! - `routes`: the route table, from which the router *and* the OpenAPI document
 //!   (`/v1/openapi.json`) are built, so the document lists exactly what is served.
 //! - `workflows`, `runs`, `agent`, `integrations`: the handlers; `hooks`: webhook deliveries.
+//! - `dashboard`: the built front end under `/dashboard/` and its one-time login, whose
+//!   session cookie the guard accepts in place of the token (from the daemon's own origin).
 //!
 //! **Boundary**: only `api` (and later `mcp`) knows HTTP and JSON wire types; below it the
 //! engine, store and voice loop are called as they are by the CLI. **Invariant**: a refused
 //! request starts nothing: every check happens before `Engine::trigger`.
 
 mod agent;
+pub mod dashboard;
 mod error;
 mod guard;
 mod hooks;
@@ -74,6 +77,10 @@ pub struct Api {
     /// Serialises writes to the user's workflows folder and the reloads after them.
     writes: tokio::sync::Mutex<()>,
     url: Mutex<Option<String>>,
+    /// Dashboard login codes and sessions.
+    logins: dashboard::Logins,
+    /// The last utterances handled through `/v1/utterance` (or heard by the agent), newest last.
+    utterances: Mutex<std::collections::VecDeque<Value>>,
     /// Cancelled when the server stops: ends the event streams, which would hold it open.
     stop: CancellationToken,
 }
@@ -94,6 +101,8 @@ impl Api {
             hooks: hooks::Seen::default(),
             writes: tokio::sync::Mutex::new(()),
             url: Mutex::new(None),
+            logins: dashboard::Logins::default(),
+            utterances: Mutex::new(std::collections::VecDeque::new()),
             stop: CancellationToken::new(),
         }))
     }

@@ -13,7 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde_json::{Map, Value, json};
 
-use super::{Api, agent, guard, hooks, integrations, runs, workflows};
+use super::{Api, agent, dashboard, guard, hooks, integrations, runs, workflows};
 
 /// One route, as the OpenAPI document describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,33 @@ fn table() -> Vec<(RouteDoc, Handler)> {
                 "A command: a WAV recording (`audio/wav`, at most `voice.max_seconds`) heard as push-to-talk speech, or `{\"text\": ...}` matched as a typed command; the run starts as speech would start it.",
             ),
             || post(agent::utterance).layer(DefaultBodyLimit::max(AUDIO_BODY_LIMIT)),
+        ),
+        (
+            r(
+                "get",
+                "/v1/utterances",
+                None,
+                "The last utterances handled (typed, sent or heard), newest first, with match candidates and scores.",
+            ),
+            || get(agent::utterances),
+        ),
+        (
+            r(
+                "get",
+                "/v1/action-kinds",
+                None,
+                "Every action kind: `name`, `doc`, `control`, and its config's `fields` (`name`, `required`).",
+            ),
+            || get(agent::action_kinds),
+        ),
+        (
+            r(
+                "post",
+                "/v1/dashboard/login",
+                None,
+                "A one-time dashboard login link (`url`, valid 60 s, used once), exchanged by the browser for a session cookie.",
+            ),
+            || post(dashboard::login_link),
         ),
         (
             r(
@@ -323,7 +350,19 @@ pub(super) fn router(api: Arc<Api>) -> Router {
             api.clone(),
             guard::api_guard,
         ));
-    v1.merge(hooks).with_state(api).merge(mcp)
+    // The dashboard's pages: static files and the login, behind the Host/Origin guard.
+    let pages = Router::new()
+        .route("/", get(dashboard::root))
+        .route("/dashboard", get(dashboard::root))
+        .route("/dashboard/", get(dashboard::index))
+        .route("/dashboard/login", get(dashboard::login))
+        .route("/dashboard/logout", post(dashboard::logout))
+        .route("/dashboard/{*path}", get(dashboard::asset))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            guard::page_guard,
+        ));
+    v1.merge(hooks).merge(pages).with_state(api).merge(mcp)
 }
 
 async fn openapi_json() -> axum::Json<Value> {

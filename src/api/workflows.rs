@@ -74,7 +74,57 @@ pub(super) async fn get_one(
     v["definition"] = serde_json::to_value(&w.def).unwrap_or(Value::Null);
     v["yaml"] = json!(std::fs::read_to_string(&w.source).ok());
     v["warnings"] = json!(w.warnings);
+    v["graph"] = graph_json(&w.graph);
     Ok(Json(v))
+}
+
+/// The action graph for drawing: `nodes` (`id`, `kind`, `parent` loop when in a body) and
+/// `edges` (`from`, `to`, `kind`: `next`, `on_success`, `on_failure`, `true`, `false`, `body`,
+/// `repeat`: a body's end back to its loop). An edge to the run's end is left out.
+pub(super) fn graph_json(g: &crate::workflow::Graph) -> Value {
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    add_graph(g, None, &mut nodes, &mut edges);
+    json!({"nodes": nodes, "edges": edges, "entry": g.nodes.get(g.entry).map(|n| &n.id)})
+}
+
+fn add_graph(
+    g: &crate::workflow::Graph,
+    parent: Option<&str>,
+    nodes: &mut Vec<Value>,
+    edges: &mut Vec<Value>,
+) {
+    let id = |i: usize| g.nodes.get(i).map(|n| n.id.clone());
+    for (i, n) in g.nodes.iter().enumerate() {
+        nodes.push(
+            json!({"id": n.id, "kind": n.kind, "parent": parent, "max_visits": n.max_visits}),
+        );
+        let mut edge = |to: Option<String>, kind: &str| {
+            if let Some(to) = to {
+                edges.push(json!({"from": n.id, "to": to, "kind": kind}));
+            }
+        };
+        let next = g.next_in_list(i);
+        if let Some((yes, no)) = n.branches {
+            edge(id(yes.or(next).unwrap_or(usize::MAX)), "true");
+            edge(id(no.or(next).unwrap_or(usize::MAX)), "false");
+        } else {
+            match n.on_success {
+                Some(to) => edge(id(to), "on_success"),
+                None => edge(next.and_then(id), "next"),
+            }
+        }
+        if let Some(to) = n.on_failure {
+            edge(id(to), "on_failure");
+        }
+        if let Some(body) = &n.body {
+            edge(body.nodes.get(body.entry).map(|b| b.id.clone()), "body");
+            add_graph(body, Some(&n.id), nodes, edges);
+            if let Some(last) = body.nodes.last() {
+                edges.push(json!({"from": last.id, "to": n.id, "kind": "repeat"}));
+            }
+        }
+    }
 }
 
 fn text(body: &Bytes) -> Result<&str, ApiError> {
@@ -86,7 +136,9 @@ fn text(body: &Bytes) -> Result<&str, ApiError> {
 pub(super) async fn validate(body: Bytes) -> Result<Json<Value>, ApiError> {
     let src = text(&body)?;
     Ok(Json(match load_str(src, Path::new("body.yaml")) {
-        Ok(w) => json!({"ok": true, "id": w.id(), "errors": [], "warnings": w.warnings}),
+        Ok(w) => {
+            json!({"ok": true, "id": w.id(), "errors": [], "warnings": w.warnings, "graph": graph_json(&w.graph)})
+        }
         Err(errors) => json!({"ok": false, "errors": errors, "warnings": []}),
     }))
 }

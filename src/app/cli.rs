@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a one-time login link to the daemon's dashboard (valid 60 s, used once).
+    Dashboard {
+        /// Open it in the web browser too (`xdg-open`).
+        #[arg(long)]
+        open: bool,
+    },
     /// Start Atlas with the desktop session (systemd user unit or XDG autostart).
     #[command(subcommand)]
     Service(ServiceCmd),

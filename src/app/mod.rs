@@ -9,6 +9,7 @@
 mod bench;
 pub mod cli;
 mod daemon_cmd;
+mod dashboard_cmd;
 mod history;
 mod integration_cmd;
 mod logging;
@@ -90,6 +91,7 @@ async fn command(command: Command, global: &Global) -> anyhow::Result<bool> {
         Command::Service(cmd) => service_command(cmd),
         Command::Workflow(cmd) => workflow_command(cmd, global).await,
         Command::Bench(cmd) => bench_command(cmd, global).await.map(|_| true),
+        Command::Dashboard { open } => dashboard_cmd::run(global, open).await,
         Command::Api(ApiCmd::Token) => {
             let (_, paths) = load(global)?;
             println!("{}", atlas::api::token::load_or_create(&paths.data_dir)?);

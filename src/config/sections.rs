@@ -231,6 +231,9 @@ pub struct ApiConfig {
     pub listen: String,
     /// The largest request body accepted, in bytes (default 1 MiB); larger ones get 413.
     pub max_body_bytes: usize,
+    /// The built dashboard (`scripts/build-dashboard.sh` writes `dashboard/dist`); by default
+    /// `dashboard` beside the `atlas` program, else the source tree's `dashboard/dist`.
+    pub dashboard_dir: Option<std::path::PathBuf>,
 }
 
 /// The API's default address.
@@ -241,6 +244,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: DEFAULT_API_LISTEN.into(),
             max_body_bytes: 1024 * 1024,
+            dashboard_dir: None,
         }
     }
 }

@@ -443,9 +443,11 @@ fn tray_session() {
         Some(DesktopEvent::RunWorkflow("news".into()))
     );
 
-    // The last item is "Quit".
+    // The last item is "Quit"; above it "Open workflows folder", then "Open dashboard".
     menu_keys(&icon, &["Up", "Return"]);
     assert_eq!(next_event(&mut rx), Some(DesktopEvent::Quit));
+    menu_keys(&icon, &["Up", "Up", "Up", "Return"]);
+    assert_eq!(next_event(&mut rx), Some(DesktopEvent::OpenDashboard));
 
     // A helper that dies is started again once, and shown the last state again.
     let first = helper_pids();

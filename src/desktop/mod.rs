@@ -79,6 +79,8 @@ pub enum DesktopEvent {
     RunWorkflow(String),
     /// "Open workflows folder" was clicked.
     OpenWorkflowsFolder,
+    /// "Open dashboard" was clicked: a one-time login link opens in the browser.
+    OpenDashboard,
     /// "Quit" was clicked.
     Quit,
 }

@@ -167,7 +167,15 @@ impl Daemon {
             workflows_dir: runtime.paths.user_workflows.clone(),
             max_recording: Duration::from_secs(u64::from(runtime.config.voice.max_seconds.max(1))),
             live: agent::live_config(&runtime.config.voice),
-            on_handled: None,
+            // Heard utterances join the dashboard's list (with their match candidates).
+            on_handled: api.clone().map(|a| {
+                Box::new(move |h: &crate::voice::Handled, _| {
+                    a.record_utterance(h, "voice");
+                }) as agent::OnHandled
+            }),
+            dashboard_link: api
+                .clone()
+                .map(|a| Box::new(move || a.login_url()) as Box<dyn Fn() -> Option<String> + Send>),
         };
         tracing::info!(hotkey = %runtime.config.agent.hotkey, headless = headless.is_some(), "agent ready");
         let agent = tokio::spawn(agent::run(

@@ -300,6 +300,7 @@ async fn through_the_agent(
         on_handled: Some(Box::new(move |h, released| {
             let _ = handled_tx.send((h.timings.clone(), released));
         })),
+        dashboard_link: None,
     };
     let cfg = AgentConfig {
         hotkey: HOTKEY.into(),

@@ -23,6 +23,7 @@ const RECENT_SHOWN: usize = 5;
 
 const ID_LISTENING: &str = "atlas.listening";
 const ID_OPEN_FOLDER: &str = "atlas.open_workflows_folder";
+const ID_OPEN_DASHBOARD: &str = "atlas.open_dashboard";
 const ID_QUIT: &str = "atlas.quit";
 
 /// Where menu clicks go; `false` when the agent is gone.
@@ -108,10 +109,11 @@ impl Tray {
         let recent = Submenu::new("Recent runs", true);
         // Not clickable (so the keyboard skips it): it tells what to run.
         let accounts = MenuItem::new(accounts_text(&[]), false, None);
+        let dashboard = MenuItem::with_id(ID_OPEN_DASHBOARD, "Open dashboard", true, None);
         let open = MenuItem::with_id(ID_OPEN_FOLDER, "Open workflows folder", true, None);
         let quit = MenuItem::with_id(ID_QUIT, "Quit", true, None);
         let menu = Menu::new();
-        let items: [&dyn IsMenuItem; 10] = [
+        let items: [&dyn IsMenuItem; 11] = [
             &status,
             &PredefinedMenuItem::separator(),
             &listening,
@@ -120,6 +122,7 @@ impl Tray {
             &recent,
             &accounts,
             &PredefinedMenuItem::separator(),
+            &dashboard,
             &open,
             &quit,
         ];
@@ -219,6 +222,7 @@ impl Tray {
         let event = match id.as_ref() {
             ID_LISTENING => DesktopEvent::SetListening(self.listening.is_checked()),
             ID_OPEN_FOLDER => DesktopEvent::OpenWorkflowsFolder,
+            ID_OPEN_DASHBOARD => DesktopEvent::OpenDashboard,
             ID_QUIT => DesktopEvent::Quit,
             _ => match self.workflow_ids.get(id) {
                 Some(workflow) => DesktopEvent::RunWorkflow(workflow.clone()),
