@@ -108,7 +108,10 @@ pub async fn within(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 /// Waits (bounded) until `f` is true.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..500 {
+    // A bound on something that must happen, not a speed check: generous, because two cores
+    // running the whole suite (and a browser) can hold a task back for seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
         if f() {
             return;
         }
