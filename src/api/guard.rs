@@ -60,23 +60,33 @@ fn origin_problem(headers: &HeaderMap, extra: Option<&str>) -> Option<String> {
         .then(|| format!("requests from the web origin `{text}` are refused: only this machine's own clients may call Atlas"))
 }
 
-/// `/v1`: loopback `Host`, no foreign `Origin`, the bearer token.
-pub(super) async fn api_guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
-    let headers = req.headers();
-    let extra = listen_ip(&api);
+/// The 403 for a request whose `Host` is not this machine (`how`: the way to call it instead)
+/// or whose `Origin` is a foreign web page.
+fn site_refusal(api: &Api, headers: &HeaderMap, how: &str) -> Option<Response> {
+    let extra = listen_ip(api);
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if !loopback_host(host, extra.as_deref()) {
-        return ApiError::Forbidden(format!(
-            "the Host `{host}` is not this machine: call the API as http://127.0.0.1:PORT"
-        ))
-        .into_response();
+        return Some(
+            ApiError::Forbidden(format!("the Host `{host}` is not this machine: {how}"))
+                .into_response(),
+        );
     }
-    if let Some(problem) = origin_problem(headers, extra.as_deref()) {
-        return ApiError::Forbidden(problem).into_response();
+    origin_problem(headers, extra.as_deref()).map(|p| ApiError::Forbidden(p).into_response())
+}
+
+/// `/v1`: loopback `Host`, no foreign `Origin`, the bearer token.
+pub(super) async fn api_guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    if let Some(refused) = site_refusal(&api, headers, "call the API as http://127.0.0.1:PORT") {
+        return refused;
     }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -120,20 +130,12 @@ fn cross_origin(headers: &HeaderMap, method: &axum::http::Method, host: &str) ->
 /// The dashboard's pages: loopback `Host`, no foreign `Origin` (no token: the pages are static
 /// files and the login exchanges its own code).
 pub(super) async fn page_guard(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
-    let headers = req.headers();
-    let extra = listen_ip(&api);
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if !loopback_host(host, extra.as_deref()) {
-        return ApiError::Forbidden(format!(
-            "the Host `{host}` is not this machine: open the dashboard as http://127.0.0.1:PORT/dashboard/"
-        ))
-        .into_response();
-    }
-    if let Some(problem) = origin_problem(headers, extra.as_deref()) {
-        return ApiError::Forbidden(problem).into_response();
+    if let Some(refused) = site_refusal(
+        &api,
+        req.headers(),
+        "open the dashboard as http://127.0.0.1:PORT/dashboard/",
+    ) {
+        return refused;
     }
     next.run(req).await
 }

@@ -323,20 +323,16 @@ impl Matcher {
                 },
             );
         outcome.candidates = built.into_iter().map(|(_, c)| c).collect();
-        if let Some(c) = order_free {
-            outcome.candidates.insert(0, c.clone());
-            outcome
-                .candidates
-                .truncate(self.options.max_candidates.max(1));
-            tracing::debug!(workflow = %c.workflow_id, score = c.score, phrase = %c.phrase, "voice phrase matched out of order");
-            outcome.best = Some(Match {
-                workflow_id: c.workflow_id,
-                phrase: c.phrase,
-                score: c.score,
-                slots: c.slots,
-            });
-            return outcome;
-        }
+        let decision = match order_free {
+            Some(c) => {
+                outcome.candidates.insert(0, c.clone());
+                outcome
+                    .candidates
+                    .truncate(self.options.max_candidates.max(1));
+                Ok(c)
+            }
+            None => decision,
+        };
         match decision {
             Ok(c) => {
                 tracing::debug!(workflow = %c.workflow_id, score = c.score, phrase = %c.phrase, "voice phrase matched");
