@@ -51,8 +51,8 @@ pub enum ConfigError {
     UnknownKind {
         /// The `type` as written.
         kind: String,
-        /// Every kind of the registry.
-        known: &'static [&'static str],
+        /// Every kind: the registry's, then the service integrations' ([`super::all_kinds`]).
+        known: Vec<&'static str>,
     },
     /// The config does not fit the kind's config type.
     #[error("{message}")]
@@ -144,6 +144,13 @@ macro_rules! action_kinds {
             "an action kind's NAME is not lowercase words joined by dots, or is used twice"
         );
 
+        /// Every action kind: [`KINDS`], then the service integrations' kinds by name.
+        pub fn all_kinds() -> Vec<&'static str> {
+            let mut all = KINDS.to_vec();
+            all.extend($crate::actions::service_kinds().iter().map(|k| k.name));
+            all
+        }
+
         /// The typed config of one action: one variant per kind of the registry.
         #[derive(Debug, Clone)]
         pub enum ActionConfig {
@@ -151,6 +158,9 @@ macro_rules! action_kinds {
                 #[doc = concat!("An action of the kind `", stringify!($kind), "` (", stringify!($role), ").")]
                 $variant(<$kind as $crate::actions::ActionKind>::Config),
             )+
+            /// An action of a service integration's kind (`github`, `slack`, ...), declared by
+            /// its provider module (`actions::SERVICE_KINDS`).
+            Service($crate::actions::ServiceAction),
         }
 
         impl ActionConfig {
@@ -164,9 +174,14 @@ macro_rules! action_kinds {
                         return $crate::actions::kind::parse_config(raw).map(ActionConfig::$variant);
                     }
                 )+
+                if let Some(service) = $crate::actions::service_kind(kind) {
+                    return $crate::actions::kind::parse_config(raw).map(|config| {
+                        ActionConfig::Service($crate::actions::ServiceAction { kind: service, config })
+                    });
+                }
                 Err($crate::actions::ConfigError::UnknownKind {
                     kind: kind.to_owned(),
-                    known: KINDS,
+                    known: all_kinds(),
                 })
             }
 
@@ -174,6 +189,7 @@ macro_rules! action_kinds {
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(ActionConfig::$variant(_) => <$kind as $crate::actions::ActionKind>::NAME,)+
+                    ActionConfig::Service(s) => s.kind.name,
                 }
             }
 
@@ -181,6 +197,7 @@ macro_rules! action_kinds {
             pub fn doc(&self) -> &'static str {
                 match self {
                     $(ActionConfig::$variant(_) => <$kind as $crate::actions::ActionKind>::DOC,)+
+                    ActionConfig::Service(s) => s.kind.doc,
                 }
             }
 
@@ -189,6 +206,7 @@ macro_rules! action_kinds {
             pub fn is_control(&self) -> bool {
                 match self {
                     $(ActionConfig::$variant(_) => action_kinds!(@control $role),)+
+                    ActionConfig::Service(_) => false,
                 }
             }
 
@@ -196,6 +214,7 @@ macro_rules! action_kinds {
             pub fn check(&self) -> Vec<$crate::spec::Problem> {
                 match self {
                     $(ActionConfig::$variant(c) => <$kind as $crate::actions::ActionKind>::check(c),)+
+                    ActionConfig::Service(s) => s.check(),
                 }
             }
 
@@ -206,6 +225,7 @@ macro_rules! action_kinds {
             ) -> Result<serde_json::Value, $crate::actions::ActionError> {
                 match self {
                     $(ActionConfig::$variant(c) => action_kinds!(@run $role $kind, c, ctx),)+
+                    ActionConfig::Service(s) => s.execute(ctx).await,
                 }
             }
         }
@@ -279,7 +299,7 @@ mod tests {
         let err = ActionConfig::parse("teleport", &Value::Null).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("expected one of: test.echo, test.later"),
+                .contains("expected one of: test.echo, test.later, binance"),
             "{err}"
         );
         let later = ActionConfig::parse("test.later", &Value::Null).unwrap();

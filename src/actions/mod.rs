@@ -63,7 +63,10 @@ pub use mcp::{
     DEFAULT_MCP_TIMEOUT, McpCallConfig, McpClient, McpClientError, call_tool, connect, list_tools,
     result_text,
 };
-pub use service::{OpSpec, ServiceConfig, ServiceOp};
+pub use service::{
+    OpSpec, SERVICE_KINDS, ServiceAction, ServiceConfig, ServiceKind, ServiceOp, op, service_kind,
+    service_kinds,
+};
 
 use kind::action_kinds;
 
@@ -84,12 +87,6 @@ action_kinds! {
     leaf Mcp => mcp::Mcp,
     leaf Gmail => gmail::Gmail,
     leaf Calendar => calendar::Calendar,
-    leaf GitHub => service::GitHub,
-    leaf Slack => service::Slack,
-    leaf Discord => service::Discord,
-    leaf Notion => service::Notion,
-    leaf Spotify => service::Spotify,
-    leaf Binance => service::Binance,
     control Workflow => control::WorkflowCall,
 }
 
@@ -196,14 +193,13 @@ pub(crate) mod tests {
                 "mcp",
                 "gmail",
                 "calendar",
-                "github",
-                "slack",
-                "discord",
-                "notion",
-                "spotify",
-                "binance",
                 "workflow"
             ]
+        );
+        // The service kinds come from their provider modules.
+        assert_eq!(
+            all_kinds()[KINDS.len()..],
+            ["binance", "discord", "github", "notion", "slack", "spotify"]
         );
         let delay = ActionConfig::parse("delay", &serde_json::json!({"duration": "40d"})).unwrap();
         assert_eq!((delay.kind(), delay.doc()), ("delay", "Wait."));

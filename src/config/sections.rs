@@ -299,44 +299,40 @@ impl Default for EventsConfig {
     }
 }
 
-/// `[integrations]`: the accounts Atlas signs in to, and how often it checks them.
+/// `[integrations]`: the accounts Atlas signs in to, and how often it checks them. Each
+/// `[integrations.NAME]` is one provider's section, kept by name; which names exist is the
+/// integrations' registry's to say (`integrations::check_config`, run when the runtime is
+/// built), since config sits below it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct IntegrationsConfig {
     /// Seconds between the daemon's health checks of connected integrations (the first runs at
     /// start). Default 900.
     pub check_every_secs: u64,
-    /// `[integrations.gmail]`, `[integrations.calendar]`.
-    pub gmail: Option<ProviderConfig>,
-    /// Google Calendar.
-    pub calendar: Option<ProviderConfig>,
-    /// GitHub (a token: `atlas integration connect github --token`).
-    pub github: Option<ProviderConfig>,
-    /// Slack (OAuth with your Slack app's client, or a token).
-    pub slack: Option<ProviderConfig>,
-    /// Discord (a bot token).
-    pub discord: Option<ProviderConfig>,
-    /// Notion (an internal integration token).
-    pub notion: Option<ProviderConfig>,
-    /// Spotify (OAuth + PKCE with your Spotify app's client id).
-    pub spotify: Option<ProviderConfig>,
-    /// Binance (an API key and secret; prices need neither).
-    pub binance: Option<ProviderConfig>,
+    /// `[integrations.gmail]`, `[integrations.github]`, ...: each provider's section, by name.
+    #[serde(flatten)]
+    pub providers: BTreeMap<String, ProviderConfig>,
 }
 
 impl Default for IntegrationsConfig {
     fn default() -> Self {
         IntegrationsConfig {
             check_every_secs: 900,
-            gmail: None,
-            calendar: None,
-            github: None,
-            slack: None,
-            discord: None,
-            notion: None,
-            spotify: None,
-            binance: None,
+            providers: BTreeMap::new(),
         }
+    }
+}
+
+impl IntegrationsConfig {
+    /// The section of provider `name`, if written.
+    pub fn get(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.get(name)
+    }
+
+    /// This config with `[integrations.NAME]` set to `section`.
+    pub fn with(mut self, name: &str, section: ProviderConfig) -> Self {
+        self.providers.insert(name.to_owned(), section);
+        self
     }
 }
 

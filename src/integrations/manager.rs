@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::account::{Account, AccountError, Announce, EventAnnounce, State, Status};
 use super::api::{self, ApiError, Request};
 use super::oauth::{self, Endpoints, OAuthError, TokenSet};
-use super::{PROVIDERS, Provider, TokenKind};
+use super::{Health, PROVIDERS, Provider, TokenKind};
 use crate::config::IntegrationsConfig;
 use crate::secrets::{SecretStore, SecretVault};
 use crate::triggers::events::{Event, EventHub};
@@ -38,6 +38,9 @@ pub enum IntegrationError {
     /// No such integration.
     #[error("there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
     Unknown(String),
+    /// A `[integrations.NAME]` section of no registered provider.
+    #[error("config has [integrations.{name}], but there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
+    UnknownSection(String),
     /// Not set up in config.
     #[error(
         "{name} has no OAuth client: add [integrations.{name}] with client_id ({hint}) to {config}"
@@ -530,12 +533,12 @@ impl Integrations {
 
     /// One health check call: the provider's cheap authorised GET, or its own check.
     async fn health(&self, p: Provider, account: &Account) -> Result<(), ApiError> {
-        match p.spec().health_path {
-            Some(path) => {
+        match p.spec().health {
+            Health::Get(path) => {
                 let req = p.request(reqwest::Method::GET, format!("{}{path}", self.api_url(p)));
                 api::call(account, &req).await.map(drop)
             }
-            None => super::binance::health(self, account).await,
+            Health::Own(check) => check(self, account).await,
         }
     }
 
