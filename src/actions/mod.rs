@@ -26,6 +26,7 @@ mod control;
 mod error;
 mod file;
 mod gmail;
+mod mail;
 mod http;
 mod kind;
 mod llm;
@@ -56,6 +57,7 @@ pub use control::{LoopConfig, WorkflowCallConfig};
 pub use error::{ActionError, ControlError, FileError, LlmError};
 pub use file::{FileConfig, FileOp, resolve_in_root};
 pub use gmail::{Accounts, AccountsFuture, GmailConfig, GmailOp};
+pub use mail::{MailConfig, MailOp};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
@@ -85,6 +87,7 @@ action_kinds! {
     leaf Speak => basic::Speak,
     leaf Ask => ask::Ask,
     leaf Mcp => mcp::Mcp,
+    leaf Mail => mail::Mail,
     leaf Gmail => gmail::Gmail,
     leaf Calendar => calendar::Calendar,
     control Workflow => control::WorkflowCall,
@@ -191,6 +194,7 @@ pub(crate) mod tests {
                 "speak",
                 "ask",
                 "mcp",
+                "mail",
                 "gmail",
                 "calendar",
                 "workflow"

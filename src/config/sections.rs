@@ -376,6 +376,12 @@ pub struct ProviderConfig {
     pub alerts: Option<Vec<PriceAlert>>,
     /// GitHub: announce new notifications (`github.notification`); default on once connected.
     pub watch: Option<bool>,
+    /// Microsoft: the tenant (directory) id or domain of a work account's organisation, in the
+    /// sign-in endpoints (default `common`: any work, school or personal account).
+    pub tenant: Option<String>,
+    /// Microsoft: the IANA time zone calendar times are asked in (`Prefer: outlook.timezone`;
+    /// default the machine's, from `TZ` or `/etc/localtime`, else UTC).
+    pub timezone: Option<String>,
 }
 
 /// One Binance price threshold: `symbol` crossing `above` (upwards) or `below` (downwards).

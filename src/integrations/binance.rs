@@ -55,6 +55,8 @@ pub const SPEC: Spec = Spec {
     health: Health::Own(health_boxed),
     run: Some(run_boxed),
     watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Binance;

@@ -52,6 +52,8 @@ pub const SPEC: Spec = Spec {
     health: Health::Get("/users/@me"),
     run: Some(run_boxed),
     watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Discord;

@@ -44,6 +44,8 @@ pub const SPEC: Spec = Spec {
     health: Health::Get("/user"),
     run: Some(run_boxed),
     watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::GitHub;

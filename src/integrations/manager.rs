@@ -245,9 +245,15 @@ impl Integrations {
             .scopes
             .clone()
             .unwrap_or_else(|| p.default_scopes().iter().map(|s| s.to_string()).collect());
+        // Microsoft's endpoints name the tenant: `common` unless config names one.
+        let tenant = c.tenant.as_deref().unwrap_or("common");
+        let with_tenant = |u: &str| u.replace("{tenant}", tenant);
         Ok(Endpoints {
-            auth_url: c.auth_url.clone().unwrap_or_else(|| spec.auth_url.into()),
-            token_url: c.token_url.clone().unwrap_or_else(|| spec.token_url.into()),
+            auth_url: c.auth_url.clone().unwrap_or_else(|| with_tenant(spec.auth_url)),
+            token_url: c
+                .token_url
+                .clone()
+                .unwrap_or_else(|| with_tenant(spec.token_url)),
             revoke_url: c
                 .revoke_url
                 .clone()

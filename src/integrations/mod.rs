@@ -44,6 +44,7 @@ macro_rules! boxed_run {
 pub(crate) use boxed_run;
 
 pub mod account;
+pub mod agenda;
 pub mod api;
 pub mod binance;
 pub mod calendar;
@@ -53,10 +54,14 @@ mod gateway;
 pub mod github;
 pub mod gmail;
 mod loopback;
+pub mod mail;
 pub mod mail_watch;
 pub mod manager;
+pub mod microsoft;
 pub mod notion;
 pub mod oauth;
+pub mod outlook;
+pub mod outlook_calendar;
 pub mod pace;
 pub mod services;
 pub mod slack;
@@ -202,6 +207,10 @@ pub struct Spec {
     pub run: Option<RunFn>,
     /// Its polling triggers, if any.
     pub watch: Option<WatchFn>,
+    /// Its mailbox, if it holds mail (the `mail` action and `mail.new`).
+    pub mail: Option<mail::MailFn>,
+    /// Its calendar, if it has one (the `calendar` action and `calendar.soon`).
+    pub calendar: Option<agenda::CalendarFn>,
 }
 
 /// An integration Atlas knows: a handle on its [`Spec`]; the registry is [`PROVIDERS`].
@@ -219,6 +228,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider(&notion::SPEC),
     Provider(&spotify::SPEC),
     Provider(&binance::SPEC),
+    Provider(&microsoft::SPEC),
 ];
 
 /// Shorthands for the providers that code names (a new provider needs none: it is found by
@@ -364,6 +374,8 @@ const fn google(
     scopes: &'static [&'static str],
     api_url: &'static str,
     health_path: &'static str,
+    mail: Option<mail::MailFn>,
+    calendar: Option<agenda::CalendarFn>,
 ) -> Spec {
     Spec {
         name,
@@ -385,6 +397,8 @@ const fn google(
         health: Health::Get(health_path),
         run: None,
         watch: None,
+        mail,
+        calendar,
     }
 }
 

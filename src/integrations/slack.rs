@@ -50,6 +50,8 @@ pub const SPEC: Spec = Spec {
     health: Health::Get("/auth.test"),
     run: Some(run_boxed),
     watch: None,
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Slack;

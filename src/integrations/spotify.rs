@@ -47,6 +47,8 @@ pub const SPEC: Spec = Spec {
     health: Health::Get("/me"),
     run: Some(run_boxed),
     watch: None,
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Spotify;
