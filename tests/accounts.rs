@@ -5,6 +5,8 @@
 mod calendar;
 pub(crate) mod connect;
 pub(crate) mod fake_auth;
+mod fake_microsoft;
 mod gmail;
 mod keyring;
+mod microsoft;
 mod oauth;

@@ -26,10 +26,10 @@ mod control;
 mod error;
 mod file;
 mod gmail;
-mod mail;
 mod http;
 mod kind;
 mod llm;
+mod mail;
 mod mcp;
 mod service;
 
@@ -57,10 +57,10 @@ pub use control::{LoopConfig, WorkflowCallConfig};
 pub use error::{ActionError, ControlError, FileError, LlmError};
 pub use file::{FileConfig, FileOp, resolve_in_root};
 pub use gmail::{Accounts, AccountsFuture, GmailConfig, GmailOp};
-pub use mail::{MailConfig, MailOp};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
+pub use mail::{MailConfig, MailOp};
 pub use mcp::{
     DEFAULT_MCP_TIMEOUT, McpCallConfig, McpClient, McpClientError, call_tool, connect, list_tools,
     result_text,

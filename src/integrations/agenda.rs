@@ -129,8 +129,7 @@ pub async fn run(all: &Integrations, op: CalendarOp) -> Result<Value, SourceErro
     Ok(match op {
         CalendarOp::Today { limit } => {
             let (from, to) = day_bounds(Local::now().date_naive());
-            let (mut events, skipped) =
-                merged(&cals, |c| c.range(from, to, limit)).await?;
+            let (mut events, skipped) = merged(&cals, |c| c.range(from, to, limit)).await?;
             events.truncate(limit);
             let first = events.iter().find(|e| !e.all_day).cloned();
             json!({ "count": events.len(), "events": events, "first": first, "several": several, "skipped": skipped })
@@ -170,7 +169,8 @@ pub async fn run(all: &Integrations, op: CalendarOp) -> Result<Value, SourceErro
         CalendarOp::FreeBusy { hours } => {
             let now = Local::now().fixed_offset();
             let to = now + chrono::Duration::hours(hours);
-            let results = futures::future::join_all(cals.iter().map(|c| c.free_busy(now, to))).await;
+            let results =
+                futures::future::join_all(cals.iter().map(|c| c.free_busy(now, to))).await;
             let mut busy: Vec<(String, String)> = Vec::new();
             let mut first = None;
             let mut answered = 0;
@@ -190,7 +190,9 @@ pub async fn run(all: &Integrations, op: CalendarOp) -> Result<Value, SourceErro
             {
                 return Err(e);
             }
-            busy.sort_by_key(|(s, _)| DateTime::parse_from_rfc3339(s).map_or(i64::MAX, |t| t.timestamp()));
+            busy.sort_by_key(|(s, _)| {
+                DateTime::parse_from_rfc3339(s).map_or(i64::MAX, |t| t.timestamp())
+            });
             let busy: Vec<Value> = busy
                 .into_iter()
                 .map(|(s, e)| json!({ "start": s, "end": e }))

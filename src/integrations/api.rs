@@ -316,7 +316,8 @@ fn rate_limit(
         if r == "rateLimitExceeded" || r == "userRateLimitExceeded");
     // A 503 with `Retry-After` is Microsoft Graph's other throttling answer.
     let limited = status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::SERVICE_UNAVAILABLE && h.contains_key(reqwest::header::RETRY_AFTER))
+        || (status == StatusCode::SERVICE_UNAVAILABLE
+            && h.contains_key(reqwest::header::RETRY_AFTER))
         || (status == StatusCode::FORBIDDEN
             && (google || github_exhausted || h.contains_key(reqwest::header::RETRY_AFTER)));
     if !limited {

@@ -416,7 +416,10 @@ pub fn rfc2822(msg: &Outgoing, reply_to: Option<&Message>) -> Result<String, Gma
 /// A Gmail message as the `mail` action gives it (its `Date` normalised to RFC 3339 in UTC,
 /// so that it sorts with other accounts' mail).
 pub fn to_mail(m: Message) -> Mail {
+    // A wrong weekday ("Thu" on a Friday) does not make the date unreadable.
+    let undated = m.date.split_once(", ").map_or(m.date.as_str(), |(_, d)| d);
     let date = chrono::DateTime::parse_from_rfc2822(&m.date)
+        .or_else(|_| chrono::DateTime::parse_from_rfc2822(undated))
         .map(|d| {
             d.with_timezone(&chrono::Utc)
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -475,14 +478,15 @@ impl MailSource for Gmail<'_> {
     }
 
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Option<String>, SourceError>> {
-        Box::pin(async move { Gmail::send(self, m).await.map(Some).map_err(SourceError::of) })
+        Box::pin(async move {
+            Gmail::send(self, m)
+                .await
+                .map(Some)
+                .map_err(SourceError::of)
+        })
     }
 
-    fn reply<'a>(
-        &'a self,
-        id: &'a str,
-        body: &'a str,
-    ) -> BoxFuture<'a, Result<Mail, SourceError>> {
+    fn reply<'a>(&'a self, id: &'a str, body: &'a str) -> BoxFuture<'a, Result<Mail, SourceError>> {
         Box::pin(async move {
             let original = self.message(id).await.map_err(SourceError::of)?;
             Gmail::reply(self, &original, body)

@@ -88,8 +88,7 @@ pub trait MailSource: Send + Sync {
     /// Sends `m`; its id if the provider gives one.
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Option<String>, SourceError>>;
     /// Replies to message `id` with `body`; the message replied to.
-    fn reply<'a>(&'a self, id: &'a str, body: &'a str)
-    -> BoxFuture<'a, Result<Mail, SourceError>>;
+    fn reply<'a>(&'a self, id: &'a str, body: &'a str) -> BoxFuture<'a, Result<Mail, SourceError>>;
     /// Marks message `id` read.
     fn mark_read<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), SourceError>>;
 }
@@ -99,7 +98,11 @@ pub type MailFn = for<'a> fn(&'a Integrations) -> Box<dyn MailSource + 'a>;
 
 /// The providers to ask for a capability (`has` says which have it); see the module docs.
 pub fn sources(all: &Integrations, has: fn(&Spec) -> bool) -> Vec<Provider> {
-    let with: Vec<Provider> = PROVIDERS.iter().copied().filter(|p| has(p.spec())).collect();
+    let with: Vec<Provider> = PROVIDERS
+        .iter()
+        .copied()
+        .filter(|p| has(p.spec()))
+        .collect();
     let connected: Vec<Provider> = with
         .iter()
         .copied()
@@ -111,7 +114,10 @@ pub fn sources(all: &Integrations, has: fn(&Spec) -> bool) -> Vec<Provider> {
     let configured: Vec<Provider> = with
         .iter()
         .copied()
-        .filter(|p| p.config(all.config()).is_some_and(|c| c.client_id.is_some()))
+        .filter(|p| {
+            p.config(all.config())
+                .is_some_and(|c| c.client_id.is_some())
+        })
         .collect();
     if !configured.is_empty() {
         return configured;
@@ -142,12 +148,15 @@ fn mailbox_of<'a>(
     Ok((make(all), raw))
 }
 
+/// What each account that answered said, and what the failed ones said.
+type Gathered<'a, T> = (Vec<(&'a dyn MailSource, T)>, Vec<Value>);
+
 /// Answers of several accounts: the successes (with their source) and, when some failed but
 /// not all, what each failed one said; all failing is the first error.
 fn gather<'a, T>(
     boxes: &'a [Box<dyn MailSource + 'a>],
     results: Vec<Result<T, SourceError>>,
-) -> Result<(Vec<(&'a dyn MailSource, T)>, Vec<Value>), SourceError> {
+) -> Result<Gathered<'a, T>, SourceError> {
     let mut ok = Vec::new();
     let mut skipped = Vec::new();
     let mut first = None;
@@ -155,7 +164,9 @@ fn gather<'a, T>(
         match r {
             Ok(v) => ok.push((b.as_ref(), v)),
             Err(e) => {
-                skipped.push(json!({ "account": b.provider().name(), "via": b.label(), "error": e.0 }));
+                skipped.push(
+                    json!({ "account": b.provider().name(), "via": b.label(), "error": e.0 }),
+                );
                 first.get_or_insert(e);
             }
         }
@@ -174,6 +185,14 @@ fn qualify(mut m: Mail, src: &dyn MailSource, several: bool) -> Mail {
     m
 }
 
+/// Several accounts' messages newest first (one account's keep the order it gave).
+fn newest_first(ms: &mut [Mail], several: bool) {
+    if several {
+        // RFC 3339 in UTC sorts as text (each source normalises its dates).
+        ms.sort_by(|a, b| b.date.cmp(&a.date));
+    }
+}
+
 /// Merged listings, newest first, at most `limit`.
 async fn listed(
     boxes: &[Box<dyn MailSource + '_>],
@@ -186,8 +205,7 @@ async fn listed(
         .into_iter()
         .flat_map(|(src, ms)| ms.into_iter().map(move |m| qualify(m, src, several)))
         .collect();
-    // RFC 3339 in UTC sorts as text; Gmail's `Date` header is normalised by its source.
-    out.sort_by(|a, b| b.date.cmp(&a.date));
+    newest_first(&mut out, several);
     out.truncate(q.limit.max(1));
     Ok((out, skipped))
 }
@@ -213,7 +231,7 @@ pub async fn run(all: &Integrations, op: MailOp) -> Result<Value, SourceError> {
                 .iter()
                 .flat_map(|(src, (_, ms))| ms.iter().map(|m| qualify(m.clone(), *src, several)))
                 .collect();
-            messages.sort_by(|a, b| b.date.cmp(&a.date));
+            newest_first(&mut messages, several);
             messages.truncate(limit.max(1));
             let total: u64 = ok.iter().map(|(_, (n, _))| n).sum();
             let important = messages.iter().filter(|m| m.important).count();

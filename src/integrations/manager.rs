@@ -249,7 +249,10 @@ impl Integrations {
         let tenant = c.tenant.as_deref().unwrap_or("common");
         let with_tenant = |u: &str| u.replace("{tenant}", tenant);
         Ok(Endpoints {
-            auth_url: c.auth_url.clone().unwrap_or_else(|| with_tenant(spec.auth_url)),
+            auth_url: c
+                .auth_url
+                .clone()
+                .unwrap_or_else(|| with_tenant(spec.auth_url)),
             token_url: c
                 .token_url
                 .clone()

@@ -191,7 +191,10 @@ fn machine_zone() -> Option<Tz> {
 
 /// The `Prefer` header asking for times in `tz`.
 pub fn prefer_zone(tz: Tz) -> (String, String) {
-    ("Prefer".into(), format!("outlook.timezone=\"{}\"", tz.name()))
+    (
+        "Prefer".into(),
+        format!("outlook.timezone=\"{}\"", tz.name()),
+    )
 }
 
 #[cfg(test)]

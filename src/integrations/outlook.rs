@@ -91,10 +91,8 @@ impl<'a> Outlook<'a> {
     pub async fn message(&self, id: &str) -> Result<Mail, GraphError> {
         let mut req = Request::get(url(self.all, &format!("/me/messages/{}", seg(id))))
             .query("$select", format!("{SELECT},body"));
-        req.headers.push((
-            "Prefer".into(),
-            "outlook.body-content-type=\"text\"".into(),
-        ));
+        req.headers
+            .push(("Prefer".into(), "outlook.body-content-type=\"text\"".into()));
         let v = call(self.all, &req).await?;
         let mut m = parse_mail(&v);
         m.body = v["body"]["content"].as_str().map(|b| b.trim().to_owned());
@@ -111,7 +109,9 @@ impl<'a> Outlook<'a> {
             .map(|a| json!({ "emailAddress": { "address": a } }))
             .collect();
         if to.is_empty() {
-            return Err(GraphError::Input("a message needs a recipient (`to`)".into()));
+            return Err(GraphError::Input(
+                "a message needs a recipient (`to`)".into(),
+            ));
         }
         let body = json!({
             "message": {
@@ -121,7 +121,11 @@ impl<'a> Outlook<'a> {
             },
             "saveToSentItems": true,
         });
-        call(self.all, &Request::post(url(self.all, "/me/sendMail"), body)).await?;
+        call(
+            self.all,
+            &Request::post(url(self.all, "/me/sendMail"), body),
+        )
+        .await?;
         Ok(())
     }
 
@@ -240,11 +244,7 @@ impl MailSource for Outlook<'_> {
         Box::pin(async move { Outlook::send(self, m).await.map(|()| None).map_err(err) })
     }
 
-    fn reply<'a>(
-        &'a self,
-        id: &'a str,
-        body: &'a str,
-    ) -> BoxFuture<'a, Result<Mail, SourceError>> {
+    fn reply<'a>(&'a self, id: &'a str, body: &'a str) -> BoxFuture<'a, Result<Mail, SourceError>> {
         Box::pin(async move {
             let original = self.message(id).await.map_err(err)?;
             Outlook::reply(self, id, body).await.map_err(err)?;
@@ -307,7 +307,9 @@ impl Poller for NewMail {
         let (changed, link) = match outlook.delta(Some(&state.link), now).await {
             Ok(d) => d,
             Err(e) if stale(&e) => {
-                tracing::warn!("Outlook no longer has this delta: mail since then is not announced");
+                tracing::warn!(
+                    "Outlook no longer has this delta: mail since then is not announced"
+                );
                 let (_, link) = outlook.delta(None, now).await.map_err(provider)?;
                 state.link = link;
                 state.since = now.to_rfc3339();

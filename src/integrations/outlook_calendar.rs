@@ -141,8 +141,12 @@ impl<'a> OutlookCalendar<'a> {
 /// A `dateTimeTimeZone` (`{"dateTime": "2026-12-07T09:00:00.0000000", "timeZone": "Europe/Paris"}`)
 /// as an instant; a zone Atlas does not know is read as `tz`.
 pub fn instant(v: &Value, tz: Tz) -> Option<DateTime<FixedOffset>> {
-    let wall = NaiveDateTime::parse_from_str(v["dateTime"].as_str()?, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    let zone: Tz = v["timeZone"].as_str().and_then(|z| z.parse().ok()).unwrap_or(tz);
+    let wall =
+        NaiveDateTime::parse_from_str(v["dateTime"].as_str()?, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let zone: Tz = v["timeZone"]
+        .as_str()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(tz);
     zone.from_local_datetime(&wall)
         .earliest()
         .map(|t| t.fixed_offset())
@@ -182,7 +186,9 @@ pub fn parse_event(v: &Value, tz: Tz) -> CalEvent {
         },
         day: match (all_day, start) {
             (true, Some(t)) => spoken_day(t.date_naive()),
-            (false, Some(_)) => local.map(|t| spoken_day(t.date_naive())).unwrap_or_default(),
+            (false, Some(_)) => local
+                .map(|t| spoken_day(t.date_naive()))
+                .unwrap_or_default(),
             _ => String::new(),
         },
         location: v["location"]["displayName"]
@@ -222,7 +228,11 @@ impl CalendarSource for OutlookCalendar<'_> {
         start: DateTime<FixedOffset>,
         minutes: i64,
     ) -> BoxFuture<'a, Result<CalEvent, SourceError>> {
-        Box::pin(async move { OutlookCalendar::create(self, title, start, minutes).await.map_err(err) })
+        Box::pin(async move {
+            OutlookCalendar::create(self, title, start, minutes)
+                .await
+                .map_err(err)
+        })
     }
 
     fn free_busy(
@@ -230,7 +240,11 @@ impl CalendarSource for OutlookCalendar<'_> {
         from: DateTime<FixedOffset>,
         to: DateTime<FixedOffset>,
     ) -> BoxFuture<'_, Result<Vec<(String, String)>, SourceError>> {
-        Box::pin(async move { OutlookCalendar::free_busy(self, from, to).await.map_err(err) })
+        Box::pin(async move {
+            OutlookCalendar::free_busy(self, from, to)
+                .await
+                .map_err(err)
+        })
     }
 }
 
@@ -258,11 +272,17 @@ mod tests {
             "start": {"dateTime": "2026-12-08T00:00:00.0000000", "timeZone": "Europe/Paris"},
             "end": {"dateTime": "2026-12-09T00:00:00.0000000", "timeZone": "Europe/Paris"}});
         let e = parse_event(&all_day, paris);
-        assert_eq!((e.start.as_str(), e.end.as_str()), ("2026-12-08", "2026-12-09"));
+        assert_eq!(
+            (e.start.as_str(), e.end.as_str()),
+            ("2026-12-08", "2026-12-09")
+        );
         assert!(e.all_day && e.time.is_empty());
         assert_eq!(e.summary, "(no title)");
         // A zone Graph names that Atlas does not know is read in the user's.
         let odd = json!({"dateTime": "2026-12-07T09:30:00", "timeZone": "W. Europe Standard Time"});
-        assert_eq!(instant(&odd, paris).unwrap().to_rfc3339(), "2026-12-07T09:30:00+01:00");
+        assert_eq!(
+            instant(&odd, paris).unwrap().to_rfc3339(),
+            "2026-12-07T09:30:00+01:00"
+        );
     }
 }

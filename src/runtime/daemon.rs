@@ -518,9 +518,15 @@ fn start_integrations(
     let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir)
         .with_queries(Arc::new(move || mail_queries(&engine)));
     tokio::spawn(watch.run(Duration::from_secs(poll), background.clone()));
-    let cal = runtime.config.integrations.get("calendar");
-    let cal_poll = cal.and_then(|c| c.poll_secs).unwrap_or(60).max(15);
-    let lead = cal.and_then(|c| c.remind_minutes).unwrap_or(10);
+    // One watcher for every calendar: `[integrations.calendar]`'s settings, else Microsoft's.
+    let sections = ["calendar", "microsoft"].map(|n| runtime.config.integrations.get(n));
+    let setting = |f: fn(&crate::config::ProviderConfig) -> Option<i64>| {
+        sections.iter().flatten().find_map(|c| f(c))
+    };
+    let cal_poll = setting(|c| c.poll_secs.map(|s| s as i64))
+        .unwrap_or(60)
+        .max(15) as u64;
+    let lead = setting(|c| c.remind_minutes).unwrap_or(10);
     let meetings = CalendarWatch::new(
         integrations.clone(),
         hub.clone(),

@@ -118,7 +118,7 @@ fn json_of(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -417,8 +417,9 @@ fn do_i_have_new_email_is_understood_and_says_how_to_connect() {
         let v = json_of(&o);
         assert_eq!(v["workflow"], "email_digest", "{phrase}: {v}");
         assert!(
-            v.to_string()
-                .contains("Email is not connected: run atlas integration connect gmail."),
+            v.to_string().contains(
+                "Email is not connected: run atlas integration connect gmail (or microsoft)."
+            ),
             "{phrase}: {v}"
         );
     }

@@ -133,7 +133,15 @@ fn tokens_connect_from_stdin_run_typed_commands_and_never_leak() {
     assert_eq!(
         names,
         [
-            "gmail", "calendar", "github", "slack", "discord", "notion", "spotify", "binance"
+            "gmail",
+            "calendar",
+            "github",
+            "slack",
+            "discord",
+            "notion",
+            "spotify",
+            "binance",
+            "microsoft"
         ]
     );
     let state = |n: &str| {
