@@ -1,5 +1,5 @@
 //! Integrations: the services Atlas acts on for its user (Gmail, Google Calendar, GitHub, Slack,
-//! Discord, Notion, Spotify, Binance), their credentials in the OS keyring, their status, health
+//! Discord, Notion, Spotify, Binance, Microsoft's Outlook mail and calendar), their credentials in the OS keyring, their status, health
 //! checks and the events they publish.
 //!
 //! - [`Provider`]: the registry, [`PROVIDERS`]. Each provider is one module declaring its
@@ -17,8 +17,11 @@
 //! - [`api`]: authorised REST calls (401 refresh once, 429 and `Retry-After`, GitHub's and
 //!   Slack's rate-limit shapes, bounded); [`pace`]: client-side pacing (Slack's tiers, Discord's
 //!   buckets).
+//! - the capabilities: [`mail`] ([`mail::MailSource`]) and [`agenda`]
+//!   ([`agenda::CalendarSource`]), served by every connected account that has them.
 //! - the provider clients: [`calendar`], [`gmail`], [`github`], [`slack`], [`discord`],
-//!   [`notion`], [`spotify`], [`binance`]; [`services`] routes the actions' operations to them.
+//!   [`notion`], [`spotify`], [`binance`], [`microsoft`] ([`outlook`], [`outlook_calendar`]);
+//!   [`services`] routes the actions' operations to them.
 //! - the polling triggers: [`calendar_watch`] (`calendar.soon`), [`mail_watch`] (`mail.new`) and,
 //!   on the generic [`watch`] loop, GitHub notifications, Discord mentions, Notion database items
 //!   and Binance price thresholds.

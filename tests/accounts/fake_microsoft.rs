@@ -23,6 +23,8 @@ use chrono::{DateTime, FixedOffset, TimeZone};
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::fake_auth::rand_u32;
+
 pub const CLIENT_ID: &str = "00000000-atla-5000-test-000000000001";
 
 /// An event: id, subject, start and end as instants, all day or not.
@@ -100,14 +102,6 @@ impl Inner {
         self.change_no += 1;
         self.changes.push((self.change_no, id.to_owned()));
     }
-}
-
-fn rand_u32() -> u32 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(7)
 }
 
 #[derive(Clone)]
@@ -412,6 +406,15 @@ fn page(base: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Value {
     v
 }
 
+/// `path` on this server, as the request's `Host` names it.
+fn here(h: &HeaderMap, path: &str) -> String {
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    format!("http://{host}{path}")
+}
+
 /// Percent-encodes a query key or value.
 fn enc(s: &str) -> String {
     s.bytes()
@@ -457,12 +460,7 @@ async fn inbox_messages(
                 .cmp(&a["receivedDateTime"].as_str())
         });
     }
-    let base = format!(
-        "http://{}/v1.0/me/mailFolders/inbox/messages",
-        h.get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    );
+    let base = here(&h, "/v1.0/me/mailFolders/inbox/messages");
     axum::Json(page(&base, items, &q)).into_response()
 }
 
@@ -486,12 +484,7 @@ async fn search(State(s): S, h: HeaderMap, Query(q): Query<HashMap<String, Strin
         })
         .map(listed)
         .collect();
-    let base = format!(
-        "http://{}/v1.0/me/messages",
-        h.get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    );
+    let base = here(&h, "/v1.0/me/messages");
     axum::Json(page(&base, items, &q)).into_response()
 }
 
@@ -577,12 +570,7 @@ async fn send_mail(State(s): S, h: HeaderMap, axum::Json(b): axum::Json<Value>) 
 
 async fn delta(State(s): S, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let st = gated!(s, h);
-    let host = h
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let base = format!("http://{host}/v1.0/me/mailFolders/inbox/messages/delta");
+    let base = here(&h, "/v1.0/me/mailFolders/inbox/messages/delta");
     let from: u64 = match q.get("$deltatoken") {
         Some(t) => match t.strip_prefix("T").and_then(|n| n.parse().ok()) {
             Some(n) => n,
@@ -678,12 +666,7 @@ async fn calendar_view(
                 "location": {"displayName": if *all_day { "" } else { "Teams" }}})
         })
         .collect();
-    let base = format!(
-        "http://{}/v1.0/me/calendarView",
-        h.get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    );
+    let base = here(&h, "/v1.0/me/calendarView");
     axum::Json(page(&base, items, &q)).into_response()
 }
 

@@ -68,6 +68,23 @@ impl Setup {
     }
 }
 
+/// Integrations of `config` over `vault` and `dir`, without a hub.
+fn plain(
+    dir: &tempfile::TempDir,
+    vault: &Arc<MemorySecrets>,
+    config: IntegrationsConfig,
+) -> Integrations {
+    Integrations::new(
+        config,
+        &dir.path().join("config.toml"),
+        dir.path(),
+        vault.clone(),
+        vault.clone(),
+        Arc::new(Counting::default()),
+        None,
+    )
+}
+
 async fn setup(with_google: bool) -> Setup {
     let ms = FakeMicrosoft::start().await;
     let mut config = IntegrationsConfig::default().with("microsoft", ms.provider_config());
@@ -85,15 +102,7 @@ async fn setup(with_google: bool) -> Setup {
     let mut s = Setup {
         ms,
         google,
-        all: Arc::new(Integrations::new(
-            IntegrationsConfig::default(),
-            &dir.path().join("config.toml"),
-            dir.path(),
-            vault.clone(),
-            vault.clone(),
-            Arc::new(Counting::default()),
-            None,
-        )),
+        all: Arc::new(plain(&dir, &vault, IntegrationsConfig::default())),
         config,
         vault,
         announce: Arc::new(Counting::default()),
@@ -189,17 +198,7 @@ async fn a_public_client_signs_in_with_pkce_and_rotated_refresh_tokens_survive_a
 async fn the_tenant_defaults_to_common_and_a_missing_client_says_where_to_get_one() {
     let dir = tempfile::tempdir().unwrap();
     let vault = Arc::new(MemorySecrets::default());
-    let make = |c: IntegrationsConfig| {
-        Integrations::new(
-            c,
-            &dir.path().join("config.toml"),
-            dir.path(),
-            vault.clone(),
-            vault.clone(),
-            Arc::new(Counting::default()),
-            None,
-        )
-    };
+    let make = |c: IntegrationsConfig| plain(&dir, &vault, c);
     let client = atlas::config::ProviderConfig {
         client_id: Some("my-app".into()),
         ..Default::default()
@@ -539,24 +538,7 @@ async fn new_outlook_mail_is_announced_once_through_the_delta_across_restarts() 
 
 fn briefing_engine(s: &Setup) -> (atlas::engine::Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let services = atlas::actions::Services {
-        http: atlas::actions::HttpClient::default(),
-        speaker: Arc::new(atlas::tts::RecordingSpeaker::default()),
-        secrets: Arc::new(MemorySecrets::default()),
-        file_roots: Vec::new(),
-        env: Default::default(),
-        llm: Default::default(),
-        mcp_servers: Default::default(),
-        accounts: Some(s.all.clone()),
-        questions: Default::default(),
-    };
-    let engine = atlas::engine::Engine::new(
-        atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
-        services,
-    );
-    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
-    engine.set_workflows(report.workflows.iter().cloned());
+    let engine = super::gmail::bundled_engine(Some(s.all.clone()), dir.path());
     (engine, dir)
 }
 
@@ -689,4 +671,42 @@ async fn the_morning_briefing_merges_google_and_microsoft_and_says_where_each_is
             assert!(!t.contains(tok.as_str()), "a token leaked");
         }
     }
+}
+
+#[tokio::test]
+async fn outlook_meetings_are_announced_once_before_they_start() {
+    use atlas::integrations::calendar_watch::CalendarWatch;
+    let s = setup(false).await;
+    connect(&s).await;
+    let now = chrono::Local::now();
+    s.ms.set(|i| {
+        i.events = vec![
+            timed(
+                "m1",
+                "Design review",
+                now.fixed_offset() + chrono::Duration::minutes(5),
+            ),
+            timed(
+                "m2",
+                "Far away",
+                now.fixed_offset() + chrono::Duration::hours(3),
+            ),
+        ]
+    });
+    let mut events = s.hub.subscribe();
+    let watch = CalendarWatch::new(s.all.clone(), s.hub.clone(), s.dir.path(), 10);
+    assert_eq!(watch.poll_at(now).await.unwrap(), 1);
+    let e = events.recv().await.unwrap();
+    assert_eq!(
+        (e.kind.as_str(), e.source.as_str()),
+        ("calendar.soon", "microsoft")
+    );
+    assert_eq!(e.data["summary"], "Design review");
+    assert_eq!(e.data["minutes"], 5);
+    assert_eq!(e.data["location"], "Teams");
+    assert_eq!(e.data["via"], Value::Null, "one calendar: not named");
+    // Once, across a restart too.
+    assert_eq!(watch.poll_at(now).await.unwrap(), 0);
+    let again = CalendarWatch::new(s.restart(), s.hub.clone(), s.dir.path(), 10);
+    assert_eq!(again.poll_at(now).await.unwrap(), 0);
 }
