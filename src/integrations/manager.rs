@@ -38,6 +38,14 @@ pub enum IntegrationError {
     /// No such integration.
     #[error("there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
     Unknown(String),
+    /// A setting of `[integrations.NAME]` that cannot work.
+    #[error("[integrations.{name}]: {what}")]
+    BadConfig {
+        /// The section.
+        name: String,
+        /// What is wrong and what to write.
+        what: String,
+    },
     /// A `[integrations.NAME]` section of no registered provider.
     #[error("config has [integrations.{name}], but there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
     UnknownSection(String),

@@ -300,14 +300,30 @@ pub fn names() -> String {
 /// Checks `[integrations.NAME]` against the registry: a section of no registered provider is an
 /// error naming the known ones.
 pub fn check_config(config: &IntegrationsConfig) -> Result<(), IntegrationError> {
-    match config
+    if let Some(name) = config
         .providers
         .keys()
         .find(|name| !PROVIDERS.iter().any(|p| p.name() == name.as_str()))
     {
-        Some(name) => Err(IntegrationError::UnknownSection(name.clone())),
-        None => Ok(()),
+        return Err(IntegrationError::UnknownSection(name.clone()));
     }
+    // The tenant goes into the sign-in URLs' path.
+    for (name, c) in &config.providers {
+        if let Some(t) = &c.tenant
+            && (t.is_empty()
+                || !t
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '.')))
+        {
+            return Err(IntegrationError::BadConfig {
+                name: name.clone(),
+                what: format!(
+                    "tenant `{t}` is not a directory id or domain (letters, digits, `-` and `.`): use `common`, `organizations`, `consumers`, your tenant id or your domain"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Provider {
@@ -437,6 +453,15 @@ mod tests {
     fn a_config_section_of_no_provider_is_refused_naming_the_known_ones() {
         let ok = IntegrationsConfig::default().with("github", ProviderConfig::default());
         assert!(check_config(&ok).is_ok());
+        let bad_tenant = ok.clone().with(
+            "microsoft",
+            ProviderConfig {
+                tenant: Some("../evil?x=".into()),
+                ..ProviderConfig::default()
+            },
+        );
+        let err = check_config(&bad_tenant).unwrap_err().to_string();
+        assert!(err.contains("tenant `../evil?x=`"), "{err}");
         let typo = ok.with("gihtub", ProviderConfig::default());
         let err = check_config(&typo).unwrap_err().to_string();
         assert!(

@@ -163,6 +163,16 @@ impl FakeMicrosoft {
         });
     }
 
+    /// `[integrations.microsoft]` pointing here, as config.toml has it.
+    pub fn provider_toml(&self) -> String {
+        format!(
+            "[integrations.microsoft]\nclient_id = \"{CLIENT_ID}\"\nauth_url = \"{}\"\ntoken_url = \"{}\"\napi_url = \"{}\"\ntimezone = \"Europe/Paris\"\nredirect_timeout_secs = 20\n",
+            self.url("/contoso.onmicrosoft.com/oauth2/v2.0/authorize"),
+            self.url("/contoso.onmicrosoft.com/oauth2/v2.0/token"),
+            self.url("/v1.0"),
+        )
+    }
+
     /// `[integrations.microsoft]` pointing here (a work tenant, a fixed zone).
     pub fn provider_config(&self) -> atlas::config::ProviderConfig {
         atlas::config::ProviderConfig {

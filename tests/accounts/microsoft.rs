@@ -3,7 +3,8 @@
 //! tenant, refresh-token rotation across a restart, `invalid_grant` once, Graph's paging, plain
 //! text bodies, send/reply/mark read, the delta watch across restarts, `calendarView` in the
 //! user's zone, all-day events, create, free/busy, throttling with `Retry-After`, Graph's error
-//! line; the bundled briefing with Microsoft alone and beside Google; and no token anywhere.
+//! line; the bundled briefing with Microsoft alone and beside Google; and no token in the
+//! logs, files, database, events or speech.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,29 @@ use super::fake_microsoft::FakeMicrosoft;
 
 #[derive(Default)]
 struct Counting(AtomicUsize);
+
+/// A log sink.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
 
 impl Announce for Counting {
     fn needs_reauth(&self, _name: &str, _reason: &str) {
@@ -598,9 +622,20 @@ async fn the_morning_briefing_reads_an_outlook_only_day() {
 
 #[tokio::test]
 async fn the_morning_briefing_merges_google_and_microsoft_and_says_where_each_is_from() {
+    // Everything logged on this (the test's only) thread, at debug level, is kept to be searched.
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish(),
+    );
     let s = setup(true).await;
     let mut seen = s.hub.subscribe();
     connect(&s).await;
+    // A refresh (and its rotation) happens during the briefing.
+    s.ms.expire_access();
     let today = chrono::Local::now().date_naive();
     let google = s.google.as_ref().unwrap();
     google.set(|i| {
@@ -666,6 +701,12 @@ async fn the_morning_briefing_merges_google_and_microsoft_and_says_where_each_is
     while let Ok(e) = seen.try_recv() {
         texts.push(format!("{e:?}"));
     }
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("refreshing the access token") && logged.contains("connected"),
+        "the logs were written: {logged}"
+    );
+    texts.push(logged);
     for tok in &issued {
         for t in &texts {
             assert!(!t.contains(tok.as_str()), "a token leaked");
