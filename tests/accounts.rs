@@ -5,8 +5,10 @@
 mod calendar;
 pub(crate) mod connect;
 pub(crate) mod fake_auth;
+mod fake_graph_calendar;
 mod fake_microsoft;
 mod gmail;
 mod keyring;
-mod microsoft;
+pub(crate) mod microsoft;
+mod microsoft_day;
 mod oauth;

@@ -19,11 +19,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use chrono::{DateTime, FixedOffset, TimeZone};
+use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 use sha2::Digest;
 
 use super::fake_auth::rand_u32;
+use super::fake_graph_calendar as cal;
 
 pub const CLIENT_ID: &str = "00000000-atla-5000-test-000000000001";
 
@@ -110,7 +111,7 @@ pub struct FakeMicrosoft {
     pub addr: SocketAddr,
 }
 
-type S = State<Arc<Mutex<Inner>>>;
+pub(super) type S = State<Arc<Mutex<Inner>>>;
 
 impl FakeMicrosoft {
     pub async fn start() -> FakeMicrosoft {
@@ -130,9 +131,9 @@ impl FakeMicrosoft {
             .route("/v1.0/me/messages/{id}", get(read).patch(mark))
             .route("/v1.0/me/messages/{id}/reply", post(reply))
             .route("/v1.0/me/sendMail", post(send_mail))
-            .route("/v1.0/me/calendarView", get(calendar_view))
-            .route("/v1.0/me/events", post(create_event))
-            .route("/v1.0/me/calendar/getSchedule", post(get_schedule))
+            .route("/v1.0/me/calendarView", get(cal::calendar_view))
+            .route("/v1.0/me/events", post(cal::create_event))
+            .route("/v1.0/me/calendar/getSchedule", post(cal::get_schedule))
             .with_state(inner.clone());
         let addr = crate::util::serve(app).await;
         FakeMicrosoft { inner, addr }
@@ -322,7 +323,7 @@ async fn token(State(s): S, Form(f): Form<HashMap<String, String>>) -> Response 
     }
 }
 
-fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(json!({"error": {"code": code, "message": message,
@@ -332,7 +333,7 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The checks of every Graph call: throttling, then the token.
-fn gate(st: &mut Inner, h: &HeaderMap) -> Option<Response> {
+pub(super) fn gate(st: &mut Inner, h: &HeaderMap) -> Option<Response> {
     st.graph_calls += 1;
     if st.throttle_next > 0 {
         st.throttle_next -= 1;
@@ -371,6 +372,7 @@ fn gate(st: &mut Inner, h: &HeaderMap) -> Option<Response> {
     ))
 }
 
+/// The Graph checks ([`gate`]) or the locked state.
 macro_rules! gated {
     ($s:expr, $h:expr) => {{
         let mut st = $s.lock().unwrap();
@@ -380,6 +382,7 @@ macro_rules! gated {
         st
     }};
 }
+pub(super) use gated;
 
 /// A message as Graph lists it: the `$select`ed fields, no body.
 fn listed(m: &Value) -> Value {
@@ -391,7 +394,7 @@ fn listed(m: &Value) -> Value {
 }
 
 /// One page of `items` from `$skip`, `$top` a page, with the next link when more remain.
-fn page(base: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Value {
+pub(super) fn page(base: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Value {
     let skip: usize = q.get("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
     let top: usize = q
         .get("$top")
@@ -417,7 +420,7 @@ fn page(base: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Value {
 }
 
 /// `path` on this server, as the request's `Host` names it.
-fn here(h: &HeaderMap, path: &str) -> String {
+pub(super) fn here(h: &HeaderMap, path: &str) -> String {
     let host = h
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -627,110 +630,4 @@ async fn delta(State(s): S, h: HeaderMap, Query(q): Query<HashMap<String, String
         json!({"value": rest, "@odata.deltaLink": format!("{base}?$deltatoken=T{}", st.change_no)}),
     )
     .into_response()
-}
-
-/// `Prefer: outlook.timezone="ZONE"` (UTC without one, as Graph does).
-fn zone_of(h: &HeaderMap) -> (chrono_tz::Tz, String) {
-    let prefer = h
-        .get("prefer")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let zone = prefer
-        .split("outlook.timezone=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .and_then(|z| z.parse().ok())
-        .unwrap_or(chrono_tz::Tz::UTC);
-    (zone, prefer)
-}
-
-fn wall(t: DateTime<FixedOffset>, tz: chrono_tz::Tz) -> Value {
-    json!({"dateTime": t.with_timezone(&tz).naive_local().format("%Y-%m-%dT%H:%M:%S.0000000").to_string(), "timeZone": tz.name()})
-}
-
-async fn calendar_view(
-    State(s): S,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let mut st = gated!(s, h);
-    let (tz, prefer) = zone_of(&h);
-    st.view_prefer.push(prefer);
-    let instant = |k: &str| q.get(k).and_then(|v| DateTime::parse_from_rfc3339(v).ok());
-    let (Some(from), Some(to)) = (instant("startDateTime"), instant("endDateTime")) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "ErrorInvalidParameter",
-            "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
-        );
-    };
-    let mut events = st.events.clone();
-    events.sort_by_key(|e| e.2);
-    let items: Vec<Value> = events
-        .iter()
-        .filter(|(_, _, s, e, _)| *s < to && *e > from)
-        .map(|(id, subject, s, e, all_day)| {
-            json!({"id": id, "subject": subject, "isAllDay": all_day, "isCancelled": false,
-                "start": wall(*s, tz), "end": wall(*e, tz), "showAs": "busy",
-                "location": {"displayName": if *all_day { "" } else { "Teams" }}})
-        })
-        .collect();
-    let base = here(&h, "/v1.0/me/calendarView");
-    axum::Json(page(&base, items, &q)).into_response()
-}
-
-/// A Graph `dateTimeTimeZone` read back.
-fn read_wall(v: &Value) -> Option<DateTime<FixedOffset>> {
-    let tz: chrono_tz::Tz = v["timeZone"].as_str()?.parse().ok()?;
-    let naive =
-        chrono::NaiveDateTime::parse_from_str(v["dateTime"].as_str()?, "%Y-%m-%dT%H:%M:%S%.f")
-            .ok()?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.fixed_offset())
-}
-
-async fn create_event(State(s): S, h: HeaderMap, axum::Json(b): axum::Json<Value>) -> Response {
-    let mut st = gated!(s, h);
-    let (tz, _) = zone_of(&h);
-    let (Some(start), Some(end)) = (read_wall(&b["start"]), read_wall(&b["end"])) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "ErrorInvalidRequest",
-            "start and end need dateTime and a known timeZone.",
-        );
-    };
-    let id = format!("AAMkAGevent{}", st.created.len() + 1);
-    let subject = b["subject"].as_str().unwrap_or("").to_owned();
-    st.created.push(b);
-    st.events
-        .push((id.clone(), subject.clone(), start, end, false));
-    (StatusCode::CREATED, axum::Json(json!({"id": id, "subject": subject, "isAllDay": false, "start": wall(start, tz), "end": wall(end, tz)}))).into_response()
-}
-
-async fn get_schedule(State(s): S, h: HeaderMap, axum::Json(b): axum::Json<Value>) -> Response {
-    let st = gated!(s, h);
-    let (tz, _) = zone_of(&h);
-    if b["schedules"][0] != "me@contoso.com" {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "ErrorInvalidRequest",
-            "schedules must name mailboxes.",
-        );
-    }
-    let (Some(from), Some(to)) = (read_wall(&b["startTime"]), read_wall(&b["endTime"])) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "ErrorInvalidRequest",
-            "startTime and endTime are required.",
-        );
-    };
-    let items: Vec<Value> = st
-        .events
-        .iter()
-        .filter(|(_, _, s, e, all_day)| !all_day && *s < to && *e > from)
-        .map(|(_, subject, s, e, _)| json!({"isPrivate": false, "status": "busy", "subject": subject, "start": wall(*s, tz), "end": wall(*e, tz)}))
-        .collect();
-    axum::Json(json!({"value": [{"scheduleId": "me@contoso.com", "availabilityView": "", "scheduleItems": items}]})).into_response()
 }
