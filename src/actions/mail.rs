@@ -181,3 +181,34 @@ impl LeafKind for Mail {
         accounts.mail(op).await.map_err(ActionError::Integration)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::actions::ActionConfig;
+    use serde_json::json;
+
+    #[test]
+    fn each_operation_names_the_fields_it_misses_and_limits_are_bounded() {
+        let ok = ActionConfig::parse(
+            "mail",
+            &json!({"op": "search", "query": "invoice", "unread": true}),
+        )
+        .unwrap();
+        assert!(ok.check().is_empty(), "{:?}", ok.check());
+        let reply = ActionConfig::parse("mail", &json!({"op": "reply", "id": "gmail:1"})).unwrap();
+        assert_eq!(reply.check()[0].field, "body");
+        let send = ActionConfig::parse("mail", &json!({"op": "send", "to": "a@b.c"})).unwrap();
+        let fields: Vec<String> = send.check().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["subject", "body"]);
+        let many = ActionConfig::parse("mail", &json!({"op": "unread", "limit": 500})).unwrap();
+        assert_eq!(many.check()[0].field, "limit");
+        // Gmail's own fields are not the mail kind's.
+        let err =
+            ActionConfig::parse("mail", &json!({"op": "unread", "labels": ["X"]})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `labels`"), "{err}");
+        // The gmail kind still loads as it did.
+        let old =
+            ActionConfig::parse("gmail", &json!({"op": "search", "query": "in:inbox"})).unwrap();
+        assert!(old.check().is_empty());
+    }
+}
