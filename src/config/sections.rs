@@ -310,8 +310,40 @@ pub struct IntegrationsConfig {
     /// start). Default 900.
     pub check_every_secs: u64,
     /// `[integrations.gmail]`, `[integrations.github]`, ...: each provider's section, by name.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "provider_sections")]
     pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The provider sections, each error naming its section (a key of `[integrations]` that is not
+/// `check_every_secs` lands here too, and is told where its settings belong).
+fn provider_sections<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, ProviderConfig>, D::Error> {
+    struct Sections;
+    impl<'de> serde::de::Visitor<'de> for Sections {
+        type Value = BTreeMap<String, ProviderConfig>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("[integrations.NAME] sections")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                let section = map.next_value::<ProviderConfig>().map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "[integrations.{name}]: {e} (the settings of [integrations] itself are check_every_secs; a provider's go in its [integrations.NAME] table)"
+                    ))
+                })?;
+                out.insert(name, section);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Sections)
 }
 
 impl Default for IntegrationsConfig {

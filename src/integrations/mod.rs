@@ -478,5 +478,13 @@ mod tests {
             Some(vec!["C1".to_owned()])
         );
         assert!(check_config(&parsed).is_err());
+        // A mistyped setting of [integrations] itself says where settings go.
+        let err = toml::from_str::<IntegrationsConfig>("check_every_sec = 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[integrations.check_every_sec]") && err.contains("check_every_secs"),
+            "{err}"
+        );
     }
 }
