@@ -5,6 +5,10 @@
 mod calendar;
 pub(crate) mod connect;
 pub(crate) mod fake_auth;
+mod fake_graph_calendar;
+mod fake_microsoft;
 mod gmail;
 mod keyring;
+pub(crate) mod microsoft;
+mod microsoft_day;
 mod oauth;

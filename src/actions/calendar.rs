@@ -1,4 +1,5 @@
-//! The `calendar` kind: the Google Calendar integration, its operation chosen by `op`: `today`
+//! The `calendar` kind: the calendars of every connected account (Google Calendar, Outlook),
+//! merged in time order, its operation chosen by `op`: `today`
 //! (today's events in local time, all-day ones marked, and the first timed one), `next` (the
 //! next meeting within a week), `create` (from voice slots: `title`, `day`, `time`, `minutes`),
 //! `free_busy` (busy periods in the next `hours`). Like `gmail`, it reaches the integrations
@@ -31,6 +32,8 @@ pub enum CalendarOp {
         time: String,
         /// How long.
         minutes: i64,
+        /// The calendar's account (`calendar`, `microsoft`; default: the first connected).
+        account: Option<String>,
     },
     /// Busy periods in the next `hours`.
     FreeBusy {
@@ -77,6 +80,9 @@ pub struct CalendarConfig {
     /// `free_busy`: hours ahead (default 8, at most 168).
     #[serde(default)]
     pub hours: Option<i64>,
+    /// `create`: the account whose calendar gets it (`calendar`, `microsoft`).
+    #[serde(default)]
+    pub account: Option<Tmpl>,
 }
 
 /// The `calendar` kind.
@@ -85,7 +91,7 @@ pub struct Calendar;
 impl ActionKind for Calendar {
     const NAME: &'static str = "calendar";
     const DOC: &'static str =
-        "Google Calendar: today, next, create, free_busy (atlas integration connect calendar).";
+        "Calendars of every connected account (Google, Outlook): today, next, create, free_busy.";
     type Config = CalendarConfig;
 
     fn check(c: &CalendarConfig) -> Vec<Problem> {
@@ -128,6 +134,7 @@ impl LeafKind for Calendar {
                 day: render(&c.day)?,
                 time: render(&c.time)?,
                 minutes: c.minutes.unwrap_or(60),
+                account: Some(render(&c.account)?).filter(|a| !a.trim().is_empty()),
             },
             Op::FreeBusy => CalendarOp::FreeBusy {
                 hours: c.hours.unwrap_or(8),

@@ -78,6 +78,12 @@ pub trait Accounts: Send + Sync + 'static {
     fn gmail(&self, op: GmailOp) -> AccountsFuture<'_>;
     /// Carries out one Calendar operation; `Err` is a message for the user.
     fn calendar(&self, op: super::calendar::CalendarOp) -> AccountsFuture<'_>;
+    /// Carries out one operation of the `mail` kind (every connected mail account); `Err` is a
+    /// message for the user.
+    fn mail(&self, op: super::MailOp) -> AccountsFuture<'_> {
+        let _ = op;
+        Box::pin(async move { Err("no mail accounts here".to_owned()) })
+    }
     /// Carries out one operation of the service integration `kind` (`github`, `slack`, ...);
     /// `Err` is a message for the user.
     fn service(&self, kind: &'static str, op: super::ServiceOp) -> AccountsFuture<'_> {

@@ -25,10 +25,6 @@ pub trait ActionKind {
     /// The kind's config, as serde reads the action's `config` block (an absent block reads as
     /// `{}`). Fields that may hold templates are `Tmpl`, `TValue` or `Expr`.
     type Config: DeserializeOwned + std::fmt::Debug + Clone + Send + Sync + 'static;
-    /// For a kind whose config is `op` plus that operation's fields (the service kinds): its
-    /// operations, which `GET /v1/action-kinds` lists. Empty for the others.
-    const OPS: &'static [super::OpSpec] = &[];
-
     /// Load-time checks beyond what serde checks, such as bounds on literal durations. Each
     /// problem's field is a path below the action's `config` (e.g. `duration`).
     fn check(_config: &Self::Config) -> Vec<Problem> {
@@ -54,8 +50,8 @@ pub enum ConfigError {
     UnknownKind {
         /// The `type` as written.
         kind: String,
-        /// Every kind of the registry.
-        known: &'static [&'static str],
+        /// Every kind: the registry's, then the service integrations' ([`super::all_kinds`]).
+        known: Vec<&'static str>,
     },
     /// The config does not fit the kind's config type.
     #[error("{message}")]
@@ -142,21 +138,37 @@ macro_rules! action_kinds {
         /// Every action kind, as written in `type:`, in the registry's order.
         pub const KINDS: &[&str] = &[$(<$kind as $crate::actions::ActionKind>::NAME),+];
 
-        /// Every kind with its doc and config fields, in the registry's order.
+        /// Every kind with its doc and config fields, in the registry's order, then the service
+        /// integrations' kinds by name with their operations.
         pub fn kind_infos() -> Vec<$crate::actions::KindInfo> {
-            vec![$($crate::actions::KindInfo {
+            let mut all = vec![$($crate::actions::KindInfo {
                 name: <$kind as $crate::actions::ActionKind>::NAME,
                 doc: <$kind as $crate::actions::ActionKind>::DOC,
                 control: action_kinds!(@control $role),
                 fields: $crate::actions::fields::fields_of::<<$kind as $crate::actions::ActionKind>::Config>(),
-                ops: <$kind as $crate::actions::ActionKind>::OPS,
-            }),+]
+                ops: &[],
+            }),+];
+            all.extend($crate::actions::service_kinds().into_iter().map(|k| $crate::actions::KindInfo {
+                name: k.name,
+                doc: k.doc,
+                control: false,
+                fields: $crate::actions::fields::fields_of::<$crate::actions::ServiceConfig>(),
+                ops: k.ops,
+            }));
+            all
         }
 
         const _: () = assert!(
             $crate::actions::kind::valid_registry(KINDS),
             "an action kind's NAME is not lowercase words joined by dots, or is used twice"
         );
+
+        /// Every action kind: [`KINDS`], then the service integrations' kinds by name.
+        pub fn all_kinds() -> Vec<&'static str> {
+            let mut all = KINDS.to_vec();
+            all.extend($crate::actions::service_kinds().iter().map(|k| k.name));
+            all
+        }
 
         /// The typed config of one action: one variant per kind of the registry.
         #[derive(Debug, Clone)]
@@ -165,6 +177,9 @@ macro_rules! action_kinds {
                 #[doc = concat!("An action of the kind `", stringify!($kind), "` (", stringify!($role), ").")]
                 $variant(<$kind as $crate::actions::ActionKind>::Config),
             )+
+            /// An action of a service integration's kind (`github`, `slack`, ...), declared by
+            /// its provider module (`actions::SERVICE_KINDS`).
+            Service($crate::actions::ServiceAction),
         }
 
         impl ActionConfig {
@@ -178,9 +193,14 @@ macro_rules! action_kinds {
                         return $crate::actions::kind::parse_config(raw).map(ActionConfig::$variant);
                     }
                 )+
+                if let Some(service) = $crate::actions::service_kind(kind) {
+                    return $crate::actions::kind::parse_config(raw).map(|config| {
+                        ActionConfig::Service($crate::actions::ServiceAction { kind: service, config })
+                    });
+                }
                 Err($crate::actions::ConfigError::UnknownKind {
                     kind: kind.to_owned(),
-                    known: KINDS,
+                    known: all_kinds(),
                 })
             }
 
@@ -188,6 +208,7 @@ macro_rules! action_kinds {
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(ActionConfig::$variant(_) => <$kind as $crate::actions::ActionKind>::NAME,)+
+                    ActionConfig::Service(s) => s.kind.name,
                 }
             }
 
@@ -195,6 +216,7 @@ macro_rules! action_kinds {
             pub fn doc(&self) -> &'static str {
                 match self {
                     $(ActionConfig::$variant(_) => <$kind as $crate::actions::ActionKind>::DOC,)+
+                    ActionConfig::Service(s) => s.kind.doc,
                 }
             }
 
@@ -203,6 +225,7 @@ macro_rules! action_kinds {
             pub fn is_control(&self) -> bool {
                 match self {
                     $(ActionConfig::$variant(_) => action_kinds!(@control $role),)+
+                    ActionConfig::Service(_) => false,
                 }
             }
 
@@ -210,6 +233,7 @@ macro_rules! action_kinds {
             pub fn check(&self) -> Vec<$crate::spec::Problem> {
                 match self {
                     $(ActionConfig::$variant(c) => <$kind as $crate::actions::ActionKind>::check(c),)+
+                    ActionConfig::Service(s) => s.check(),
                 }
             }
 
@@ -220,6 +244,7 @@ macro_rules! action_kinds {
             ) -> Result<serde_json::Value, $crate::actions::ActionError> {
                 match self {
                     $(ActionConfig::$variant(c) => action_kinds!(@run $role $kind, c, ctx),)+
+                    ActionConfig::Service(s) => s.execute(ctx).await,
                 }
             }
         }
@@ -293,7 +318,7 @@ mod tests {
         let err = ActionConfig::parse("teleport", &Value::Null).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("expected one of: test.echo, test.later"),
+                .contains("expected one of: test.echo, test.later, binance"),
             "{err}"
         );
         let later = ActionConfig::parse("test.later", &Value::Null).unwrap();

@@ -30,6 +30,7 @@ mod gmail;
 mod http;
 mod kind;
 mod llm;
+mod mail;
 mod mcp;
 mod service;
 
@@ -61,11 +62,15 @@ pub use gmail::{Accounts, AccountsFuture, GmailConfig, GmailOp};
 pub use http::{AllowStatus, HttpConfig, ResponseKind};
 pub use kind::{ActionKind, ConfigError, LeafKind};
 pub use llm::LlmConfig;
+pub use mail::{MailConfig, MailOp};
 pub use mcp::{
     DEFAULT_MCP_TIMEOUT, McpCallConfig, McpClient, McpClientError, call_tool, connect, list_tools,
     result_text,
 };
-pub use service::{OpSpec, ServiceConfig, ServiceOp};
+pub use service::{
+    OpSpec, SERVICE_KINDS, ServiceAction, ServiceConfig, ServiceKind, ServiceOp, op, service_kind,
+    service_kinds,
+};
 
 use kind::action_kinds;
 
@@ -84,14 +89,9 @@ action_kinds! {
     leaf Speak => basic::Speak,
     leaf Ask => ask::Ask,
     leaf Mcp => mcp::Mcp,
+    leaf Mail => mail::Mail,
     leaf Gmail => gmail::Gmail,
     leaf Calendar => calendar::Calendar,
-    leaf GitHub => service::GitHub,
-    leaf Slack => service::Slack,
-    leaf Discord => service::Discord,
-    leaf Notion => service::Notion,
-    leaf Spotify => service::Spotify,
-    leaf Binance => service::Binance,
     control Workflow => control::WorkflowCall,
 }
 
@@ -196,16 +196,16 @@ pub(crate) mod tests {
                 "speak",
                 "ask",
                 "mcp",
+                "mail",
                 "gmail",
                 "calendar",
-                "github",
-                "slack",
-                "discord",
-                "notion",
-                "spotify",
-                "binance",
                 "workflow"
             ]
+        );
+        // The service kinds come from their provider modules.
+        assert_eq!(
+            all_kinds()[KINDS.len()..],
+            ["binance", "discord", "github", "notion", "slack", "spotify"]
         );
         let delay = ActionConfig::parse("delay", &serde_json::json!({"duration": "40d"})).unwrap();
         assert_eq!((delay.kind(), delay.doc()), ("delay", "Wait."));

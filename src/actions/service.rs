@@ -1,5 +1,6 @@
-//! The action kinds of the service integrations, one per provider: `github`, `slack`,
-//! `discord`, `notion`, `spotify`, `binance`. Like `gmail`, each picks its operation with `op`;
+//! The action kinds of the service integrations, one per provider that has operations
+//! (`github`, `slack`, `discord`, `notion`, `spotify`, `binance`), each declared by its provider
+//! module as a [`ServiceKind`] in [`SERVICE_KINDS`]. Like `gmail`, each picks its operation with `op`;
 //! its other config fields are the operation's arguments (templates, rendered at run time), and
 //! each kind's table ([`OpSpec`]) says which an operation needs and which it may take, checked
 //! when the workflow loads. The rendered operation ([`ServiceOp`]) goes to the integrations
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ActionCtx, ActionError, ActionKind, LeafKind};
+use super::{ActionCtx, ActionError};
 use crate::spec::Problem;
 use crate::template::{TValue, Tmpl, has_template};
 
@@ -73,7 +74,8 @@ pub struct OpSpec {
     pub may: &'static [&'static str],
 }
 
-const fn op(
+/// One row of an operation table.
+pub const fn op(
     name: &'static str,
     needs: &'static [&'static str],
     may: &'static [&'static str],
@@ -165,107 +167,57 @@ async fn execute(
         .map_err(ActionError::Integration)
 }
 
-/// Declares a service kind: its unit struct, name, doc and operation table.
-macro_rules! service_kind {
-    ($ty:ident, $name:literal, $doc:literal, $table:ident = [$($op:expr),* $(,)?]) => {
-        #[doc = $doc]
-        pub struct $ty;
-
-        /// Its operations.
-        pub const $table: &[OpSpec] = &[$($op),*];
-
-        impl ActionKind for $ty {
-            const NAME: &'static str = $name;
-            const DOC: &'static str = $doc;
-            type Config = ServiceConfig;
-            const OPS: &'static [OpSpec] = $table;
-
-            fn check(c: &ServiceConfig) -> Vec<Problem> {
-                check($name, $table, c)
-            }
-        }
-
-        impl LeafKind for $ty {
-            async fn execute(c: &ServiceConfig, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
-                execute($name, $table, c, ctx).await
-            }
-        }
-    };
+/// A service integration's action kind: its name as written in `type:`, its one-line doc and
+/// its operations. Each provider module in `integrations` declares its own into
+/// [`SERVICE_KINDS`] (actions sit below integrations, so the table comes to them, not the
+/// other way round).
+#[derive(Debug)]
+pub struct ServiceKind {
+    /// The kind's name (the provider's name: `github`, `slack`, ...).
+    pub name: &'static str,
+    /// One line saying what it does.
+    pub doc: &'static str,
+    /// Its operations.
+    pub ops: &'static [OpSpec],
 }
 
-service_kind!(
-    GitHub,
-    "github",
-    "GitHub: notifications, my_prs, review_requests, create_issue, comment (atlas integration connect github --token).",
-    GITHUB_OPS = [
-        op("notifications", &[], &["limit", "all"]),
-        op("my_prs", &[], &["limit"]),
-        op("review_requests", &[], &["limit"]),
-        op("create_issue", &["repo", "title"], &["body"]),
-        op("comment", &["repo", "number", "body"], &[]),
-    ]
-);
+/// Every service kind, gathered at link time from the provider modules that declare one
+/// (`#[linkme::distributed_slice(SERVICE_KINDS)]`); in no particular order.
+#[linkme::distributed_slice]
+pub static SERVICE_KINDS: [ServiceKind];
 
-service_kind!(
-    Slack,
-    "slack",
-    "Slack: post, latest, set_status, mentions (atlas integration connect slack).",
-    SLACK_OPS = [
-        op("post", &["channel", "text"], &["thread"]),
-        op("latest", &["channel"], &["limit"]),
-        op("set_status", &["text"], &["emoji", "minutes"]),
-        op("mentions", &[], &["channels", "hours", "limit"]),
-    ]
-);
+/// The service kinds, by name.
+pub fn service_kinds() -> Vec<&'static ServiceKind> {
+    let mut all: Vec<&'static ServiceKind> = SERVICE_KINDS.iter().collect();
+    all.sort_by_key(|k| k.name);
+    all
+}
 
-service_kind!(
-    Discord,
-    "discord",
-    "Discord: send, recent, webhook (atlas integration connect discord --token; webhook needs no token).",
-    DISCORD_OPS = [
-        op("send", &["channel", "text"], &[]),
-        op("recent", &["channel"], &["limit"]),
-        op("webhook", &["url", "text"], &["username"]),
-    ]
-);
+/// The service kind called `name`.
+pub fn service_kind(name: &str) -> Option<&'static ServiceKind> {
+    SERVICE_KINDS.iter().find(|k| k.name == name)
+}
 
-service_kind!(
-    Notion,
-    "notion",
-    "Notion: search, append, add_item (atlas integration connect notion --token).",
-    NOTION_OPS = [
-        op("search", &[], &["query", "limit"]),
-        op("append", &["page", "text"], &[]),
-        op("add_item", &["database", "title"], &["properties"]),
-    ]
-);
+/// An action of a service kind: the kind and its config.
+#[derive(Debug, Clone)]
+pub struct ServiceAction {
+    /// The kind.
+    pub kind: &'static ServiceKind,
+    /// Its `op` and fields.
+    pub config: ServiceConfig,
+}
 
-service_kind!(
-    Spotify,
-    "spotify",
-    "Spotify: play, pause, next, previous, now_playing, volume, playlist (atlas integration connect spotify).",
-    SPOTIFY_OPS = [
-        op("play", &[], &[]),
-        op("pause", &[], &[]),
-        op("next", &[], &[]),
-        op("previous", &[], &[]),
-        op("now_playing", &[], &[]),
-        op("volume", &["percent"], &[]),
-        op("playlist", &["name"], &[]),
-    ]
-);
+impl ServiceAction {
+    /// The load-time checks of its operation and fields against the kind's table.
+    pub fn check(&self) -> Vec<Problem> {
+        check(self.kind.name, self.kind.ops, &self.config)
+    }
 
-service_kind!(
-    Binance,
-    "binance",
-    "Binance: price (public), balances, open_orders, portfolio (atlas integration connect binance --token).",
-    BINANCE_OPS = [
-        op("price", &["symbols"], &[]),
-        op("balances", &[], &[]),
-        op("open_orders", &[], &["symbol"]),
-        op("portfolio", &[], &["quote"]),
-    ]
-);
+    /// Runs it through the integrations.
+    pub async fn execute(&self, ctx: &ActionCtx<'_>) -> Result<Value, ActionError> {
+        execute(self.kind.name, self.kind.ops, &self.config, ctx).await
+    }
+}
 
 #[cfg(test)]
 mod tests {

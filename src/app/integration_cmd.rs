@@ -16,6 +16,8 @@ use super::cli::IntegrationCmd;
 /// The integrations of this config, tokens in the OS keyring.
 pub fn integrations(global: &Global) -> anyhow::Result<Integrations> {
     let (config, paths) = super::load(global)?;
+    atlas::integrations::check_config(&config.integrations)
+        .map_err(|e| anyhow::anyhow!("{e} (in {})", paths.config_file.display()))?;
     let keyring = Arc::new(KeyringSecrets::new());
     let secrets: Arc<dyn SecretStore> =
         Arc::new(ChainSecrets(vec![Arc::new(EnvSecrets), keyring.clone()]));

@@ -303,44 +303,72 @@ impl Default for EventsConfig {
     }
 }
 
-/// `[integrations]`: the accounts Atlas signs in to, and how often it checks them.
+/// `[integrations]`: the accounts Atlas signs in to, and how often it checks them. Each
+/// `[integrations.NAME]` is one provider's section, kept by name; which names exist is the
+/// integrations' registry's to say (`integrations::check_config`, run when the runtime is
+/// built), since config sits below it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct IntegrationsConfig {
     /// Seconds between the daemon's health checks of connected integrations (the first runs at
     /// start). Default 900.
     pub check_every_secs: u64,
-    /// `[integrations.gmail]`, `[integrations.calendar]`.
-    pub gmail: Option<ProviderConfig>,
-    /// Google Calendar.
-    pub calendar: Option<ProviderConfig>,
-    /// GitHub (a token: `atlas integration connect github --token`).
-    pub github: Option<ProviderConfig>,
-    /// Slack (OAuth with your Slack app's client, or a token).
-    pub slack: Option<ProviderConfig>,
-    /// Discord (a bot token).
-    pub discord: Option<ProviderConfig>,
-    /// Notion (an internal integration token).
-    pub notion: Option<ProviderConfig>,
-    /// Spotify (OAuth + PKCE with your Spotify app's client id).
-    pub spotify: Option<ProviderConfig>,
-    /// Binance (an API key and secret; prices need neither).
-    pub binance: Option<ProviderConfig>,
+    /// `[integrations.gmail]`, `[integrations.github]`, ...: each provider's section, by name.
+    #[serde(flatten, deserialize_with = "provider_sections")]
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The provider sections, each error naming its section (a key of `[integrations]` that is not
+/// `check_every_secs` lands here too, and is told where its settings belong).
+fn provider_sections<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, ProviderConfig>, D::Error> {
+    struct Sections;
+    impl<'de> serde::de::Visitor<'de> for Sections {
+        type Value = BTreeMap<String, ProviderConfig>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("[integrations.NAME] sections")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                let section = map.next_value::<ProviderConfig>().map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "[integrations.{name}]: {e} (the settings of [integrations] itself are check_every_secs; a provider's go in its [integrations.NAME] table)"
+                    ))
+                })?;
+                out.insert(name, section);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Sections)
 }
 
 impl Default for IntegrationsConfig {
     fn default() -> Self {
         IntegrationsConfig {
             check_every_secs: 900,
-            gmail: None,
-            calendar: None,
-            github: None,
-            slack: None,
-            discord: None,
-            notion: None,
-            spotify: None,
-            binance: None,
+            providers: BTreeMap::new(),
         }
+    }
+}
+
+impl IntegrationsConfig {
+    /// The section of provider `name`, if written.
+    pub fn get(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.get(name)
+    }
+
+    /// This config with `[integrations.NAME]` set to `section`.
+    pub fn with(mut self, name: &str, section: ProviderConfig) -> Self {
+        self.providers.insert(name.to_owned(), section);
+        self
     }
 }
 
@@ -384,6 +412,12 @@ pub struct ProviderConfig {
     pub alerts: Option<Vec<PriceAlert>>,
     /// GitHub: announce new notifications (`github.notification`); default on once connected.
     pub watch: Option<bool>,
+    /// Microsoft: the tenant (directory) id or domain of a work account's organisation, in the
+    /// sign-in endpoints (default `common`: any work, school or personal account).
+    pub tenant: Option<String>,
+    /// Microsoft: the IANA time zone calendar times are asked in (`Prefer: outlook.timezone`;
+    /// default the machine's, from `TZ` or `/etc/localtime`, else UTC).
+    pub timezone: Option<String>,
 }
 
 /// One Binance price threshold: `symbol` crossing `above` (upwards) or `below` (downwards).

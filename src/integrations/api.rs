@@ -3,7 +3,8 @@
 //! `{"ok": false}`) answered by one refresh and one retry ([`Account::after_unauthorized`]; a
 //! pasted token that is refused marks the account `needs_reauth`), and rate limits waited out,
 //! bounded: a 429, Google's 403 `rateLimitExceeded`, GitHub's 403/429 with
-//! `x-ratelimit-remaining: 0` (until `x-ratelimit-reset`) or a `retry-after`, Discord's
+//! `x-ratelimit-remaining: 0` (until `x-ratelimit-reset`) or a `retry-after`, a 503 with
+//! `Retry-After` (Microsoft Graph), Discord's
 //! `retry_after` in the body; each wait is at most [`MAX_RETRY_AFTER`] and at most
 //! [`RATE_RETRIES`] of them, else [`ApiError::RateLimited`]. Before sending, the account's
 //! [`super::pace::Pacer`] spaces calls the request names a pace for, and a Discord bucket
@@ -313,7 +314,10 @@ fn rate_limit(
     let github_exhausted = header("x-ratelimit-remaining") == Some("0");
     let google = matches!(err, ApiError::Http { reason: Some(r), .. }
         if r == "rateLimitExceeded" || r == "userRateLimitExceeded");
+    // A 503 with `Retry-After` is Microsoft Graph's other throttling answer.
     let limited = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::SERVICE_UNAVAILABLE
+            && h.contains_key(reqwest::header::RETRY_AFTER))
         || (status == StatusCode::FORBIDDEN
             && (google || github_exhausted || h.contains_key(reqwest::header::RETRY_AFTER)));
     if !limited {
@@ -414,6 +418,8 @@ pub(crate) fn http_error(service: &str, status: StatusCode, body: &[u8]) -> ApiE
         .or_else(|| text(&e["reason"]))
         .or_else(|| text(&e["status"]))
         .or_else(|| code(&v["code"]).filter(|c| c != "0"))
+        // Microsoft Graph: `error.code` is a word (`ErrorItemNotFound`).
+        .or_else(|| text(&e["code"]))
         .or_else(|| text(e));
     ApiError::Http {
         service: service.to_owned(),

@@ -33,8 +33,11 @@ use super::account::{Account, AccountError};
 use super::api::{self, ApiError, Judged, MAX_RETRY_AFTER, RATE_RETRIES};
 use super::services::{ServiceError, need, unknown_op};
 use super::watch::Poller;
-use super::{AuthHeader, IntegrationError, Integrations, Provider, Spec, TokenKind};
-use crate::actions::ServiceOp;
+use super::{
+    AuthHeader, BoxFuture, Health, IntegrationError, Integrations, Provider, Spec, TokenKind,
+    WatchCtx,
+};
+use crate::actions::{ServiceKind, ServiceOp, op};
 use crate::triggers::events::Event;
 
 /// Binance's declaration in the registry.
@@ -49,7 +52,11 @@ pub const SPEC: Spec = Spec {
     auth: AuthHeader::Signed,
     headers: &[],
     ok_field: false,
-    health_path: None,
+    health: Health::Own(health_boxed),
+    run: Some(run_boxed),
+    watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Binance;
@@ -91,6 +98,32 @@ fn form(v: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The `binance` action kind's operations (see the module docs).
+#[linkme::distributed_slice(crate::actions::SERVICE_KINDS)]
+static KIND: ServiceKind = ServiceKind {
+    name: "binance",
+    doc: "Binance: price (public), balances, open_orders, portfolio (atlas integration connect binance --token).",
+    ops: &[
+        op("price", &["symbols"], &[]),
+        op("balances", &[], &[]),
+        op("open_orders", &[], &["symbol"]),
+        op("portfolio", &[], &["quote"]),
+    ],
+};
+
+super::boxed_run!(run);
+
+fn health_boxed<'a>(
+    all: &'a Integrations,
+    account: &'a Account,
+) -> BoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(health(all, account))
+}
+
+fn watches(ctx: &WatchCtx<'_>) {
+    ctx.spawn(PriceAlerts);
 }
 
 /// Carries out one operation; see the module docs.

@@ -10,8 +10,10 @@ use chrono::{DateTime, Duration as Span, FixedOffset, Local, NaiveDate, TimeZone
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::agenda::CalendarSource;
 use super::api::Request;
-use super::{IntegrationError, Integrations, Provider};
+use super::mail::SourceError;
+use super::{BoxFuture, IntegrationError, Integrations, Provider};
 
 /// The most events one listing returns.
 pub const MAX_EVENTS: usize = 250;
@@ -46,6 +48,10 @@ pub struct CalEvent {
     pub day: String,
     /// Where, if given.
     pub location: Option<String>,
+    /// The account it is in (`calendar`, `microsoft`).
+    pub account: String,
+    /// Where it came from, for people, when more than one calendar answered.
+    pub via: Option<String>,
 }
 
 /// Calendar through `all`, on the user's primary calendar.
@@ -177,6 +183,56 @@ impl<'a> Calendar<'a> {
     }
 }
 
+const PROVIDER_NAME: &str = "calendar";
+
+impl CalendarSource for Calendar<'_> {
+    fn provider(&self) -> Provider {
+        Provider::Calendar
+    }
+
+    fn label(&self) -> &'static str {
+        "Google Calendar"
+    }
+
+    fn range(
+        &self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<CalEvent>, SourceError>> {
+        Box::pin(async move { self.between(from, to, limit).await.map_err(SourceError::of) })
+    }
+
+    fn create<'a>(
+        &'a self,
+        title: &'a str,
+        start: DateTime<FixedOffset>,
+        minutes: i64,
+    ) -> BoxFuture<'a, Result<CalEvent, SourceError>> {
+        Box::pin(async move {
+            Calendar::create(self, title, start, minutes)
+                .await
+                .map_err(SourceError::of)
+        })
+    }
+
+    fn free_busy(
+        &self,
+        from: DateTime<FixedOffset>,
+        to: DateTime<FixedOffset>,
+    ) -> BoxFuture<'_, Result<Vec<(String, String)>, SourceError>> {
+        Box::pin(async move {
+            Calendar::free_busy(self, from, to)
+                .await
+                .map_err(SourceError::of)
+        })
+    }
+}
+
+fn agenda(all: &Integrations) -> Box<dyn CalendarSource + '_> {
+    Box::new(Calendar::new(all))
+}
+
 /// Midnight to midnight of `day` in the machine's time zone (a day of 23 or 25 hours across a
 /// daylight-saving change).
 pub fn day_bounds(day: NaiveDate) -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
@@ -230,6 +286,8 @@ pub fn parse_event(v: &Value) -> CalEvent {
         time,
         day,
         location: v["location"].as_str().map(str::to_owned),
+        account: PROVIDER_NAME.to_owned(),
+        via: None,
     }
 }
 
@@ -369,6 +427,8 @@ pub const SPEC: super::Spec = super::google(
     ],
     "https://www.googleapis.com/calendar/v3",
     "/users/me/calendarList?maxResults=1",
+    None,
+    Some(agenda),
 );
 
 #[cfg(test)]

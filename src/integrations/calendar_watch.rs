@@ -1,6 +1,8 @@
-//! The meeting-reminder trigger's source: polls the calendar (the next `lead` minutes) and
-//! publishes one `calendar.soon` event per timed event about to start, with `id`, `summary`,
-//! `start`, `time` (as spoken), `minutes` (until it starts) and `location` as its data.
+//! The meeting-reminder trigger's source: polls every connected calendar (Google, Outlook: the
+//! [`super::agenda::CalendarSource`]s; the next `lead` minutes) and publishes one `calendar.soon`
+//! event per timed event about to start, with `id`, `summary`, `start`, `time` (as spoken),
+//! `minutes` (until it starts), `location`, `account` and `via` (the calendar's name when there
+//! are two) as its data. A calendar that fails is logged; the others are still announced.
 //!
 //! **Invariant**: an event is announced once per start time, across restarts too: the announced
 //! `(id, start)` pairs are kept in `integrations/calendar-watch.json` (a moved meeting is announced
@@ -15,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::calendar::{Calendar, CalendarError};
-use super::{Integrations, Provider};
+use super::agenda::CalendarSource;
+use super::calendar::CalendarError;
+use super::{Integrations, PROVIDERS};
 use crate::triggers::events::{Event, EventHub};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -72,19 +75,32 @@ impl CalendarWatch {
     /// One poll at `now`: the number of `calendar.soon` events published. Nothing happens while
     /// the calendar is not connected.
     pub async fn poll_at(&self, now: DateTime<Local>) -> Result<usize, CalendarError> {
-        if !self.all.is_connected(Provider::Calendar) {
+        let cals: Vec<Box<dyn CalendarSource + '_>> = PROVIDERS
+            .iter()
+            .filter(|p| self.all.is_connected(**p))
+            .filter_map(|p| p.spec().calendar.map(|make| make(&self.all)))
+            .collect();
+        if cals.is_empty() {
             return Ok(0);
         }
         let now = now.fixed_offset();
-        let events = Calendar::new(&self.all)
-            .between(now, now + self.lead, 50)
-            .await?;
+        let several = cals.len() > 1;
+        let mut events = Vec::new();
+        for c in &cals {
+            match c.range(now, now + self.lead, 50).await {
+                Ok(es) => events.extend(es.into_iter().map(|e| (c.as_ref(), e))),
+                Err(e) if cals.len() == 1 => return Err(CalendarError::Input(e.0)),
+                Err(e) => {
+                    tracing::warn!(integration = c.provider().name(), error = %e, "calendar poll failed");
+                }
+            }
+        }
         let mut state = self.load();
         state.announced.retain(|(_, start)| {
             DateTime::parse_from_rfc3339(start).is_ok_and(|s| s + chrono::Duration::days(1) > now)
         });
         let mut published = 0;
-        for e in events {
+        for (cal, e) in events {
             let Ok(start) = DateTime::parse_from_rfc3339(&e.start) else {
                 continue;
             };
@@ -92,17 +108,25 @@ impl CalendarWatch {
             if e.all_day || start < now {
                 continue;
             }
-            let key = (e.id.clone(), e.start.clone());
+            // Google's ids as before; another calendar's qualified by its account.
+            let account = cal.provider().name();
+            let id = if account == "calendar" {
+                e.id.clone()
+            } else {
+                format!("{account}:{}", e.id)
+            };
+            let key = (id, e.start.clone());
             if state.announced.contains(&key) {
                 continue;
             }
             let minutes = ((start - now).num_seconds() + 59) / 60;
             self.hub.publish(Event::new(
-                "calendar",
+                account,
                 "calendar.soon",
                 json!({
                     "id": e.id, "summary": e.summary, "start": e.start, "time": e.time,
-                    "minutes": minutes, "location": e.location,
+                    "minutes": minutes, "location": e.location, "account": account,
+                    "via": several.then(|| cal.label()),
                 }),
             ));
             published += 1;

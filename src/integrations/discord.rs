@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 use super::api::{self, Request};
 use super::services::{self, ServiceError, need, segment, unknown_op};
 use super::watch::Poller;
-use super::{AuthHeader, Integrations, Provider, Spec, TokenKind};
-use crate::actions::ServiceOp;
+use super::{AuthHeader, Health, Integrations, Provider, Spec, TokenKind, WatchCtx};
+use crate::actions::{ServiceKind, ServiceOp, op};
 use crate::triggers::events::Event;
 
 /// Discord's declaration in the registry.
@@ -49,10 +49,32 @@ pub const SPEC: Spec = Spec {
         ),
     )],
     ok_field: false,
-    health_path: Some("/users/@me"),
+    health: Health::Get("/users/@me"),
+    run: Some(run_boxed),
+    watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Discord;
+
+/// The `discord` action kind's operations (see the module docs).
+#[linkme::distributed_slice(crate::actions::SERVICE_KINDS)]
+static KIND: ServiceKind = ServiceKind {
+    name: "discord",
+    doc: "Discord: send, recent, webhook (atlas integration connect discord --token; webhook needs no token).",
+    ops: &[
+        op("send", &["channel", "text"], &[]),
+        op("recent", &["channel"], &["limit"]),
+        op("webhook", &["url", "text"], &["username"]),
+    ],
+};
+
+super::boxed_run!(run);
+
+fn watches(ctx: &WatchCtx<'_>) {
+    ctx.spawn(Mentions);
+}
 
 /// Carries out one operation; see the module docs.
 pub async fn run(all: &Integrations, op: &ServiceOp) -> Result<Value, ServiceError> {

@@ -1,4 +1,5 @@
-//! The integration manager as the actions' [`Accounts`] gateway: the `gmail` action's
+//! The integration manager as the actions' [`Accounts`] gateway: `mail` and `calendar` go to
+//! the capabilities ([`super::mail`], [`super::agenda`]); the `gmail` action's
 //! operations carried out with the [`Gmail`] client, answered as JSON a workflow template reads
 //! (`messages[i].from_name`, `subject`, `snippet`, ...; `unread.count`), and the service kinds'
 //! operations handed to [`super::services`].
@@ -6,9 +7,8 @@
 use serde_json::{Value, json};
 
 use super::Integrations;
-use super::calendar::{Calendar, CalendarError, start_from_slots};
 use super::gmail::{Gmail, GmailError, Outgoing};
-use crate::actions::{Accounts, AccountsFuture, CalendarOp, GmailOp, ServiceOp};
+use crate::actions::{Accounts, AccountsFuture, CalendarOp, GmailOp, MailOp, ServiceOp};
 
 impl Accounts for Integrations {
     fn gmail(&self, op: GmailOp) -> AccountsFuture<'_> {
@@ -16,7 +16,11 @@ impl Accounts for Integrations {
     }
 
     fn calendar(&self, op: CalendarOp) -> AccountsFuture<'_> {
-        Box::pin(async move { calendar(self, op).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { super::agenda::run(self, op).await.map_err(|e| e.0) })
+    }
+
+    fn mail(&self, op: MailOp) -> AccountsFuture<'_> {
+        Box::pin(async move { super::mail::run(self, op).await.map_err(|e| e.0) })
     }
 
     fn service(&self, kind: &'static str, op: ServiceOp) -> AccountsFuture<'_> {
@@ -26,38 +30,6 @@ impl Accounts for Integrations {
                 .map_err(|e| e.to_string())
         })
     }
-}
-
-async fn calendar(all: &Integrations, op: CalendarOp) -> Result<Value, CalendarError> {
-    let c = Calendar::new(all);
-    Ok(match op {
-        CalendarOp::Today { limit } => {
-            let events = c.today(limit).await?;
-            let first = events.iter().find(|e| !e.all_day).cloned();
-            json!({ "count": events.len(), "events": events, "first": first })
-        }
-        CalendarOp::Next => json!({ "next": c.next_meeting().await? }),
-        CalendarOp::Create {
-            title,
-            day,
-            time,
-            minutes,
-        } => {
-            let start = start_from_slots(&day, &time, chrono::Local::now())?;
-            json!(c.create(&title, start, minutes).await?)
-        }
-        CalendarOp::FreeBusy { hours } => {
-            let now = chrono::Local::now().fixed_offset();
-            let busy = c
-                .free_busy(now, now + chrono::Duration::hours(hours))
-                .await?;
-            let busy: Vec<Value> = busy
-                .into_iter()
-                .map(|(s, e)| json!({ "start": s, "end": e }))
-                .collect();
-            json!({ "busy": busy, "free": busy.is_empty() })
-        }
-    })
 }
 
 async fn gmail(all: &Integrations, op: GmailOp) -> Result<Value, GmailError> {

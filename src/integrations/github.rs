@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 
 use super::services::{self, ServiceError, need, segment, unknown_op};
 use super::watch::Poller;
-use super::{AuthHeader, Integrations, Provider, Spec, TokenKind};
-use crate::actions::ServiceOp;
+use super::{AuthHeader, Health, Integrations, Provider, Spec, TokenKind, WatchCtx};
+use crate::actions::{ServiceKind, ServiceOp, op};
 use crate::triggers::events::Event;
 
 /// GitHub's declaration in the registry.
@@ -41,13 +41,43 @@ pub const SPEC: Spec = Spec {
         ("X-GitHub-Api-Version", "2022-11-28"),
     ],
     ok_field: false,
-    health_path: Some("/user"),
+    health: Health::Get("/user"),
+    run: Some(run_boxed),
+    watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::GitHub;
 
 /// The most items one operation reads.
 const MAX_ITEMS: usize = 100;
+
+/// The `github` action kind's operations (see the module docs).
+#[linkme::distributed_slice(crate::actions::SERVICE_KINDS)]
+static KIND: ServiceKind = ServiceKind {
+    name: "github",
+    doc: "GitHub: notifications, my_prs, review_requests, create_issue, comment (atlas integration connect github --token).",
+    ops: &[
+        op("notifications", &[], &["limit", "all"]),
+        op("my_prs", &[], &["limit"]),
+        op("review_requests", &[], &["limit"]),
+        op("create_issue", &["repo", "title"], &["body"]),
+        op("comment", &["repo", "number", "body"], &[]),
+    ],
+};
+
+super::boxed_run!(run);
+
+fn watches(ctx: &WatchCtx<'_>) {
+    // GitHub notifications are announced unless `watch = false`.
+    if P.config(ctx.all.config())
+        .and_then(|c| c.watch)
+        .unwrap_or(true)
+    {
+        ctx.spawn(Notifications);
+    }
+}
 
 /// Carries out one operation; see the module docs.
 pub async fn run(all: &Integrations, op: &ServiceOp) -> Result<Value, ServiceError> {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, Request};
-use super::{IntegrationError, Integrations, Provider};
+use super::mail::{Mail, MailQuery, MailSource, SourceError};
+use super::{BoxFuture, IntegrationError, Integrations, Provider};
 
 /// The most message ids one search returns.
 pub const MAX_RESULTS: usize = 500;
@@ -412,6 +413,98 @@ pub fn rfc2822(msg: &Outgoing, reply_to: Option<&Message>) -> Result<String, Gma
     Ok(URL_SAFE_NO_PAD.encode(text.as_bytes()))
 }
 
+/// A Gmail message as the `mail` action gives it (its `Date` normalised to RFC 3339 in UTC,
+/// so that it sorts with other accounts' mail).
+pub fn to_mail(m: Message) -> Mail {
+    // A wrong weekday ("Thu" on a Friday) does not make the date unreadable.
+    let undated = m.date.split_once(", ").map_or(m.date.as_str(), |(_, d)| d);
+    let date = chrono::DateTime::parse_from_rfc2822(&m.date)
+        .or_else(|_| chrono::DateTime::parse_from_rfc2822(undated))
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or(m.date);
+    Mail {
+        important: m.labels.iter().any(|l| l == "IMPORTANT"),
+        id: m.id,
+        account: String::new(),
+        via: None,
+        from: m.from,
+        from_name: m.from_name,
+        to: m.to,
+        subject: m.subject,
+        date,
+        snippet: m.snippet,
+        body: m.body,
+        unread: m.unread,
+    }
+}
+
+impl MailSource for Gmail<'_> {
+    fn provider(&self) -> Provider {
+        Provider::Gmail
+    }
+
+    fn label(&self) -> &'static str {
+        "Gmail"
+    }
+
+    fn unread_count(&self) -> BoxFuture<'_, Result<u64, SourceError>> {
+        Box::pin(async move { Gmail::unread_count(self).await.map_err(SourceError::of) })
+    }
+
+    fn list<'a>(&'a self, q: &'a MailQuery) -> BoxFuture<'a, Result<Vec<Mail>, SourceError>> {
+        Box::pin(async move {
+            let mut query = if q.text.trim().is_empty() {
+                "in:inbox".to_owned()
+            } else {
+                q.text.trim().to_owned()
+            };
+            if q.unread {
+                query.push_str(" is:unread");
+            }
+            let found = self.messages(&query, q.limit).await;
+            Ok(found
+                .map_err(SourceError::of)?
+                .into_iter()
+                .map(to_mail)
+                .collect())
+        })
+    }
+
+    fn read<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Mail, SourceError>> {
+        Box::pin(async move { self.message(id).await.map(to_mail).map_err(SourceError::of) })
+    }
+
+    fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Option<String>, SourceError>> {
+        Box::pin(async move {
+            Gmail::send(self, m)
+                .await
+                .map(Some)
+                .map_err(SourceError::of)
+        })
+    }
+
+    fn reply<'a>(&'a self, id: &'a str, body: &'a str) -> BoxFuture<'a, Result<Mail, SourceError>> {
+        Box::pin(async move {
+            let original = self.message(id).await.map_err(SourceError::of)?;
+            Gmail::reply(self, &original, body)
+                .await
+                .map_err(SourceError::of)?;
+            Ok(to_mail(original))
+        })
+    }
+
+    fn mark_read<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move { Gmail::mark_read(self, id).await.map_err(SourceError::of) })
+    }
+}
+
+fn mailbox(all: &Integrations) -> Box<dyn MailSource + '_> {
+    Box::new(Gmail::new(all))
+}
+
 /// Gmail's declaration in the registry: read, send, label and mark read; not delete.
 pub const SPEC: super::Spec = super::google(
     "gmail",
@@ -419,6 +512,8 @@ pub const SPEC: super::Spec = super::google(
     &["https://www.googleapis.com/auth/gmail.modify"],
     "https://gmail.googleapis.com/gmail/v1",
     "/users/me/profile",
+    Some(mailbox),
+    None,
 );
 
 #[cfg(test)]

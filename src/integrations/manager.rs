@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::account::{Account, AccountError, Announce, EventAnnounce, State, Status};
 use super::api::{self, ApiError, Request};
 use super::oauth::{self, Endpoints, OAuthError, TokenSet};
-use super::{PROVIDERS, Provider, TokenKind};
+use super::{Health, PROVIDERS, Provider, TokenKind};
 use crate::config::IntegrationsConfig;
 use crate::secrets::{SecretStore, SecretVault};
 use crate::triggers::events::{Event, EventHub};
@@ -38,6 +38,17 @@ pub enum IntegrationError {
     /// No such integration.
     #[error("there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
     Unknown(String),
+    /// A setting of `[integrations.NAME]` that cannot work.
+    #[error("[integrations.{name}]: {what}")]
+    BadConfig {
+        /// The section.
+        name: String,
+        /// What is wrong and what to write.
+        what: String,
+    },
+    /// A `[integrations.NAME]` section of no registered provider.
+    #[error("config has [integrations.{name}], but there is no integration `{name}`: the integrations are {}", super::names(), name = .0)]
+    UnknownSection(String),
     /// Not set up in config.
     #[error(
         "{name} has no OAuth client: add [integrations.{name}] with client_id ({hint}) to {config}"
@@ -242,9 +253,18 @@ impl Integrations {
             .scopes
             .clone()
             .unwrap_or_else(|| p.default_scopes().iter().map(|s| s.to_string()).collect());
+        // Microsoft's endpoints name the tenant: `common` unless config names one.
+        let tenant = c.tenant.as_deref().unwrap_or("common");
+        let with_tenant = |u: &str| u.replace("{tenant}", tenant);
         Ok(Endpoints {
-            auth_url: c.auth_url.clone().unwrap_or_else(|| spec.auth_url.into()),
-            token_url: c.token_url.clone().unwrap_or_else(|| spec.token_url.into()),
+            auth_url: c
+                .auth_url
+                .clone()
+                .unwrap_or_else(|| with_tenant(spec.auth_url)),
+            token_url: c
+                .token_url
+                .clone()
+                .unwrap_or_else(|| with_tenant(spec.token_url)),
             revoke_url: c
                 .revoke_url
                 .clone()
@@ -530,12 +550,12 @@ impl Integrations {
 
     /// One health check call: the provider's cheap authorised GET, or its own check.
     async fn health(&self, p: Provider, account: &Account) -> Result<(), ApiError> {
-        match p.spec().health_path {
-            Some(path) => {
+        match p.spec().health {
+            Health::Get(path) => {
                 let req = p.request(reqwest::Method::GET, format!("{}{path}", self.api_url(p)));
                 api::call(account, &req).await.map(drop)
             }
-            None => super::binance::health(self, account).await,
+            Health::Own(check) => check(self, account).await,
         }
     }
 

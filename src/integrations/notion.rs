@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 
 use super::services::{self, ServiceError, need, segment, unknown_op};
 use super::watch::Poller;
-use super::{AuthHeader, Integrations, Provider, Spec, TokenKind};
-use crate::actions::ServiceOp;
+use super::{AuthHeader, Health, Integrations, Provider, Spec, TokenKind, WatchCtx};
+use crate::actions::{ServiceKind, ServiceOp, op};
 use crate::triggers::events::Event;
 
 /// Notion's declaration in the registry.
@@ -38,13 +38,35 @@ pub const SPEC: Spec = Spec {
     auth: AuthHeader::Bearer,
     headers: &[("Notion-Version", "2025-09-03")],
     ok_field: false,
-    health_path: Some("/users/me"),
+    health: Health::Get("/users/me"),
+    run: Some(run_boxed),
+    watch: Some(watches),
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Notion;
 
 /// Notion's limit on one text object.
 const TEXT_MAX: usize = 2000;
+
+/// The `notion` action kind's operations (see the module docs).
+#[linkme::distributed_slice(crate::actions::SERVICE_KINDS)]
+static KIND: ServiceKind = ServiceKind {
+    name: "notion",
+    doc: "Notion: search, append, add_item (atlas integration connect notion --token).",
+    ops: &[
+        op("search", &[], &["query", "limit"]),
+        op("append", &["page", "text"], &[]),
+        op("add_item", &["database", "title"], &["properties"]),
+    ],
+};
+
+super::boxed_run!(run);
+
+fn watches(ctx: &WatchCtx<'_>) {
+    ctx.spawn(DatabaseItems);
+}
 
 /// Carries out one operation; see the module docs.
 pub async fn run(all: &Integrations, op: &ServiceOp) -> Result<Value, ServiceError> {

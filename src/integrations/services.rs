@@ -1,6 +1,5 @@
 //! The service integrations' operations, as the actions ask for them ([`ServiceOp`] from the
-//! `github`, `slack`, `discord`, `notion`, `spotify` and `binance` kinds): each goes to its
-//! provider's module, and what fails comes back as one [`ServiceError`] whose message a workflow
+//! service kinds, `github`, `slack`, ...): each goes to its provider's [`super::RunFn`], and what fails comes back as one [`ServiceError`] whose message a workflow
 //! can speak or test (`not connected`, `sign in again`, `rate-limiting`, ...).
 
 use serde_json::Value;
@@ -41,15 +40,10 @@ impl ServiceError {
 
 /// Carries out `op` of the service `kind`.
 pub async fn run(all: &Integrations, kind: &str, op: &ServiceOp) -> Result<Value, ServiceError> {
-    match kind {
-        "github" => super::github::run(all, op).await,
-        "slack" => super::slack::run(all, op).await,
-        "discord" => super::discord::run(all, op).await,
-        "notion" => super::notion::run(all, op).await,
-        "spotify" => super::spotify::run(all, op).await,
-        "binance" => super::binance::run(all, op).await,
-        other => Err(ServiceError::Input(format!(
-            "no integration serves `{other}`"
+    match Provider::parse(kind).ok().and_then(|p| p.spec().run) {
+        Some(run) => run(all, op).await,
+        None => Err(ServiceError::Input(format!(
+            "no integration serves `{kind}`"
         ))),
     }
 }

@@ -24,8 +24,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::services::{self, ServiceError, need, unknown_op};
-use super::{AuthHeader, Integrations, OAuthSpec, Provider, Spec, TokenKind};
-use crate::actions::ServiceOp;
+use super::{AuthHeader, Health, Integrations, OAuthSpec, Provider, Spec, TokenKind};
+use crate::actions::{ServiceKind, ServiceOp, op};
 
 /// Slack's declaration in the registry.
 pub const SPEC: Spec = Spec {
@@ -47,7 +47,11 @@ pub const SPEC: Spec = Spec {
     auth: AuthHeader::Bearer,
     headers: &[],
     ok_field: true,
-    health_path: Some("/auth.test"),
+    health: Health::Get("/auth.test"),
+    run: Some(run_boxed),
+    watch: None,
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Slack;
@@ -56,6 +60,21 @@ const P: Provider = Provider::Slack;
 const TIER_3: Duration = Duration::from_millis(1200);
 /// `chat.postMessage`: about one a second per channel.
 const POST_EVERY: Duration = Duration::from_secs(1);
+
+/// The `slack` action kind's operations (see the module docs).
+#[linkme::distributed_slice(crate::actions::SERVICE_KINDS)]
+static KIND: ServiceKind = ServiceKind {
+    name: "slack",
+    doc: "Slack: post, latest, set_status, mentions (atlas integration connect slack).",
+    ops: &[
+        op("post", &["channel", "text"], &["thread"]),
+        op("latest", &["channel"], &["limit"]),
+        op("set_status", &["text"], &["emoji", "minutes"]),
+        op("mentions", &[], &["channels", "hours", "limit"]),
+    ],
+};
+
+super::boxed_run!(run);
 
 /// Carries out one operation; see the module docs.
 pub async fn run(all: &Integrations, op: &ServiceOp) -> Result<Value, ServiceError> {

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 
 use super::api::Request;
 use super::services::{self, ServiceError, need, unknown_op};
-use super::{AuthHeader, Integrations, OAuthSpec, Provider, Spec};
-use crate::actions::ServiceOp;
+use super::{AuthHeader, Health, Integrations, OAuthSpec, Provider, Spec};
+use crate::actions::{ServiceKind, ServiceOp, op};
 
 /// Spotify's declaration in the registry.
 pub const SPEC: Spec = Spec {
@@ -44,10 +44,32 @@ pub const SPEC: Spec = Spec {
     auth: AuthHeader::Bearer,
     headers: &[],
     ok_field: false,
-    health_path: Some("/me"),
+    health: Health::Get("/me"),
+    run: Some(run_boxed),
+    watch: None,
+    mail: None,
+    calendar: None,
 };
 
 const P: Provider = Provider::Spotify;
+
+/// The `spotify` action kind's operations (see the module docs).
+#[linkme::distributed_slice(crate::actions::SERVICE_KINDS)]
+static KIND: ServiceKind = ServiceKind {
+    name: "spotify",
+    doc: "Spotify: play, pause, next, previous, now_playing, volume, playlist (atlas integration connect spotify).",
+    ops: &[
+        op("play", &[], &[]),
+        op("pause", &[], &[]),
+        op("next", &[], &[]),
+        op("previous", &[], &[]),
+        op("now_playing", &[], &[]),
+        op("volume", &["percent"], &[]),
+        op("playlist", &["name"], &[]),
+    ],
+};
+
+super::boxed_run!(run);
 
 /// Carries out one operation; see the module docs.
 pub async fn run(all: &Integrations, op: &ServiceOp) -> Result<Value, ServiceError> {

@@ -518,8 +518,7 @@ fn start_integrations(
     let poll = runtime
         .config
         .integrations
-        .gmail
-        .as_ref()
+        .get("gmail")
         .and_then(|g| g.poll_secs)
         .unwrap_or(60)
         .max(15);
@@ -527,9 +526,15 @@ fn start_integrations(
     let watch = MailWatch::new(integrations.clone(), hub.clone(), &runtime.paths.data_dir)
         .with_queries(Arc::new(move || mail_queries(&engine)));
     tokio::spawn(watch.run(Duration::from_secs(poll), background.clone()));
-    let cal = runtime.config.integrations.calendar.as_ref();
-    let cal_poll = cal.and_then(|c| c.poll_secs).unwrap_or(60).max(15);
-    let lead = cal.and_then(|c| c.remind_minutes).unwrap_or(10);
+    // One watcher for every calendar: `[integrations.calendar]`'s settings, else Microsoft's.
+    let sections = ["calendar", "microsoft"].map(|n| runtime.config.integrations.get(n));
+    let setting = |f: fn(&crate::config::ProviderConfig) -> Option<i64>| {
+        sections.iter().flatten().find_map(|c| f(c))
+    };
+    let cal_poll = setting(|c| c.poll_secs.map(|s| s as i64))
+        .unwrap_or(60)
+        .max(15) as u64;
+    let lead = setting(|c| c.remind_minutes).unwrap_or(10);
     let meetings = CalendarWatch::new(
         integrations.clone(),
         hub.clone(),
@@ -541,41 +546,25 @@ fn start_integrations(
     integrations
 }
 
-/// The polling triggers of the service integrations, each every `poll_secs` (default 60, at
-/// least 15); each asks nothing of a provider that is not connected or has nothing to watch.
+/// The polling triggers of the service integrations: each provider's [`crate::integrations::WatchFn`]
+/// spawns its own.
 fn start_watches(
     runtime: &Runtime,
     all: &Arc<Integrations>,
     hub: &EventHub,
     background: &CancellationToken,
 ) {
-    use crate::integrations::watch::{Poller, Watch};
-    use crate::integrations::{Provider, binance, discord, github, notion};
-    fn spawn<P: Poller>(
-        poller: P,
-        runtime: &Runtime,
-        all: &Arc<Integrations>,
-        hub: &EventHub,
-        background: &CancellationToken,
-    ) {
-        let every = P::PROVIDER
-            .config(&runtime.config.integrations)
-            .and_then(|c| c.poll_secs)
-            .unwrap_or(60)
-            .max(15);
-        let watch = Watch::new(poller, all.clone(), hub.clone(), &runtime.paths.data_dir);
-        tokio::spawn(watch.run(Duration::from_secs(every), background.clone()));
+    let ctx = crate::integrations::WatchCtx {
+        all,
+        hub,
+        data_dir: &runtime.paths.data_dir,
+        shutdown: background,
+    };
+    for p in crate::integrations::PROVIDERS {
+        if let Some(watch) = p.spec().watch {
+            watch(&ctx);
+        }
     }
-    let github_on = Provider::GitHub
-        .config(&runtime.config.integrations)
-        .and_then(|c| c.watch)
-        .unwrap_or(true);
-    if github_on {
-        spawn(github::Notifications, runtime, all, hub, background);
-    }
-    spawn(discord::Mentions, runtime, all, hub, background);
-    spawn(notion::DatabaseItems, runtime, all, hub, background);
-    spawn(binance::PriceAlerts, runtime, all, hub, background);
 }
 
 /// Shows the integrations that need the user in the tray: now, and after every

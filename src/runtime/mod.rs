@@ -47,6 +47,9 @@ pub enum RuntimeError {
     /// The database could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `[integrations]` names a provider that does not exist.
+    #[error("{0} (in {1})")]
+    Integrations(crate::integrations::IntegrationError, PathBuf),
 }
 
 /// A configured engine and what loading produced.
@@ -72,6 +75,8 @@ impl Runtime {
         speaker: Arc<dyn Speaker>,
     ) -> Result<Runtime, RuntimeError> {
         create_dir("data directory", &paths.data_dir)?;
+        crate::integrations::check_config(&config.integrations)
+            .map_err(|e| RuntimeError::Integrations(e, paths.config_file.clone()))?;
         let store = Store::open(&paths.database())?;
         let integrations = integrations(&config, &paths);
         let mut services = services(&config, &paths, speaker)?;

@@ -118,7 +118,7 @@ fn json_of(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -253,11 +253,23 @@ fn tokens_refresh_across_restarts_and_never_reach_output_logs_or_files() {
 
     let issued = fake.get(|i| i.issued.clone());
     assert!(issued.len() >= 4, "{issued:?}");
-    let mut files = Vec::new();
-    files_under(&home.data(), &mut files);
     files_under(keyring.files(), &mut Vec::new());
-    for tok in &issued {
-        for o in &outputs {
+    assert_no_token(&issued, &outputs, &home.data());
+    // The logs did run at debug level (so the scan saw something).
+    assert!(
+        outputs
+            .iter()
+            .any(|o| String::from_utf8_lossy(&o.stderr).contains("refreshing"))
+    );
+}
+
+/// No token of `issued` in the commands' `outputs` (stdout, stderr: the logs) nor in a file
+/// under `data`.
+fn assert_no_token(issued: &[String], outputs: &[Output], data: &Path) {
+    let mut files = Vec::new();
+    files_under(data, &mut files);
+    for tok in issued {
+        for o in outputs {
             for s in [&o.stdout, &o.stderr] {
                 assert!(
                     !String::from_utf8_lossy(s).contains(tok.as_str()),
@@ -271,12 +283,6 @@ fn tokens_refresh_across_restarts_and_never_reach_output_logs_or_files() {
             assert!(!t.contains(tok.as_str()), "{} holds a token", f.display());
         }
     }
-    // The logs did run at debug level (so the scan saw something).
-    assert!(
-        outputs
-            .iter()
-            .any(|o| String::from_utf8_lossy(&o.stderr).contains("refreshing"))
-    );
 }
 
 /// A daemon finds at its start check that the grant was revoked: `needs_reauth` in
@@ -417,8 +423,9 @@ fn do_i_have_new_email_is_understood_and_says_how_to_connect() {
         let v = json_of(&o);
         assert_eq!(v["workflow"], "email_digest", "{phrase}: {v}");
         assert!(
-            v.to_string()
-                .contains("Email is not connected: run atlas integration connect gmail."),
+            v.to_string().contains(
+                "Email is not connected: run atlas integration connect gmail (or microsoft)."
+            ),
             "{phrase}: {v}"
         );
     }
@@ -469,5 +476,62 @@ fn calendar_phrases_are_understood_with_their_slots() {
             .unwrap()
             .contains("calendar is not connected"),
         "{v}"
+    );
+}
+
+#[test]
+fn microsoft_connects_through_the_binary_and_rotated_tokens_serve_new_processes_without_leaking() {
+    use super::fake_microsoft::FakeMicrosoft;
+    if !require_programs(Need::Desktop, &[("curl", "curl")]) {
+        return;
+    }
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(FakeMicrosoft::start());
+    let home = Home::new(&fake.provider_toml());
+    let mut outputs = Vec::new();
+    let started = Instant::now();
+    let o = home.atlas(&keyring, &["integration", "connect", "microsoft"]);
+    eprintln!(
+        "atlas integration connect microsoft (browser stand-in, token exchange, keyring write): {} ms",
+        started.elapsed().as_millis()
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("is connected"),
+        "{}",
+        text(&o)
+    );
+    outputs.push(o);
+    for round in 1..=2 {
+        // Each a new process after the access token expired: a refresh, whose rotated refresh
+        // token the next process must find in the keyring.
+        fake.expire_access();
+        let o = home.atlas(&keyring, &["integration", "status", "microsoft", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(json_of(&o)["integrations"][0]["state"], "connected");
+        assert_eq!(fake.get(|i| i.refreshes), round);
+        outputs.push(o);
+    }
+    assert_eq!(fake.get(|i| i.rotated.len()), 2);
+    fake.revoke_grant();
+    fake.expire_access();
+    let o = home.atlas(&keyring, &["integration", "status", "microsoft"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("needs_reauth"),
+        "{}",
+        text(&o)
+    );
+    outputs.push(o);
+    let issued = fake.get(|i| i.issued.clone());
+    assert_no_token(&issued, &outputs, &home.data());
+    // The logs did run at debug level (so the scan saw something).
+    assert!(
+        outputs
+            .iter()
+            .any(|o| String::from_utf8_lossy(&o.stderr).contains("refreshing"))
     );
 }

@@ -328,7 +328,7 @@ actions:
 "#;
 
 /// Services for a test engine: a recording speaker, no secrets, these integrations.
-fn services(
+pub(super) fn services(
     accounts: Option<std::sync::Arc<dyn atlas::actions::Accounts>>,
 ) -> (
     atlas::actions::Services,
@@ -348,6 +348,22 @@ fn services(
         questions: Default::default(),
     };
     (services, speaker)
+}
+
+/// An engine with the bundled workflows over `accounts`, its database in `dir`.
+pub(super) fn bundled_engine(
+    accounts: Option<std::sync::Arc<dyn atlas::actions::Accounts>>,
+    dir: &std::path::Path,
+) -> atlas::engine::Engine {
+    let (services, _) = services(accounts);
+    let engine = atlas::engine::Engine::new(
+        atlas::store::Store::open(&dir.join("atlas.db")).unwrap(),
+        services,
+    );
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
+    engine.set_workflows(report.workflows.iter().cloned());
+    engine
 }
 
 fn mail_engine(
@@ -442,14 +458,7 @@ async fn the_gmail_action_says_what_is_missing() {
 async fn the_bundled_morning_briefing_reads_unread_mail_or_says_once_why_not() {
     let s = setup(10).await;
     let dir = tempfile::tempdir().unwrap();
-    let (services, _) = services(Some(s.all.clone()));
-    let engine = atlas::engine::Engine::new(
-        atlas::store::Store::open(&dir.path().join("atlas.db")).unwrap(),
-        services,
-    );
-    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-    let report = atlas::workflow::load_sources(&[atlas::config::WorkflowSource::Dir(bundled)]);
-    engine.set_workflows(report.workflows.iter().cloned());
+    let engine = bundled_engine(Some(s.all.clone()), dir.path());
     let run = |vars: Vec<(&'static str, serde_json::Value)>| {
         let engine = engine.clone();
         async move {

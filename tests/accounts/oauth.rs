@@ -51,11 +51,9 @@ pub(super) struct Setup {
 pub(super) async fn setup(redirect_timeout_secs: u64) -> Setup {
     let fake = FakeAuth::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = IntegrationsConfig {
-        gmail: Some(fake.provider_config(redirect_timeout_secs)),
-        calendar: Some(fake.provider_config(redirect_timeout_secs)),
-        ..IntegrationsConfig::default()
-    };
+    let config = IntegrationsConfig::default()
+        .with("gmail", fake.provider_config(redirect_timeout_secs))
+        .with("calendar", fake.provider_config(redirect_timeout_secs));
     let vault = Arc::new(MemorySecrets::default());
     let announce = Arc::new(Counting::default());
     let hub = EventHub::default();

@@ -160,7 +160,7 @@ async fn clock_skew_wrong_secrets_revoked_keys_and_rate_limits() {
 #[tokio::test]
 async fn a_price_crossing_its_threshold_is_announced_once_per_crossing() {
     let s = setup_with(|c| {
-        c.binance.as_mut().unwrap().alerts = Some(vec![PriceAlert {
+        c.providers.get_mut("binance").unwrap().alerts = Some(vec![PriceAlert {
             symbol: "btcusdt".into(),
             above: Some(100_000.0),
             below: None,

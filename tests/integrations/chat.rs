@@ -20,7 +20,10 @@ fn slack_msg(ts: &str, text: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn slack_signs_in_posts_reads_across_cursors_and_finds_mentions() {
-    let s = setup_with(|c| c.slack.as_mut().unwrap().channels = Some(vec!["C0TEAM".into()])).await;
+    let s = setup_with(|c| {
+        c.providers.get_mut("slack").unwrap().channels = Some(vec!["C0TEAM".into()])
+    })
+    .await;
     s.sign_in(Provider::Slack).await;
     let st = s.all.status(Provider::Slack);
     assert_eq!(
@@ -312,7 +315,9 @@ async fn discord_sends_reads_posts_through_webhooks_and_keeps_to_its_buckets() {
 
 #[tokio::test]
 async fn discord_mentions_are_announced_once() {
-    let s = setup_with(|c| c.discord.as_mut().unwrap().channels = Some(vec!["900".into()])).await;
+    let s =
+        setup_with(|c| c.providers.get_mut("discord").unwrap().channels = Some(vec!["900".into()]))
+            .await;
     s.paste(Provider::Discord, "MTAfake.bot.token2", None).await;
     let msg = |id: u64, text: &str, mentions: serde_json::Value| {
         json!({"id": id.to_string(), "channel_id": "900", "content": text,

@@ -133,7 +133,15 @@ fn tokens_connect_from_stdin_run_typed_commands_and_never_leak() {
     assert_eq!(
         names,
         [
-            "gmail", "calendar", "github", "slack", "discord", "notion", "spotify", "binance"
+            "gmail",
+            "calendar",
+            "github",
+            "slack",
+            "discord",
+            "notion",
+            "spotify",
+            "binance",
+            "microsoft"
         ]
     );
     let state = |n: &str| {
@@ -322,4 +330,28 @@ fn spotify_signs_in_with_pkce_against_the_mock_server_and_answers_whats_playing(
         );
     }
     drop(rt);
+}
+
+#[test]
+fn a_config_section_of_no_integration_is_refused_naming_the_known_ones() {
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[integrations.gihtub]\napi_url = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let o = atlas(&keyring, home.path(), &["integration", "list"], None);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("[integrations.gihtub]")
+            && err.contains(
+                "gmail, calendar, github, slack, discord, notion, spotify, binance, microsoft"
+            ),
+        "{}",
+        text(&o)
+    );
 }

@@ -47,16 +47,12 @@ pub async fn setup_with(f: impl FnOnce(&mut IntegrationsConfig)) -> Setup {
     let fake = Fake::start().await;
     let auth = FakeAuth::start().await;
     fake.set(|i| i.oauth = Some(auth.inner.clone()));
-    let mut config = IntegrationsConfig {
-        gmail: Some(provider(&fake, &auth, "gmail")),
-        github: Some(provider(&fake, &auth, "github")),
-        slack: Some(provider(&fake, &auth, "slack")),
-        discord: Some(provider(&fake, &auth, "discord")),
-        notion: Some(provider(&fake, &auth, "notion")),
-        spotify: Some(provider(&fake, &auth, "spotify")),
-        binance: Some(provider(&fake, &auth, "binance")),
-        ..IntegrationsConfig::default()
-    };
+    let mut config = IntegrationsConfig::default();
+    for name in [
+        "gmail", "github", "slack", "discord", "notion", "spotify", "binance",
+    ] {
+        config = config.with(name, provider(&fake, &auth, name));
+    }
     f(&mut config);
     let dir = tempfile::tempdir().unwrap();
     let vault = Arc::new(MemorySecrets::default());

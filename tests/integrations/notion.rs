@@ -135,7 +135,8 @@ async fn notion_rate_limits_and_a_refused_token() {
 
 #[tokio::test]
 async fn new_database_items_are_announced_once() {
-    let s = setup_with(|c| c.notion.as_mut().unwrap().database = Some("db1".into())).await;
+    let s =
+        setup_with(|c| c.providers.get_mut("notion").unwrap().database = Some("db1".into())).await;
     s.paste(Provider::Notion, "ntn_fakeNotionSecret03", None)
         .await;
     let mut events = s.hub.subscribe();

@@ -79,7 +79,10 @@ fn pr(n: u64, title: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_needs_me_from_a_typed_command_and_from_its_schedule() {
-    let s = setup_with(|c| c.slack.as_mut().unwrap().channels = Some(vec!["C0TEAM".into()])).await;
+    let s = setup_with(|c| {
+        c.providers.get_mut("slack").unwrap().channels = Some(vec!["C0TEAM".into()])
+    })
+    .await;
     s.paste(Provider::GitHub, "ghp_fakeGitHubToken0100", None)
         .await;
     s.paste(Provider::Slack, "xoxb-fake-bot-token-0100", None)
