@@ -51,7 +51,8 @@ pub struct SttConfig {
     /// Use whisper.cpp's flash attention (measured slightly faster with Q8_0 models).
     pub flash_attn: bool,
     /// How much lower (in mean log-probability per token) a guided transcript may score than the
-    /// free one and still be taken; it must also have at least two thirds of the free one's words.
+    /// free one and still be taken; it must also have at least two thirds of the free one's
+    /// letters.
     pub guided_margin: f32,
 }
 
@@ -110,7 +111,7 @@ pub struct Transcript {
 /// A grammar-guided transcript that did not win on its score alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alternative {
-    /// Its cleaned text (inside the grammar, with at least two thirds of the free text's words).
+    /// Its cleaned text (inside the grammar, with at least two thirds of the free text's letters).
     pub text: String,
     /// How much lower its mean log-probability per token was than the free transcript's.
     pub lost_by: f32,
@@ -429,9 +430,9 @@ impl Worker {
     }
 }
 
-/// Words in whisper's raw text.
-fn word_count(raw: &str) -> usize {
-    raw.split_whitespace().count()
+/// Letters and digits in whisper's raw text.
+fn letter_count(raw: &str) -> usize {
+    raw.chars().filter(|c| c.is_alphanumeric()).count()
 }
 
 /// Mean log-probability per token a guided transcript may lose against the free one and still
@@ -507,9 +508,9 @@ impl Run<'_> {
         };
         // A mean per token favours a guided decode that stops early: a short phrase ("Call
         // Siobhan.", "What needs me?") must not stand for a longer sentence that is none of the
-        // phrases ("Is the not disturb on?"). Two thirds: a guided reading may merge words the
-        // free one split ("The activate will of this earth." / "Deactivate do not disturb.").
-        let covers = 3 * word_count(&guided.raw) >= 2 * word_count(&chosen.pass.raw);
+        // phrases ("Is the not disturb on?"). Measured in letters, not words: whisper splits a
+        // word it does not know into several ("Connect blue to f-" for "Connect bluetooth.").
+        let covers = 3 * letter_count(&guided.raw) >= 2 * letter_count(&chosen.pass.raw);
         tracing::debug!(free = %chosen.pass.raw, free_score = ?chosen.pass.score,
             guided = %guided.raw, guided_score = ?guided.score, "free and guided decodes");
         if covers && grammar.accepts(&guided.raw) {
