@@ -397,6 +397,10 @@ pub enum BenchCmd {
         /// started) to this file, a JSON object a line.
         #[arg(long)]
         dump: Option<PathBuf>,
+        /// Only the speech gate, on the whole corpus: how much speech it lets through and how
+        /// much silence and noise it stops, per noise condition (no whisper, a few seconds).
+        #[arg(long, conflicts_with_all = ["limit", "full", "model", "text", "dump"])]
+        gate: bool,
     },
 }
 

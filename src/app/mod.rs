@@ -210,6 +210,7 @@ async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
             cache,
             text,
             dump,
+            gate,
         } => {
             let opts = bench::AccuracyOpts {
                 model,
@@ -220,6 +221,7 @@ async fn bench_command(cmd: BenchCmd, global: &Global) -> anyhow::Result<()> {
                 json,
                 text,
                 dump,
+                gate,
             };
             bench::accuracy(global, opts).await
         }

@@ -87,3 +87,38 @@ pub(crate) fn mix(signal: &[f32], noise: &[f32]) -> Vec<f32> {
         .map(|(s, n)| s + n)
         .collect()
 }
+
+/// Pink noise (-3 dB an octave, Paul Kellet's filter over white noise) with the given RMS level.
+pub(crate) fn pink_noise(secs: f32, rms_level: f32, seed: u64) -> Vec<f32> {
+    let mut b = [0.0f32; 7];
+    let pink: Vec<f32> = white_noise(secs, 1.0, seed)
+        .into_iter()
+        .map(|w| {
+            b[0] = 0.99886 * b[0] + w * 0.0555179;
+            b[1] = 0.99332 * b[1] + w * 0.0750759;
+            b[2] = 0.96900 * b[2] + w * 0.1538520;
+            b[3] = 0.86650 * b[3] + w * 0.3104856;
+            b[4] = 0.55000 * b[4] + w * 0.5329522;
+            b[5] = -0.7616 * b[5] - w * 0.0168980;
+            let out = b.iter().sum::<f32>() + w * 0.5362;
+            b[6] = w * 0.115926;
+            out
+        })
+        .collect();
+    let k = rms_level / rms(&pink).max(1e-9);
+    pink.into_iter().map(|x| x * k).collect()
+}
+
+/// `noise` swelling and fading by `swing_db` (peak to trough) at `hz`: loudness that moves like
+/// syllables, without a pitch.
+pub(crate) fn swelling(noise: &[f32], swing_db: f32, hz: f32) -> Vec<f32> {
+    let depth = 1.0 - 10f32.powf(-swing_db / 20.0);
+    noise
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let t = i as f32 / SAMPLE_RATE as f32;
+            x * (1.0 - depth * (0.5 + 0.5 * (std::f32::consts::TAU * hz * t).sin()))
+        })
+        .collect()
+}

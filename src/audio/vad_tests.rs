@@ -1,7 +1,9 @@
 //! Tests of the voice-activity gate on real espeak-ng speech and on generated non-speech.
 
 use super::*;
-use crate::audio::test_support::{espeak_16k, hum, mix, padded, rms, silence, white_noise};
+use crate::audio::test_support::{
+    espeak_16k, hum, mix, padded, pink_noise, rms, silence, swelling, white_noise,
+};
 
 fn gate(samples: &[f32]) -> SpeechReport {
     Vad::new(VadConfig::default()).analyze(samples)
@@ -98,6 +100,49 @@ fn espeak_speech_passes_in_many_voices_levels_and_noise() {
     for (name, clip) in cases {
         let r = gate(&clip);
         assert!(r.has_speech, "{name} was rejected: {r:?}");
+    }
+}
+
+/// Broadband noise only 5 dB under the speech fills its pauses and buries its level; the pitch
+/// in the voice band still stands out.
+#[test]
+fn speech_under_noise_only_5_db_below_it_passes() {
+    let text = "turn off the kitchen lights";
+    for args in [&[][..], &["-v", "en-gb", "-s", "190"][..], &["-v", "en-us+f3"][..]] {
+        let Some(speech) = espeak_16k(text, args) else {
+            return;
+        };
+        let clip = padded(&speech, 0.3, 0.4);
+        let secs = clip.len() as f32 / 16_000.0;
+        let level = rms(&speech) / 10f32.powf(5.0 / 20.0);
+        for (color, noise) in [
+            ("white", white_noise(secs, level, 21)),
+            ("pink", pink_noise(secs, level, 22)),
+        ] {
+            let r = gate(&mix(&clip, &noise));
+            assert!(r.has_speech, "{args:?} under {color} noise at 5 dB: {r:?}");
+        }
+    }
+}
+
+/// Noise that swells and fades at the rate of syllables moves like speech but has no pitch.
+/// (The zero-crossing test this gate had before let the pink kind through.)
+#[test]
+fn noise_swelling_like_syllables_is_not_speech() {
+    for (color, noise) in [
+        ("white", white_noise(3.0, 1.0, 31)),
+        ("pink", pink_noise(3.0, 1.0, 32)),
+    ] {
+        for dbfs in [-35.0, -15.0] {
+            for swing in [12.0, 20.0] {
+                let clip = at_level(&swelling(&noise, swing, 4.0), dbfs);
+                let r = gate(&clip);
+                assert!(
+                    !r.has_speech,
+                    "{color} noise at {dbfs} dBFS swelling by {swing} dB passed: {r:?}"
+                );
+            }
+        }
     }
 }
 

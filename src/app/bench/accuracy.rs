@@ -20,6 +20,7 @@
 //! is null and `nulls` says why.
 
 mod clips;
+mod gate;
 mod score;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ pub struct AccuracyOpts {
     pub text: bool,
     /// `--dump`: every outcome as a JSON line.
     pub dump: Option<PathBuf>,
+    /// `--gate`: only the speech gate, on the whole corpus.
+    pub gate: bool,
 }
 
 /// The manifest scripts/accuracy-corpus.py writes.
@@ -93,6 +96,11 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
             .with_context(|| format!("cannot read {}", manifest_path.display()))?,
     )
     .with_context(|| format!("{} is not a corpus manifest", manifest_path.display()))?;
+    let wavs = manifest_path.with_file_name("wav");
+    if opts.gate {
+        let out = gate::report(&manifest.hash, &manifest.items, &wavs, started)?;
+        return print_figures(&Value::Object(out), opts.json);
+    }
     let items = if opts.text {
         distinct_texts(&manifest.items)
     } else if opts.full {
@@ -100,7 +108,6 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
     } else {
         sample(&manifest.items, opts.limit)
     };
-    let wavs = manifest_path.with_file_name("wav");
 
     let (config, paths) =
         atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;

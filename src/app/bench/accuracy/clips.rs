@@ -85,6 +85,24 @@ pub fn clip(item: &Item, wavs: &Path) -> anyhow::Result<Vec<f32>> {
     Ok(out)
 }
 
+/// `seconds` of white or pink noise at `level_dbfs` RMS, its loudness swung by `swing_db` (peak
+/// to trough) at 4 Hz, the rate of syllables: noise that rises and falls like speech, no pitch.
+pub fn noise_clip(color: &str, seconds: f64, level_dbfs: f64, swing_db: f64, seed: &str) -> Vec<f32> {
+    let n = (seconds * SAMPLE_RATE as f64) as usize;
+    let mut rng = Rng::seeded(seed);
+    let level = 10f64.powf(level_dbfs / 20.0);
+    let depth = 1.0 - 10f64.powf(-swing_db / 20.0);
+    noise(color, n, &mut rng)
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let t = i as f64 / SAMPLE_RATE as f64;
+            let swing = 1.0 - depth * (0.5 + 0.5 * (std::f64::consts::TAU * 4.0 * t).sin());
+            (x as f64 * level * swing).clamp(-1.0, 1.0) as f32
+        })
+        .collect()
+}
+
 /// espeak-ng's rendering of the item's text, cached under `wavs` by text, voice and speed.
 fn render(item: &Item, wavs: &Path) -> anyhow::Result<Vec<f32>> {
     let voice = item.voice.as_deref().unwrap_or("en-us");
