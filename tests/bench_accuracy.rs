@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::test_skip::{Need, skip};
 use crate::util::atlas_bin;
 use crate::voice::model;
 
@@ -94,4 +95,50 @@ fn bench_accuracy_reports_every_figure_or_why_it_has_none() {
         "{}",
         wavs.display()
     );
+}
+
+/// `--gate` runs the speech gate alone: on the sample and the added noise clips, every clip
+/// counted once, each share measured.
+#[test]
+fn bench_accuracy_gate_counts_every_clip_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(atlas_bin())
+        .env("ATLAS_DATA_DIR", dir.path().join("data"))
+        .env("ATLAS_CONFIG", dir.path().join("config.toml"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg-config"))
+        .args([
+            "bench", "accuracy", "--gate", "--limit", "10", "--json", "--cache",
+        ])
+        .arg(dir.path().join("cache"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if !o.status.success()
+        && String::from_utf8_lossy(&o.stderr).contains("apt-get install espeak-ng")
+    {
+        return skip(Need::Desktop, "espeak-ng is not installed");
+    }
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["mode"], "gate", "{out:#}");
+    let counted = |key: &str| -> u64 {
+        let by = out[key]
+            .as_object()
+            .unwrap_or_else(|| panic!("{key}: {out:#}"));
+        by.values()
+            .map(|c| {
+                assert!(c["right"].as_u64().unwrap() <= c["of"].as_u64().unwrap());
+                c["of"].as_u64().unwrap()
+            })
+            .sum()
+    };
+    let total = counted("speech_found_by_condition") + counted("no_speech_stopped_by_condition");
+    assert_eq!(total, 10 + 96, "{out:#}");
+    assert_eq!(out["clips"], 10 + 96);
+    for f in ["speech_found_pct", "no_speech_stopped_pct", "gate_p50_us"] {
+        let v = out[f]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{f} not measured: {out:#}"));
+        assert!(v >= 0.0, "{f} = {v}");
+    }
 }

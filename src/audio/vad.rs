@@ -154,7 +154,7 @@ impl Vad {
             .enumerate()
             .map(|(i, level)| {
                 (loud(level) || band_levels[i] > band_threshold)
-                    && band.periodicity(i) >= c.min_periodicity
+                    && band.periodic(i, c.min_periodicity)
             })
             .collect();
         let n_voiced = voiced.iter().filter(|&&v| v).count();
@@ -272,31 +272,31 @@ impl VoiceBand {
 
     /// The band level of each frame, dBFS.
     fn levels(&self) -> Vec<f32> {
-        (0..self.frames).map(|i| frame_level(self.frame(i))).collect()
+        (0..self.frames)
+            .map(|i| frame_level(self.frame(i)))
+            .collect()
     }
 
-    /// The highest normalised autocorrelation of frame `i` at a pitch lag (0 to 1), over the
-    /// frame's halves: a window against the band shifted by the lag (later, or earlier where the
-    /// clip ends). Half frames, because a pitch that glides (a falling "stop") moves a strong
-    /// first formant out of phase across a whole frame and its lag.
-    fn periodicity(&self, i: usize) -> f32 {
+    /// Whether frame `i` is periodic at a pitch lag: the normalised autocorrelation (0 to 1) of
+    /// one of its halves against the band shifted by the lag (later, or earlier where the clip
+    /// ends) reaches `threshold`. Half frames, because a pitch that glides (a falling "stop")
+    /// moves a strong first formant out of phase across a whole frame and its lag. The search
+    /// stops at the first lag that reaches it.
+    fn periodic(&self, i: usize, threshold: f32) -> bool {
         let n = (self.frame_len / 2).max(1);
-        (0..2)
-            .map(|k| self.window_periodicity(i * self.frame_len + k * n, n))
-            .fold(0.0, f32::max)
+        (0..2).any(|k| self.window_reaches(i * self.frame_len + k * n, n, f64::from(threshold)))
     }
 
-    fn window_periodicity(&self, start: usize, n: usize) -> f32 {
+    fn window_reaches(&self, start: usize, n: usize, threshold: f64) -> bool {
         let Some(x) = self.samples.get(start..start + n) else {
-            return 0.0;
+            return false;
         };
         let ex: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-        let mut best = 0.0f64;
-        for lag in self.lags.clone() {
+        self.lags.clone().any(|lag| {
             let later = self.samples.get(start + lag..start + lag + n);
             let earlier = || start.checked_sub(lag).map(|s| &self.samples[s..s + n]);
             let Some(y) = later.or_else(earlier) else {
-                continue;
+                return false;
             };
             let (mut xy, mut ey) = (0.0f64, 0.0f64);
             for (&a, &b) in x.iter().zip(y) {
@@ -304,11 +304,8 @@ impl VoiceBand {
                 ey += f64::from(b) * f64::from(b);
             }
             // Below ~-120 dBFS there is nothing to correlate.
-            if ex * ey > 1e-24 * (n * n) as f64 {
-                best = best.max(xy / (ex * ey).sqrt());
-            }
-        }
-        best as f32
+            ex * ey > 1e-24 * (n * n) as f64 && xy >= threshold * (ex * ey).sqrt()
+        })
     }
 }
 
@@ -323,12 +320,20 @@ struct Biquad {
 impl Biquad {
     fn low_pass(cutoff: f32, rate: f32) -> Biquad {
         let (cos, alpha) = Biquad::angle(cutoff, rate);
-        Biquad::new([(1.0 - cos) / 2.0, 1.0 - cos, (1.0 - cos) / 2.0], cos, alpha)
+        Biquad::new(
+            [(1.0 - cos) / 2.0, 1.0 - cos, (1.0 - cos) / 2.0],
+            cos,
+            alpha,
+        )
     }
 
     fn high_pass(cutoff: f32, rate: f32) -> Biquad {
         let (cos, alpha) = Biquad::angle(cutoff, rate);
-        Biquad::new([(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0], cos, alpha)
+        Biquad::new(
+            [(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0],
+            cos,
+            alpha,
+        )
     }
 
     fn angle(cutoff: f32, rate: f32) -> (f32, f32) {

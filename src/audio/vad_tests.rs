@@ -108,7 +108,11 @@ fn espeak_speech_passes_in_many_voices_levels_and_noise() {
 #[test]
 fn speech_under_noise_only_5_db_below_it_passes() {
     let text = "turn off the kitchen lights";
-    for args in [&[][..], &["-v", "en-gb", "-s", "190"][..], &["-v", "en-us+f3"][..]] {
+    for args in [
+        &[][..],
+        &["-v", "en-gb", "-s", "190"][..],
+        &["-v", "en-us+f3"][..],
+    ] {
         let Some(speech) = espeak_16k(text, args) else {
             return;
         };

@@ -97,10 +97,6 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
     )
     .with_context(|| format!("{} is not a corpus manifest", manifest_path.display()))?;
     let wavs = manifest_path.with_file_name("wav");
-    if opts.gate {
-        let out = gate::report(&manifest.hash, &manifest.items, &wavs, started)?;
-        return print_figures(&Value::Object(out), opts.json);
-    }
     let items = if opts.text {
         distinct_texts(&manifest.items)
     } else if opts.full {
@@ -108,6 +104,10 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
     } else {
         sample(&manifest.items, opts.limit)
     };
+    if opts.gate {
+        let out = gate::report(&manifest.hash, &items, &wavs, started)?;
+        return print_figures(&Value::Object(out), opts.json);
+    }
 
     let (config, paths) =
         atlas::config::load(global.config.as_deref(), global.data_dir.as_deref())?;

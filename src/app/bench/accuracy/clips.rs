@@ -87,7 +87,13 @@ pub fn clip(item: &Item, wavs: &Path) -> anyhow::Result<Vec<f32>> {
 
 /// `seconds` of white or pink noise at `level_dbfs` RMS, its loudness swung by `swing_db` (peak
 /// to trough) at 4 Hz, the rate of syllables: noise that rises and falls like speech, no pitch.
-pub fn noise_clip(color: &str, seconds: f64, level_dbfs: f64, swing_db: f64, seed: &str) -> Vec<f32> {
+pub fn noise_clip(
+    color: &str,
+    seconds: f64,
+    level_dbfs: f64,
+    swing_db: f64,
+    seed: &str,
+) -> Vec<f32> {
     let n = (seconds * SAMPLE_RATE as f64) as usize;
     let mut rng = Rng::seeded(seed);
     let level = 10f64.powf(level_dbfs / 20.0);

@@ -1,4 +1,4 @@
-//! `atlas bench accuracy --gate`: the speech gate alone on the whole corpus. Speech it stops never
+//! `atlas bench accuracy --gate`: the speech gate alone on the corpus (its sample, or all). Speech it stops never
 //! reaches whisper, and silence or noise it lets through may come back as an invented sentence,
 //! so both shares are given per noise condition, beside the gate's cost per clip.
 
@@ -38,8 +38,10 @@ pub fn report(
         entry.0 += 1;
         entry.1 += usize::from(found);
         if !item.text.is_empty() && !found && missed.len() < 10 {
-            missed.push(json!({"id": item.id, "said": item.text, "voice": item.voice,
-                "speed": item.speed, "condition": item.condition()}));
+            missed.push(
+                json!({"id": item.id, "said": item.text, "voice": item.voice,
+                "speed": item.speed, "condition": item.condition()}),
+            );
         }
     }
     // Beyond the corpus's few noise clips: noise as loud as that under 5 dB speech, steady and
@@ -67,7 +69,10 @@ pub fn report(
             let ok = if passed { found } else { n - found };
             of += n;
             right += ok;
-            by.insert(condition.clone(), json!({"of": n, "right": ok, "pct": pct(ok, n)}));
+            by.insert(
+                condition.clone(),
+                json!({"of": n, "right": ok, "pct": pct(ok, n)}),
+            );
         }
         (pct(right, of), Value::Object(by))
     };
