@@ -27,7 +27,69 @@ pub(crate) struct Vocab {
     eot: i32,
     /// Logits per step (the whole vocabulary, special tokens included).
     n_logits: usize,
+    /// The lone space, which may not open a transcript (whisper's `suppress_blank`).
+    space: Option<usize>,
+    /// Tokens of symbols that are not speech (whisper's `suppress_nst` list).
+    non_speech: Vec<usize>,
 }
+
+/// whisper.cpp's non-speech symbols (`non_speech_tokens`), each also suppressed after a space.
+const NON_SPEECH: [&str; 54] = [
+    "\"",
+    "#",
+    "(",
+    ")",
+    "*",
+    "+",
+    "/",
+    ":",
+    ";",
+    "<",
+    "=",
+    ">",
+    "@",
+    "[",
+    "\\",
+    "]",
+    "^",
+    "_",
+    "`",
+    "{",
+    "|",
+    "}",
+    "~",
+    "「",
+    "」",
+    "『",
+    "』",
+    "<<",
+    ">>",
+    "<<<",
+    ">>>",
+    "--",
+    "---",
+    "-(",
+    "-[",
+    "('",
+    "(\"",
+    "((",
+    "))",
+    "(((",
+    ")))",
+    "[[",
+    "]]",
+    "{{",
+    "}}",
+    "♪♪",
+    "♪♪♪",
+    "♩",
+    "♪",
+    "♫",
+    "♬",
+    "♭",
+    "♮",
+    "♯",
+];
 
 impl Vocab {
     /// Reads the vocabulary of a loaded model.
@@ -42,11 +104,48 @@ impl Vocab {
             .collect();
         let mut sorted: Vec<u32> = (0..eot as u32).collect();
         sorted.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]));
+        let mut suppressed: std::collections::HashSet<Vec<u8>> = NON_SPEECH
+            .iter()
+            .flat_map(|s| [s.as_bytes().to_vec(), format!(" {s}").into_bytes()])
+            .collect();
+        // Hyphens and apostrophes may join words but not begin one.
+        suppressed.extend([b" -".to_vec(), b" '".to_vec()]);
+        let non_speech = (0..bytes.len())
+            .filter(|&id| suppressed.contains(&bytes[id]))
+            .collect();
         Vocab {
+            space: bytes.iter().position(|b| b == b" "),
+            non_speech,
             bytes,
             sorted,
             eot,
             n_logits: usize::try_from(ctx.n_vocab()).unwrap_or(0),
+        }
+    }
+
+    /// What whisper.cpp does to a step's logits before its filter sees them, with timestamps
+    /// off: every special token is ruled out but the end-of-text, and at the first step the
+    /// end-of-text and the lone space too.
+    pub(crate) fn suppress_special(&self, logits: &mut [f32], first: bool) {
+        let eot = self.eot as usize;
+        for l in logits.iter_mut().skip(eot + 1) {
+            *l = f32::NEG_INFINITY;
+        }
+        if first {
+            for id in std::iter::once(eot).chain(self.space) {
+                if let Some(l) = logits.get_mut(id) {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+
+    /// What whisper.cpp does after its filter: rules out the non-speech symbols.
+    pub(crate) fn suppress_non_speech(&self, logits: &mut [f32]) {
+        for &id in &self.non_speech {
+            if let Some(l) = logits.get_mut(id) {
+                *l = f32::NEG_INFINITY;
+            }
         }
     }
 
@@ -56,11 +155,11 @@ impl Vocab {
     }
 
     /// The text of `tokens` (special tokens skipped), as bytes.
-    fn text(&self, tokens: &[WhisperTokenData]) -> Vec<u8> {
+    pub(crate) fn text(&self, tokens: &[i32]) -> Vec<u8> {
         tokens
             .iter()
-            .filter(|t| t.id >= 0 && t.id < self.eot)
-            .flat_map(|t| self.bytes[t.id as usize].iter().copied())
+            .filter(|&&id| id >= 0 && id < self.eot)
+            .flat_map(|&id| self.bytes[id as usize].iter().copied())
             .collect()
     }
 
@@ -140,12 +239,12 @@ impl<'a> Guide<'a> {
         (!lps.is_empty()).then(|| lps.iter().sum::<f32>() / lps.len() as f32)
     }
 
-    /// One decoding step: see the module docs.
-    fn filter(&self, tokens: &[WhisperTokenData], logits: &mut [f32]) {
+    /// One decoding step, given the tokens chosen so far: see the module docs.
+    pub(crate) fn filter(&self, tokens: &[i32], logits: &mut [f32]) {
         let mut r = self.record();
         if let Some(lp) = tokens
             .last()
-            .and_then(|t| logprob(&r.last, r.last_lse, t.id))
+            .and_then(|&id| logprob(&r.last, r.last_lse, id))
         {
             r.logprobs.push(lp);
         }
@@ -253,10 +352,11 @@ unsafe extern "C" fn filter_trampoline(
     // `full` call; whisper.cpp passes its current token sequence and the step's logits (one per
     // vocabulary entry), both valid for the duration of this call.
     let guide = unsafe { &*user_data.cast::<Guide<'_>>() };
-    let tokens = match usize::try_from(n_tokens) {
+    let tokens: &[WhisperTokenData] = match usize::try_from(n_tokens) {
         Ok(n) if n > 0 && !tokens.is_null() => unsafe { std::slice::from_raw_parts(tokens, n) },
         _ => &[],
     };
+    let ids: Vec<i32> = tokens.iter().map(|t| t.id).collect();
     let logits = unsafe { std::slice::from_raw_parts_mut(logits, guide.vocab.n_logits) };
-    guide.filter(tokens, logits);
+    guide.filter(&ids, logits);
 }

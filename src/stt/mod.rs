@@ -16,6 +16,7 @@
 
 mod gbnf;
 mod guide;
+mod redecode;
 mod text;
 mod transcript;
 pub mod whisper;

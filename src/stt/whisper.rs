@@ -27,6 +27,7 @@ use whisper_rs::{
 use super::SttError;
 use super::gbnf::Grammar;
 use super::guide::{Guide, Vocab};
+use super::redecode::{Encoded, decode_again};
 use super::text::{audio_ctx_for, max_tokens_for, retry_audio_ctx, sanitize_prompt};
 use super::transcript::{clean_transcript, has_loop};
 use crate::audio::SAMPLE_RATE;
@@ -262,9 +263,52 @@ impl Transcriber {
 /// The loaded model; the state is declared first so it drops before the context.
 struct Model {
     state: WhisperState,
-    _ctx: WhisperContext,
+    ctx: WhisperContext,
     english_only: bool,
     vocab: Vocab,
+}
+
+impl Model {
+    fn load(path: &Path, flash_attn: bool) -> Result<Model, whisper_rs::WhisperError> {
+        let mut params = WhisperContextParameters::default();
+        params.flash_attn(flash_attn);
+        let ctx = WhisperContext::new_with_params(path, params)?;
+        // One state for the process: created once here, reused by every decode.
+        let state = ctx.create_state()?;
+        Ok(Model {
+            state,
+            english_only: !ctx.is_multilingual(),
+            vocab: Vocab::load(&ctx),
+            ctx,
+        })
+    }
+
+    /// The decoder prompt `whisper_full` builds with no earlier context and no timestamps:
+    /// `[prev, the last tokens of the initial prompt (at most half the text context less one)]`
+    /// when there is a prompt, then `sot`, the language and task on a multilingual model, and
+    /// `notimestamps`.
+    fn encoded(&self, prompt: Option<&str>) -> Result<Encoded, SttError> {
+        let prompt_tokens = match prompt {
+            // A token is at least one byte: this many always suffice (whisper-rs mishandles a
+            // buffer too small).
+            Some(p) => self
+                .ctx
+                .tokenize(p, p.len() + 8)
+                .map_err(|e| SttError::Inference(e.to_string()))?
+                .len(),
+            None => 0,
+        };
+        let max_prompt = usize::try_from(self.ctx.n_text_ctx() / 2 - 1).unwrap_or(0);
+        let past = match prompt_tokens.min(max_prompt) {
+            0 => 0,
+            n => 1 + n,
+        };
+        let task = if self.ctx.is_multilingual() { 2 } else { 0 };
+        Ok(Encoded {
+            prompt_len: past + 1 + task + 1,
+            prompt_last: self.ctx.token_not(),
+        })
+    }
 }
 
 /// The worker thread: sole owner of the model.
@@ -328,19 +372,7 @@ impl Worker {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let mut params = WhisperContextParameters::default();
-        params.flash_attn(self.cfg.flash_attn);
-        let ctx = WhisperContext::new_with_params(path, params).map_err(load_err)?;
-        // One state for the process: created once here, reused by every decode.
-        let state = ctx.create_state().map_err(load_err)?;
-        let english_only = !ctx.is_multilingual();
-        let vocab = Vocab::load(&ctx);
-        self.model = Some(Model {
-            state,
-            _ctx: ctx,
-            english_only,
-            vocab,
-        });
+        self.model = Some(Model::load(path, self.cfg.flash_attn).map_err(load_err)?);
         self.shared.loaded.store(true, Ordering::SeqCst);
         let took = started.elapsed();
         self.last_used = Instant::now();
@@ -439,6 +471,11 @@ fn letter_count(raw: &str) -> usize {
 /// be taken (see [`SttConfig::guided_margin`]).
 pub const GUIDED_MARGIN: f32 = 0.6;
 
+/// 16 kHz samples per encoder frame (20 ms).
+const SAMPLES_PER_FRAME: usize = 320;
+/// The shortest clip whose encoding a guided pass reuses (200 ms).
+const MIN_REUSED_SAMPLES: usize = 3200;
+
 /// One transcription's fixed inputs.
 struct Run<'a> {
     cfg: &'a SttConfig,
@@ -500,7 +537,7 @@ impl Run<'_> {
         let Some(grammar) = grammar.filter(|g| !g.accepts(&chosen.pass.raw)) else {
             return Ok(chosen);
         };
-        let guided = self.pass(model, chosen.pass.audio_ctx, Some(grammar))?;
+        let guided = self.guided_pass(model, chosen.pass.audio_ctx, grammar)?;
         chosen.passes += 1;
         let close_enough = match (guided.score, chosen.pass.score) {
             (Some(g), Some(f)) => g >= f - self.cfg.guided_margin,
@@ -523,6 +560,38 @@ impl Run<'_> {
             }
         }
         Ok(chosen)
+    }
+
+    /// The guided decode after a free one with window `audio_ctx`: on the free pass's encoding
+    /// when that window held the whole clip, else a whole `whisper_full` again.
+    fn guided_pass(
+        &self,
+        model: &mut Model,
+        audio_ctx: i32,
+        grammar: &Grammar,
+    ) -> Result<Pass, SttError> {
+        // whisper_full encodes nothing for a clip under 110 ms: no encoding would be there.
+        let window_samples = usize::try_from(audio_ctx).unwrap_or(0) * SAMPLES_PER_FRAME;
+        if self.samples.len() > window_samples || self.samples.len() < MIN_REUSED_SAMPLES {
+            return self.pass(model, audio_ctx, Some(grammar));
+        }
+        let encoded = model.encoded(self.prompt)?;
+        let guide = Guide::guided(&model.vocab, grammar);
+        let (raw, last) = decode_again(
+            &mut model.state,
+            &model.vocab,
+            &guide,
+            encoded,
+            self.max_tokens,
+            self.cfg.thread_count(),
+            &|| self.abort.fired(),
+        )?;
+        Ok(Pass {
+            score: guide.score(last),
+            out_of_tokens: last != Some(model.vocab.eot()),
+            raw,
+            audio_ctx,
+        })
     }
 
     /// One decode with window `audio_ctx`, guided by `grammar` when given.

@@ -342,3 +342,67 @@ async fn speech_outside_the_grammar_stays_as_heard() {
         );
     }
 }
+
+/// The guided pass on the free pass's encoding reads what a whole guided `whisper_full` reads:
+/// the same text and end, the same score, with no prompt, a prompt and one too long to keep
+/// whole, for speech inside the grammar and outside it.
+#[test]
+fn a_guided_pass_on_the_free_encoding_reads_what_a_whole_guided_decode_reads() {
+    let Some(path) = test_model() else { return };
+    let mut model = Model::load(&path, true).unwrap();
+    let cfg = SttConfig::new(path);
+    let grammar = coin_grammar();
+    let shared = Arc::new(Shared {
+        generation: AtomicU64::new(0),
+        loaded: AtomicBool::new(true),
+    });
+    let long_prompt = coin_names()
+        .iter()
+        .map(|c| format!("What is the price of {c}?"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .repeat(4);
+    let cases: [(&str, &[&str]); 3] = [
+        ("what is the price of avalanche", &[]),
+        (
+            "what is the price of ripple",
+            &["-v", "en-us+f3", "-s", "180"],
+        ),
+        ("remind me to call my mother tomorrow", &["-v", "en-gb"]),
+    ];
+    for (said, voice) in cases {
+        let Some(speech) = espeak_16k(said, voice) else {
+            return;
+        };
+        let clip = padded(&speech, 0.2, 0.3);
+        for prompt in [
+            None,
+            Some("Price of solana. Price of tezos."),
+            Some(&*long_prompt),
+        ] {
+            let run = Run {
+                cfg: &cfg,
+                samples: &clip,
+                prompt,
+                max_tokens: max_tokens_for(clip.len()),
+                abort: AbortWhen {
+                    shared: Arc::clone(&shared),
+                    generation: 0,
+                },
+            };
+            let window = audio_ctx_for(clip.len(), 0, cfg.audio_ctx_margin);
+            let whole = run.pass(&mut model, window, Some(&grammar)).unwrap();
+            let free = run.pass(&mut model, window, None).unwrap();
+            let again = run.guided_pass(&mut model, window, &grammar).unwrap();
+            let prompt_len = prompt.map(str::len);
+            eprintln!(
+                "{said} (prompt of {prompt_len:?} bytes): free {:?}, guided {:?} {:?}, again {:?} {:?}",
+                free.raw, whole.raw, whole.score, again.raw, again.score
+            );
+            assert_eq!(again.raw, whole.raw, "{said}, prompt {prompt_len:?}");
+            assert_eq!(again.out_of_tokens, whole.out_of_tokens);
+            let (a, w) = (again.score.unwrap(), whole.score.unwrap());
+            assert!((a - w).abs() < 0.02, "{said}: score {a} against {w}");
+        }
+    }
+}
