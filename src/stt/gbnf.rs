@@ -28,7 +28,7 @@ pub struct Grammar {
 
 /// A set of 256 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ByteSet([u64; 4]);
+pub(crate) struct ByteSet([u64; 4]);
 
 impl ByteSet {
     fn empty() -> Self {
@@ -37,7 +37,7 @@ impl ByteSet {
     fn insert(&mut self, b: u8) {
         self.0[usize::from(b >> 6)] |= 1 << (b & 63);
     }
-    fn contains(&self, b: u8) -> bool {
+    pub(crate) fn contains(&self, b: u8) -> bool {
         self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
     }
     fn negated(self) -> Self {
@@ -123,6 +123,19 @@ impl Grammar {
         }
         out.sort_unstable();
         out.dedup();
+    }
+
+    /// The bytes some state of `set` may read next.
+    pub(crate) fn next_bytes(&self, set: &[u32]) -> ByteSet {
+        let mut all = ByteSet::empty();
+        for &s in set {
+            if let State::Byte(bytes, _) = &self.states[s as usize] {
+                for (w, b) in all.0.iter_mut().zip(bytes.0) {
+                    *w |= b;
+                }
+            }
+        }
+        all
     }
 
     /// True when the grammar is satisfied in one of the states of `set`.
