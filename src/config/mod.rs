@@ -17,10 +17,10 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    AgentConfig, ApiConfig, BackendChoice, DEFAULT_AGREE_MARGIN, DEFAULT_API_LISTEN, DEFAULT_RATE,
-    DEFAULT_VOICE, EventsConfig, HistoryConfig, IntegrationsConfig, LlmDefaults, McpConfig,
-    McpServerConfig, PriceAlert, ProviderConfig, PttMode, SpeakerConfig, VoiceConfig,
-    WorkflowSource,
+    AgentConfig, ApiConfig, BackendChoice, DEFAULT_AGREE_MARGIN, DEFAULT_API_LISTEN,
+    DEFAULT_PROMPT_CHARS, DEFAULT_RATE, DEFAULT_VOICE, EventsConfig, HistoryConfig,
+    IntegrationsConfig, LlmDefaults, McpConfig, McpServerConfig, PriceAlert, ProviderConfig,
+    PttMode, SpeakerConfig, VoiceConfig, WorkflowSource,
 };
 
 /// Errors reading the configuration.

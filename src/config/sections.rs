@@ -15,6 +15,12 @@ pub const DEFAULT_RATE: u32 = 175;
 /// The default of `voice.agree_margin` (see `voice::AGREE_MARGIN`).
 pub const DEFAULT_AGREE_MARGIN: f32 = 2.5;
 
+/// The default of `voice.prompt_chars`: about 90 tokens, well inside whisper's 223-token prompt
+/// window, so a dozen workflows each get a sentence (at 200 characters, a thirteenth bundled
+/// workflow pushed "What's the weather like today?" out of the prompt and tiny.en stopped
+/// hearing it, before the grammar-guided pass existed).
+pub const DEFAULT_PROMPT_CHARS: usize = 400;
+
 /// `[voice]` in config.toml.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -59,6 +65,10 @@ pub struct VoiceConfig {
     /// would; 0 turns it off. Default 1.2: longer than the hesitations people make inside a
     /// command (mostly under a second), short enough not to feel like waiting.
     pub silence_stop: f32,
+    /// Longest initial prompt of the workflows' phrases handed to whisper, in characters
+    /// (0: no prompt). Each prompt token costs whisper a decoder step over the whole vocabulary
+    /// on every decode, about 1 ms a token on 2 cores: see ARCHITECTURE.md for what it buys.
+    pub prompt_chars: usize,
 }
 
 impl Default for VoiceConfig {
@@ -77,6 +87,7 @@ impl Default for VoiceConfig {
             max_seconds: 30,
             speculate_pause_ms: 200,
             silence_stop: 1.2,
+            prompt_chars: crate::config::DEFAULT_PROMPT_CHARS,
         }
     }
 }

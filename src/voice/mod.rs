@@ -557,12 +557,6 @@ struct Phrases {
 /// nearest phrase agrees with it.
 pub const AGREE_MARGIN: f32 = crate::config::DEFAULT_AGREE_MARGIN;
 
-/// How long whisper's initial prompt of phrases may be: about 90 tokens, well inside whisper's
-/// 223-token prompt window, so a dozen workflows each get a sentence (at 200 characters, a
-/// thirteenth bundled workflow pushed "What's the weather like today?" out of the prompt and
-/// tiny.en stopped hearing it).
-pub const PROMPT_MAX_CHARS: usize = 400;
-
 /// The least score the free text's nearest phrase must have to count as agreeing.
 pub const AGREE_FLOOR: f32 = 0.5;
 
@@ -667,7 +661,7 @@ fn build_matcher(engine: &Engine, config: &VoiceConfig) -> Result<Phrases, Voice
                 .join("; "),
         )
     })?;
-    let prompt = matcher.initial_prompt(PROMPT_MAX_CHARS);
+    let prompt = matcher.initial_prompt(config.prompt_chars);
     let grammar = match matcher.decoding_grammar().filter(|_| config.grammar) {
         // The grammar is generated from phrases that parsed: failing here is a bug in the
         // generator, which must not take voice commands down with it.
