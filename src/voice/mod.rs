@@ -267,20 +267,11 @@ impl VoiceLoop {
                 ..Timings::default()
             },
         );
-        let report = self.vad.analyze(&samples);
-        if !report.has_speech {
-            tracing::info!(
-                audio_ms,
-                voiced_ms = report.voiced_ms,
-                "no speech in the recording"
-            );
+        let matcher = self.matcher();
+        let Some(transcript) = self.hear(&samples, speculation, progress).await? else {
             handled.reason = Some("no speech detected".into());
             return Ok(handled);
-        }
-        let speech = report.trim(&samples).to_vec();
-        progress(Phase::Transcribing);
-        let matcher = self.matcher();
-        let transcript = self.hear(&samples, speech, speculation).await?;
+        };
         handled.timings.speculative = transcript.1;
         let transcript = transcript.0;
         handled.timings.stt_ms = transcript.stt_ms;

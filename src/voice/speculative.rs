@@ -8,6 +8,7 @@
 //!
 //! - nothing: the speculative transcript stands for the utterance (already there, or the decode
 //!   still running is awaited: it is the same decode a fresh one would be, started earlier);
+//!   the whole recording is not put through the speech gate again, its snapshot passed it;
 //! - something: the recording is decoded again. The new `transcribe` call supersedes the
 //!   speculative one if it still runs (`stt` aborts it within milliseconds).
 //!
@@ -25,13 +26,15 @@ use std::time::Instant;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::VoiceLoop;
+use super::{Phase, VoiceLoop};
 use crate::stt::{SttError, Transcript};
 
 /// A decode of the recording up to a pause, started while the key was still held.
 #[derive(Debug)]
 pub struct Speculation {
     covered: usize,
+    /// The snapshot passed the speech gate (so a decode was started).
+    had_speech: bool,
     started: Instant,
     result: oneshot::Receiver<Option<Transcript>>,
 }
@@ -89,20 +92,23 @@ impl VoiceLoop {
         }
         Speculation {
             covered,
+            had_speech: report.has_speech,
             started: Instant::now(),
             result,
         }
     }
 
-    /// The transcript of a finished recording `samples` whose speech part is `speech`, and
-    /// whether it is `speculation`'s: used when nothing was heard after its snapshot and it
-    /// decoded something; otherwise `speech` is decoded now.
+    /// The transcript of a finished recording `samples`, and whether it is `speculation`'s:
+    /// used when nothing was heard after its snapshot and it decoded something (the snapshot
+    /// passed the speech gate, so the whole recording is not gated again); otherwise the
+    /// recording goes through the gate and its speech part is decoded now. `None` when the gate
+    /// finds no speech. `progress` hears `Transcribing` once there is speech to wait for.
     pub(super) async fn hear(
         &self,
         samples: &[f32],
-        speech: Vec<f32>,
         speculation: Option<Speculation>,
-    ) -> Result<(Transcript, bool), SttError> {
+        progress: &(dyn Fn(Phase) + Send + Sync),
+    ) -> Result<Option<(Transcript, bool)>, SttError> {
         if let Some(s) = speculation {
             let covered = s.covered;
             if covered > samples.len() || self.vad.loud_after(samples, covered) {
@@ -111,14 +117,27 @@ impl VoiceLoop {
                     audio_ms = samples.len() / 16,
                     "speech after the speculative snapshot: decoding again"
                 );
-            } else if let Some(t) = s.transcript().await {
-                tracing::info!(covered_ms = covered / 16, "speculative transcript used");
-                return Ok((t, true));
-            } else {
+            } else if s.had_speech {
+                progress(Phase::Transcribing);
+                if let Some(t) = s.transcript().await {
+                    tracing::info!(covered_ms = covered / 16, "speculative transcript used");
+                    return Ok(Some((t, true)));
+                }
                 tracing::info!("the speculative decode gave nothing: decoding again");
             }
         }
-        Ok((self.decode(speech).await?, false))
+        let report = self.vad.analyze(samples);
+        if !report.has_speech {
+            tracing::info!(
+                audio_ms = samples.len() / 16,
+                voiced_ms = report.voiced_ms,
+                "no speech in the recording"
+            );
+            return Ok(None);
+        }
+        progress(Phase::Transcribing);
+        let speech = report.trim(samples).to_vec();
+        Ok(Some((self.decode(speech).await?, false)))
     }
 }
 
