@@ -88,20 +88,29 @@ pub(super) async fn get_one(
     Ok(Json(json!({ "run": run, "actions": actions })))
 }
 
-/// The engine refused a control: a run that exists but has ended is a conflict, not a 404.
+/// Applies a control to a run: a run that exists but has ended is a conflict, not a 404. A run
+/// whose end is already recorded is over even while it is still leaving the engine's active
+/// set (a moment after its status was written): controlling it is refused the same way.
 fn control(
     api: &Api,
     id: &str,
     what: &str,
-    r: Result<(), crate::engine::EngineError>,
+    op: impl FnOnce() -> Result<(), crate::engine::EngineError>,
 ) -> Result<Json<Value>, ApiError> {
-    match r {
+    let ended = |status: &dyn std::fmt::Display| {
+        ApiError::Conflict(format!(
+            "run `{id}` is {status}: only a running, queued or paused run can be {what}"
+        ))
+    };
+    if let Some(run) = api.engine.store().get_run(id)?
+        && run.status.is_final()
+    {
+        return Err(ended(&run.status));
+    }
+    match op() {
         Ok(()) => Ok(Json(json!({"run_id": id, "done": what}))),
         Err(crate::engine::EngineError::UnknownRun(_)) => match api.engine.store().get_run(id)? {
-            Some(run) => Err(ApiError::Conflict(format!(
-                "run `{id}` is {}: only a running, queued or paused run can be {what}",
-                run.status
-            ))),
+            Some(run) => Err(ended(&run.status)),
             None => Err(ApiError::NotFound(format!("no run `{id}`"))),
         },
         Err(e) => Err(e.into()),
@@ -112,25 +121,22 @@ pub(super) async fn pause(
     State(api): State<Arc<Api>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    control(&api, &id, "paused", api.engine.pause(&id))
+    control(&api, &id, "paused", || api.engine.pause(&id))
 }
 
 pub(super) async fn resume(
     State(api): State<Arc<Api>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    control(&api, &id, "resumed", api.engine.resume(&id))
+    control(&api, &id, "resumed", || api.engine.resume(&id))
 }
 
 pub(super) async fn cancel(
     State(api): State<Arc<Api>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    control(
-        &api,
-        &id,
-        "cancelled",
+    control(&api, &id, "cancelled", || {
         api.engine
-            .cancel_with(&id, "cancelled through the API".into()),
-    )
+            .cancel_with(&id, "cancelled through the API".into())
+    })
 }
