@@ -188,6 +188,8 @@ async fn an_ack_is_said_while_the_slow_workflow_still_runs() {
     let mut acked_while_running = false;
     for _ in 0..2400 {
         if rig.said.said() == ["On it."] {
+            // The run's rows may still wait in the store's writer queue: read what was recorded.
+            rig.engine.store().flush().await.unwrap();
             let runs = rig.engine.store().list_runs(Some("backup"), 5).unwrap();
             acked_while_running = runs.iter().any(|r| !r.status.is_final());
             break;
