@@ -24,10 +24,7 @@ pub fn resolve_model(arg: Option<&str>, config: &Config, paths: &Paths) -> anyho
 }
 
 pub(super) fn transcriber(config: &Config, model: PathBuf) -> Transcriber {
-    let mut cfg = SttConfig::new(model);
-    cfg.idle_unload = Duration::from_secs(config.voice.idle_unload_secs);
-    cfg.audio_ctx_floor = config.voice.audio_ctx_floor;
-    Transcriber::new(cfg)
+    Transcriber::new(SttConfig::for_voice(model, &config.voice))
 }
 
 /// `atlas model list`.

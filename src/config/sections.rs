@@ -15,6 +15,9 @@ pub const DEFAULT_RATE: u32 = 175;
 /// The default of `voice.agree_margin` (see `voice::AGREE_MARGIN`).
 pub const DEFAULT_AGREE_MARGIN: f32 = 2.5;
 
+/// The default of `voice.guided_forks`.
+pub const DEFAULT_GUIDED_FORKS: usize = 0;
+
 /// The default of `voice.prompt_chars`: about 90 tokens, well inside whisper's 223-token prompt
 /// window, so a dozen workflows each get a sentence (at 200 characters, a thirteenth bundled
 /// workflow pushed "What's the weather like today?" out of the prompt and tiny.en stopped
@@ -69,6 +72,12 @@ pub struct VoiceConfig {
     /// (0: no prompt). Each prompt token costs whisper a decoder step over the whole vocabulary
     /// on every decode, about 1 ms a token on 2 cores: see ARCHITECTURE.md for what it buys.
     pub prompt_chars: usize,
+    /// Readings the grammar-guided decode tries besides whisper's greedy one: each forks where
+    /// the model was least sure between two tokens the grammar allows and decodes on from there
+    /// (on the encoding already made: a fork costs its remaining tokens, a few ms each). The best
+    /// scoring reading stands. Default 0 (greedy alone): forks hear more commands right and
+    /// also let more wrong readings through the margins; see ARCHITECTURE.md for the figures.
+    pub guided_forks: usize,
 }
 
 impl Default for VoiceConfig {
@@ -88,6 +97,7 @@ impl Default for VoiceConfig {
             speculate_pause_ms: 200,
             silence_stop: 1.2,
             prompt_chars: crate::config::DEFAULT_PROMPT_CHARS,
+            guided_forks: DEFAULT_GUIDED_FORKS,
         }
     }
 }

@@ -396,9 +396,7 @@ fn voice_loop(
     model: PathBuf,
     speaker: Arc<MeteredSpeaker>,
 ) -> Result<Arc<VoiceLoop>, crate::voice::VoiceError> {
-    let mut stt = SttConfig::new(model);
-    stt.idle_unload = Duration::from_secs(config.voice.idle_unload_secs);
-    stt.audio_ctx_floor = config.voice.audio_ctx_floor;
+    let stt = SttConfig::for_voice(model, &config.voice);
     VoiceLoop::new(
         engine.clone(),
         Transcriber::new(stt),

@@ -96,15 +96,21 @@ const NON_SPEECH: [&str; 54] = [
 impl Vocab {
     /// Reads the vocabulary of a loaded model.
     pub(crate) fn load(ctx: &WhisperContext) -> Vocab {
-        let eot = ctx.token_eot();
-        let bytes: Vec<Vec<u8>> = (0..eot)
+        let bytes: Vec<Vec<u8>> = (0..ctx.token_eot())
             .map(|id| {
                 ctx.token_to_bytes(id)
                     .map(<[u8]>::to_vec)
                     .unwrap_or_default()
             })
             .collect();
-        let mut sorted: Vec<u32> = (0..eot as u32).collect();
+        Vocab::from_tokens(bytes, usize::try_from(ctx.n_vocab()).unwrap_or(0))
+    }
+
+    /// A vocabulary of these text tokens (ids in order), the end-of-text right after them, and
+    /// `n_logits` logits a step in all.
+    pub(crate) fn from_tokens(bytes: Vec<Vec<u8>>, n_logits: usize) -> Vocab {
+        let eot = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+        let mut sorted: Vec<u32> = (0..bytes.len() as u32).collect();
         sorted.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]));
         let mut suppressed: std::collections::HashSet<Vec<u8>> = NON_SPEECH
             .iter()
@@ -121,7 +127,7 @@ impl Vocab {
             bytes,
             sorted,
             eot,
-            n_logits: usize::try_from(ctx.n_vocab()).unwrap_or(0),
+            n_logits,
         }
     }
 
@@ -253,6 +259,14 @@ impl<'a> Guide<'a> {
         r.last.clear();
         r.last.extend_from_slice(logits);
         r.last_lse = log_sum_exp(logits);
+        drop(r);
+        self.constrain(tokens, logits);
+    }
+
+    /// Holds one step's logits to the grammar (nothing without one), given the tokens chosen
+    /// so far: every token above the best one that keeps the text in the grammar is ruled out,
+    /// so that one is the highest; the logits left keep their values. Records nothing.
+    pub(crate) fn constrain(&self, tokens: &[i32], logits: &mut [f32]) {
         let Some(grammar) = self.grammar else {
             return;
         };
@@ -307,6 +321,7 @@ impl<'a> Guide<'a> {
             return;
         }
         // Rarely the grammar's next token is far down the list: rule out every token leaving it.
+        let mut r = self.record();
         let mut allowed = std::mem::take(&mut r.allowed);
         allowed.clear();
         allowed.resize(eot, false);
@@ -342,7 +357,7 @@ fn logprob(logits: &[f32], lse: f32, id: i32) -> Option<f32> {
     l.is_finite().then_some(l - lse)
 }
 
-fn log_sum_exp(logits: &[f32]) -> f32 {
+pub(super) fn log_sum_exp(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if !max.is_finite() {
         return max;

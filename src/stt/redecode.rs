@@ -16,7 +16,7 @@
 use whisper_rs::WhisperState;
 
 use super::SttError;
-use super::guide::{Guide, Vocab};
+use super::guide::{Guide, Vocab, log_sum_exp};
 
 /// What the last `whisper_full` left in the state that the next decode starts from.
 #[derive(Debug, Clone, Copy)]
@@ -27,47 +27,206 @@ pub(super) struct Encoded {
     pub prompt_last: i32,
 }
 
-/// Greedy decode from `encoded`, every step's logits handed to `guide` as whisper.cpp hands them
-/// to its filter. Returns whisper's raw text and the last token chosen (the end-of-text, or the
-/// last text token when the budget of `max_tokens` ran out, as `whisper_full` counts it).
-pub(super) fn decode_again(
-    state: &mut WhisperState,
+/// Where a decode's logits come from: whisper's decoder on the state the last `whisper_full`
+/// left ([`WhisperSteps`]), or a stand-in in tests.
+pub(super) trait Steps {
+    /// Decodes `token` at position `pos` of the decoder's sequence, dropping whatever the cache
+    /// held from `pos` on, and returns the logits of the token that follows.
+    fn step(&mut self, token: i32, pos: usize) -> Result<&[f32], SttError>;
+}
+
+/// [`Steps`] on a whisper state.
+pub(super) struct WhisperSteps<'s> {
+    pub state: &'s mut WhisperState,
+    pub threads: usize,
+}
+
+impl Steps for WhisperSteps<'_> {
+    fn step(&mut self, token: i32, pos: usize) -> Result<&[f32], SttError> {
+        let infer = |e: whisper_rs::WhisperError| SttError::Inference(e.to_string());
+        self.state
+            .decode(&[token], pos, self.threads.max(1))
+            .map_err(infer)?;
+        self.state.get_logits().map_err(infer)
+    }
+}
+
+/// How far the guided decode looks beyond whisper's greedy path.
+pub(super) struct Search<'a> {
+    /// Other readings to try: each takes, at the step where the model was least sure between
+    /// the token it chose and the best other token the grammar allows, that other token, and
+    /// goes on greedily from there (0: whisper's greedy decode alone).
+    pub flips: usize,
+    /// Whether a finished reading may be taken (in the grammar, long enough): the best-scoring
+    /// acceptable reading is returned, else the greedy one.
+    pub acceptable: &'a dyn Fn(&str) -> bool,
+}
+
+/// One reading the search found.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    /// whisper's raw text.
+    pub raw: String,
+    /// The last token chosen: the end-of-text, or the last text token when the budget of
+    /// `max_tokens` ran out (as `whisper_full` counts it).
+    pub last: Option<i32>,
+    /// Mean log-probability of its tokens, as [`Guide::score`] counts it.
+    pub score: Option<f32>,
+    /// Readings decoded, the greedy one included.
+    pub readings: usize,
+}
+
+/// A reading: its tokens, the model's log-probability of each, and where another token would
+/// have been nearly as likely.
+struct Reading {
+    ids: Vec<i32>,
+    logprobs: Vec<f32>,
+}
+
+/// A step a reading could have taken otherwise: the token and how much less likely it was.
+struct Fork {
+    reading: usize,
+    step: usize,
+    token: i32,
+    logprob: f32,
+    behind: f32,
+}
+
+/// Decodes from `encoded` with every step's logits held to `guide` (whisper.cpp's greedy loop
+/// and its suppression of special and non-speech tokens, in whisper's order around the filter),
+/// then, with `search.flips`, up to that many other readings forking where the model was least
+/// sure. Each fork decodes again only from its step: the self-attention cache holds the shared
+/// prefix, and `whisper_decode` drops what lies beyond the position it is given.
+pub(super) fn decode_guided(
+    steps: &mut dyn Steps,
     vocab: &Vocab,
     guide: &Guide<'_>,
     encoded: Encoded,
     max_tokens: i32,
-    threads: usize,
     aborted: &dyn Fn() -> bool,
-) -> Result<(String, Option<i32>), SttError> {
-    let infer = |e: whisper_rs::WhisperError| SttError::Inference(e.to_string());
-    let mut ids: Vec<i32> = Vec::new();
-    let mut logits: Vec<f32> = Vec::new();
-    let mut next = encoded.prompt_last;
-    let first = encoded.prompt_len.saturating_sub(1);
-    // whisper.cpp ends a segment after the token of step `i >= max_tokens`: one more than the
-    // budget, the end-of-text included.
-    let steps = usize::try_from(max_tokens.max(0)).unwrap_or(0) + 1;
-    for pos in first..first + steps {
-        if aborted() {
-            return Err(SttError::Aborted);
-        }
-        state.decode(&[next], pos, threads.max(1)).map_err(infer)?;
-        logits.clear();
-        logits.extend_from_slice(state.get_logits().map_err(infer)?);
-        vocab.suppress_special(&mut logits, ids.is_empty());
-        guide.filter(&ids, &mut logits);
-        vocab.suppress_non_speech(&mut logits);
-        let Some(token) = argmax(&logits) else { break };
-        ids.push(token);
-        if token == vocab.eot() {
+    search: &Search<'_>,
+) -> Result<Decoded, SttError> {
+    let mut decoder = Decoder {
+        steps,
+        vocab,
+        guide,
+        encoded,
+        // whisper.cpp ends a segment after the token of step `i >= max_tokens`: one more than
+        // the budget, the end-of-text included.
+        budget: usize::try_from(max_tokens.max(0)).unwrap_or(0) + 1,
+        aborted,
+        forks: search.flips > 0,
+    };
+    let mut forks = Vec::new();
+    let mut readings = vec![decoder.run(Vec::new(), Vec::new(), 0, &mut forks)?];
+    while readings.len() <= search.flips {
+        let Some(best) =
+            (0..forks.len()).min_by(|&a, &b| forks[a].behind.total_cmp(&forks[b].behind))
+        else {
             break;
-        }
-        next = token;
+        };
+        let fork = forks.swap_remove(best);
+        let parent = &readings[fork.reading];
+        let mut ids = parent.ids[..fork.step].to_vec();
+        let mut logprobs = parent.logprobs[..fork.step].to_vec();
+        ids.push(fork.token);
+        logprobs.push(fork.logprob);
+        let index = readings.len();
+        readings.push(decoder.run(ids, logprobs, index, &mut forks)?);
     }
-    Ok((
-        String::from_utf8_lossy(&vocab.text(&ids)).into_owned(),
-        ids.last().copied(),
-    ))
+    let text = |r: &Reading| String::from_utf8_lossy(&vocab.text(&r.ids)).into_owned();
+    let mean = |r: &Reading| {
+        (!r.logprobs.is_empty()).then(|| r.logprobs.iter().sum::<f32>() / r.logprobs.len() as f32)
+    };
+    let ended = |r: &Reading| r.ids.last() == Some(&vocab.eot());
+    // The greedy reading stands unless another acceptable one scores better.
+    let greedy = &readings[0];
+    let score = |r: &Reading| {
+        if ended(r) && (search.acceptable)(&text(r)) {
+            mean(r).unwrap_or(f32::MIN)
+        } else {
+            f32::MIN
+        }
+    };
+    let chosen = readings
+        .iter()
+        .skip(1)
+        .filter(|r| score(r) > score(greedy))
+        .max_by(|a, b| score(a).total_cmp(&score(b)))
+        .unwrap_or(greedy);
+    Ok(Decoded {
+        raw: text(chosen),
+        last: chosen.ids.last().copied(),
+        score: mean(chosen),
+        readings: readings.len(),
+    })
+}
+
+/// The fixed inputs of one guided decode's readings.
+struct Decoder<'s, 'a> {
+    steps: &'s mut dyn Steps,
+    vocab: &'a Vocab,
+    guide: &'a Guide<'a>,
+    encoded: Encoded,
+    budget: usize,
+    aborted: &'a dyn Fn() -> bool,
+    forks: bool,
+}
+
+impl Decoder<'_, '_> {
+    /// Decodes greedily on from `ids` (whose last token, if any, is not decoded yet), noting in
+    /// `forks` each step's best other token the grammar allows (as reading `index`).
+    fn run(
+        &mut self,
+        mut ids: Vec<i32>,
+        mut logprobs: Vec<f32>,
+        index: usize,
+        forks: &mut Vec<Fork>,
+    ) -> Result<Reading, SttError> {
+        // The prompt's last token sits at `first`, the reading's `k`th token at `first + 1 + k`.
+        let first = self.encoded.prompt_len.saturating_sub(1);
+        let mut logits: Vec<f32> = Vec::new();
+        let mut other: Vec<f32> = Vec::new();
+        while ids.len() < self.budget && ids.last() != Some(&self.vocab.eot()) {
+            if (self.aborted)() {
+                return Err(SttError::Aborted);
+            }
+            let next = ids.last().copied().unwrap_or(self.encoded.prompt_last);
+            logits.clear();
+            logits.extend_from_slice(self.steps.step(next, first + ids.len())?);
+            self.vocab.suppress_special(&mut logits, ids.is_empty());
+            let lse = log_sum_exp(&logits);
+            if self.forks {
+                other.clear();
+                other.extend_from_slice(&logits);
+            }
+            // The filter only rules tokens out: the survivors keep their logits.
+            self.guide.constrain(&ids, &mut logits);
+            self.vocab.suppress_non_speech(&mut logits);
+            let Some(token) = argmax(&logits) else { break };
+            let logprob = logits[token as usize] - lse;
+            if self.forks {
+                // The best other token the grammar allows: the chosen one ruled out, the step
+                // held to the grammar again.
+                other[token as usize] = f32::NEG_INFINITY;
+                self.guide.constrain(&ids, &mut other);
+                self.vocab.suppress_non_speech(&mut other);
+                if let Some(alt) = argmax(&other) {
+                    let alt_logprob = other[alt as usize] - lse;
+                    forks.push(Fork {
+                        reading: index,
+                        step: ids.len(),
+                        token: alt,
+                        logprob: alt_logprob,
+                        behind: logprob - alt_logprob,
+                    });
+                }
+            }
+            ids.push(token);
+            logprobs.push(logprob);
+        }
+        Ok(Reading { ids, logprobs })
+    }
 }
 
 /// The first highest finite logit, as whisper.cpp's greedy sampler picks it.
@@ -84,6 +243,139 @@ fn argmax(logits: &[f32]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stt::Grammar;
+
+    const CALL: i32 = 0;
+    const TIM: i32 = 1;
+    const TOM: i32 = 2;
+    const OTHY: i32 = 3;
+    const STOP: i32 = 4;
+    const THE: i32 = 5;
+    const EOT: i32 = 6;
+
+    /// Six text tokens, the end-of-text, one special token.
+    fn vocab() -> Vocab {
+        let tokens = [" Call", " Tim", " Tom", "othy", ".", " the"];
+        Vocab::from_tokens(tokens.iter().map(|t| t.as_bytes().to_vec()).collect(), 8)
+    }
+
+    /// A decoder whose logits follow the reading so far; it checks that every step continues
+    /// the sequence its cache holds.
+    struct Table {
+        first: usize,
+        held: Vec<i32>,
+        logits: Vec<f32>,
+        decoded: usize,
+    }
+
+    impl Table {
+        fn new(encoded: Encoded) -> Table {
+            Table {
+                first: encoded.prompt_len - 1,
+                held: Vec::new(),
+                logits: Vec::new(),
+                decoded: 0,
+            }
+        }
+    }
+
+    impl Steps for Table {
+        fn step(&mut self, token: i32, pos: usize) -> Result<&[f32], SttError> {
+            let k = pos - self.first;
+            assert!(
+                k <= self.held.len(),
+                "step at {pos} past the cache's {}",
+                self.held.len()
+            );
+            self.held.truncate(k);
+            self.held.push(token);
+            self.decoded += 1;
+            // The reading so far: what was decoded after the prompt's last token.
+            let reading = &self.held[1..];
+            let mut l = vec![0.0f32; 8];
+            let mut set = |id: i32, v: f32| l[id as usize] = v;
+            match reading {
+                [] => set(CALL, 5.0),
+                // Nearly a tie; "the" is likelier still but outside the grammar.
+                [CALL] => {
+                    set(TIM, 3.0);
+                    set(TOM, 2.9);
+                    set(THE, 4.0);
+                }
+                // After "Tim" the model wants what the grammar forbids: "othy" is unlikely.
+                [CALL, TIM] => {
+                    set(THE, 6.0);
+                    set(STOP, 5.0);
+                }
+                [CALL, TIM, OTHY] | [CALL, TOM] => set(STOP, 5.0),
+                [.., STOP] => set(EOT, 5.0),
+                _ => {}
+            }
+            self.logits = l;
+            Ok(&self.logits)
+        }
+    }
+
+    fn search(flips: usize, acceptable: &dyn Fn(&str) -> bool) -> (Decoded, usize) {
+        let vocab = vocab();
+        let grammar = Grammar::parse("root ::= \" Call \" (\"Tom\" | \"Timothy\") \".\"").unwrap();
+        let guide = Guide::guided(&vocab, &grammar);
+        let encoded = Encoded {
+            prompt_len: 4,
+            prompt_last: 7,
+        };
+        let mut table = Table::new(encoded);
+        let search = Search { flips, acceptable };
+        let decoded =
+            decode_guided(&mut table, &vocab, &guide, encoded, 10, &|| false, &search).unwrap();
+        (decoded, table.decoded)
+    }
+
+    #[test]
+    fn a_fork_at_the_least_sure_step_finds_the_likelier_reading_greedy_missed() {
+        let (greedy, steps) = search(0, &|_| true);
+        assert_eq!(greedy.raw, " Call Timothy.");
+        assert_eq!((greedy.readings, steps), (1, 5));
+        assert_eq!(greedy.last, Some(EOT));
+        let (forked, steps) = search(3, &|_| true);
+        assert_eq!(forked.raw, " Call Tom.");
+        assert!(
+            forked.score.unwrap() > greedy.score.unwrap() + 0.5,
+            "{forked:?} {greedy:?}"
+        );
+        // The one fork the grammar leaves (Tom for Tim) decodes only from its step ("Tom", then
+        // "."): two steps more, not a whole reading; no other step had a second token the
+        // grammar allows.
+        assert_eq!((forked.readings, steps), (2, 7));
+    }
+
+    #[test]
+    fn a_fork_that_is_not_acceptable_never_stands() {
+        let (decoded, _) = search(3, &|raw| !raw.contains("Tom"));
+        assert_eq!(decoded.raw, " Call Timothy.");
+        assert_eq!(decoded.readings, 2);
+    }
+
+    #[test]
+    fn the_score_is_the_mean_log_probability_of_the_chosen_tokens() {
+        let (decoded, _) = search(3, &|_| true);
+        // Every step's logits: the chosen token's value, seven others at 0 (one is the special
+        // token, ruled out; at the first step the end-of-text too).
+        let lp = |best: f32, others: &[f32]| {
+            best - (best.exp() + others.iter().map(|o| o.exp()).sum::<f32>()).ln()
+        };
+        let expected = [
+            lp(5.0, &[0.0; 5]),
+            lp(2.9, &[3.0, 4.0, 0.0, 0.0, 0.0, 0.0]),
+            lp(5.0, &[0.0; 6]),
+            lp(5.0, &[0.0; 6]),
+        ];
+        let mean = expected.iter().sum::<f32>() / 4.0;
+        assert!(
+            (decoded.score.unwrap() - mean).abs() < 1e-4,
+            "{decoded:?} against {mean}"
+        );
+    }
 
     #[test]
     fn argmax_takes_the_first_best_finite_logit() {

@@ -27,7 +27,7 @@ use whisper_rs::{
 use super::SttError;
 use super::gbnf::Grammar;
 use super::guide::{Guide, Vocab};
-use super::redecode::{Encoded, decode_again};
+use super::redecode::{Encoded, Search, WhisperSteps, decode_guided};
 use super::text::{audio_ctx_for, max_tokens_for, retry_audio_ctx, sanitize_prompt};
 use super::transcript::{clean_transcript, has_loop};
 use crate::audio::SAMPLE_RATE;
@@ -55,6 +55,9 @@ pub struct SttConfig {
     /// free one and still be taken; it must also have at least two thirds of the free one's
     /// letters.
     pub guided_margin: f32,
+    /// Readings the guided decode tries besides whisper's greedy one, each forking where the
+    /// model was least sure between two tokens the grammar allows (0: greedy alone).
+    pub guided_forks: usize,
 }
 
 impl SttConfig {
@@ -70,6 +73,18 @@ impl SttConfig {
             initial_prompt: None,
             flash_attn: true,
             guided_margin: GUIDED_MARGIN,
+            guided_forks: 0,
+        }
+    }
+
+    /// [`SttConfig::new`] with what `[voice]` sets: unloading, the window floor and the guided
+    /// decode's forks.
+    pub fn for_voice(model_path: impl Into<PathBuf>, voice: &crate::config::VoiceConfig) -> Self {
+        Self {
+            idle_unload: Duration::from_secs(voice.idle_unload_secs),
+            audio_ctx_floor: voice.audio_ctx_floor,
+            guided_forks: voice.guided_forks,
+            ..SttConfig::new(model_path)
         }
     }
 
@@ -537,20 +552,22 @@ impl Run<'_> {
         let Some(grammar) = grammar.filter(|g| !g.accepts(&chosen.pass.raw)) else {
             return Ok(chosen);
         };
-        let guided = self.guided_pass(model, chosen.pass.audio_ctx, grammar)?;
+        let free_letters = letter_count(&chosen.pass.raw);
+        // A mean per token favours a guided decode that stops early: a short phrase ("Call
+        // Siobhan.", "What needs me?") must not stand for a longer sentence that is none of the
+        // phrases ("Is the not disturb on?"). Measured in letters, not words: whisper splits a
+        // word it does not know into several ("Connect blue to f-" for "Connect bluetooth.").
+        let covers = |raw: &str| 3 * letter_count(raw) >= 2 * free_letters;
+        let acceptable = |raw: &str| covers(raw) && grammar.accepts(raw);
+        let guided = self.guided_pass(model, chosen.pass.audio_ctx, grammar, &acceptable)?;
         chosen.passes += 1;
         let close_enough = match (guided.score, chosen.pass.score) {
             (Some(g), Some(f)) => g >= f - self.cfg.guided_margin,
             _ => false,
         };
-        // A mean per token favours a guided decode that stops early: a short phrase ("Call
-        // Siobhan.", "What needs me?") must not stand for a longer sentence that is none of the
-        // phrases ("Is the not disturb on?"). Measured in letters, not words: whisper splits a
-        // word it does not know into several ("Connect blue to f-" for "Connect bluetooth.").
-        let covers = 3 * letter_count(&guided.raw) >= 2 * letter_count(&chosen.pass.raw);
         tracing::debug!(free = %chosen.pass.raw, free_score = ?chosen.pass.score,
             guided = %guided.raw, guided_score = ?guided.score, "free and guided decodes");
-        if covers && grammar.accepts(&guided.raw) {
+        if acceptable(&guided.raw) {
             if close_enough {
                 chosen.guided = true;
                 let free = std::mem::replace(&mut chosen.pass, guided);
@@ -563,12 +580,14 @@ impl Run<'_> {
     }
 
     /// The guided decode after a free one with window `audio_ctx`: on the free pass's encoding
-    /// when that window held the whole clip, else a whole `whisper_full` again.
+    /// when that window held the whole clip (with [`SttConfig::guided_forks`] other readings,
+    /// the best `acceptable` one taken), else a whole guided `whisper_full` again.
     fn guided_pass(
         &self,
         model: &mut Model,
         audio_ctx: i32,
         grammar: &Grammar,
+        acceptable: &dyn Fn(&str) -> bool,
     ) -> Result<Pass, SttError> {
         // whisper_full encodes nothing for a clip under 110 ms: no encoding would be there.
         let window_samples = usize::try_from(audio_ctx).unwrap_or(0) * SAMPLES_PER_FRAME;
@@ -577,19 +596,28 @@ impl Run<'_> {
         }
         let encoded = model.encoded(self.prompt)?;
         let guide = Guide::guided(&model.vocab, grammar);
-        let (raw, last) = decode_again(
-            &mut model.state,
+        let search = Search {
+            flips: self.cfg.guided_forks,
+            acceptable,
+        };
+        let mut steps = WhisperSteps {
+            state: &mut model.state,
+            threads: self.cfg.thread_count(),
+        };
+        let decoded = decode_guided(
+            &mut steps,
             &model.vocab,
             &guide,
             encoded,
             self.max_tokens,
-            self.cfg.thread_count(),
             &|| self.abort.fired(),
+            &search,
         )?;
+        tracing::debug!(readings = decoded.readings, "guided decode");
         Ok(Pass {
-            score: guide.score(last),
-            out_of_tokens: last != Some(model.vocab.eot()),
-            raw,
+            score: decoded.score,
+            out_of_tokens: decoded.last != Some(model.vocab.eot()),
+            raw: decoded.raw,
             audio_ctx,
         })
     }

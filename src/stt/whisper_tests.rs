@@ -393,7 +393,9 @@ fn a_guided_pass_on_the_free_encoding_reads_what_a_whole_guided_decode_reads() {
             let window = audio_ctx_for(clip.len(), 0, cfg.audio_ctx_margin);
             let whole = run.pass(&mut model, window, Some(&grammar)).unwrap();
             let free = run.pass(&mut model, window, None).unwrap();
-            let again = run.guided_pass(&mut model, window, &grammar).unwrap();
+            let again = run
+                .guided_pass(&mut model, window, &grammar, &|_| true)
+                .unwrap();
             let prompt_len = prompt.map(str::len);
             eprintln!(
                 "{said} (prompt of {prompt_len:?} bytes): free {:?}, guided {:?} {:?}, again {:?} {:?}",

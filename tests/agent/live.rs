@@ -161,7 +161,7 @@ async fn in_toggle_mode_the_silence_after_speech_ends_the_recording_without_a_se
     tap(&rig.x).await;
     wait_for(&d, "listening", || state(&d) == "listening").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(state(&d), "listening");
+    assert_eq!(state(&d), "listening", "{}", d.logged());
 
     let cmd = dir.join("medium.wav");
     espeak("Set the volume to medium.", "en-us", 150, &cmd);

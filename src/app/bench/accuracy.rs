@@ -136,9 +136,7 @@ pub async fn accuracy(global: &Global, opts: AccuracyOpts) -> anyhow::Result<()>
             corpus.display()
         );
     }
-    let mut stt = SttConfig::new(model.clone());
-    stt.audio_ctx_floor = config.voice.audio_ctx_floor;
-    let transcriber = Transcriber::new(stt);
+    let transcriber = Transcriber::new(SttConfig::for_voice(model.clone(), &config.voice));
     if !opts.text {
         transcriber.preload().await?;
     }

@@ -422,8 +422,7 @@ pub async fn agent(global: &Global, model: Option<&str>, as_json: bool) -> anyho
     let metered = MeteredSpeaker::new(real);
     let gated = GatedSpeaker::new(metered.clone());
     let app = bench_runtime(tmp.path(), gated.clone())?;
-    let mut stt = SttConfig::new(model);
-    stt.audio_ctx_floor = config.voice.audio_ctx_floor;
+    let stt = SttConfig::for_voice(model, &config.voice);
     let voice = Arc::new(VoiceLoop::new(
         app.engine.clone(),
         Transcriber::new(stt),

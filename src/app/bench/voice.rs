@@ -211,9 +211,7 @@ pub async fn voice(
     let app = stand_in_runtime(tmp.path(), speaker.clone())?;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let rss_idle = rss_mb();
-    let mut cfg = SttConfig::new(model.clone());
-    cfg.audio_ctx_floor = config.voice.audio_ctx_floor;
-    let transcriber = Transcriber::new(cfg);
+    let transcriber = Transcriber::new(SttConfig::for_voice(model.clone(), &config.voice));
     let load = transcriber.preload().await?;
     let voice = Arc::new(VoiceLoop::new(
         app.engine.clone(),
