@@ -69,8 +69,8 @@ pub struct VoiceConfig {
     /// command (mostly under a second), short enough not to feel like waiting.
     pub silence_stop: f32,
     /// Longest initial prompt of the workflows' phrases handed to whisper, in characters
-    /// (0: no prompt). Each prompt token costs whisper a decoder step over the whole vocabulary
-    /// on every decode, about 1 ms a token on 2 cores: see ARCHITECTURE.md for what it buys.
+    /// (0: no prompt). Each prompt token goes through whisper's decoder on every decode, about
+    /// 1 ms a token on 2 cores: see ARCHITECTURE.md for what it buys.
     pub prompt_chars: usize,
     /// Readings the grammar-guided decode tries besides whisper's greedy one: each forks where
     /// the model was least sure between two tokens the grammar allows and decodes on from there
