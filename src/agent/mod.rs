@@ -145,6 +145,10 @@ pub struct Parts {
 /// A callback given every handled utterance and the instant its recording ended.
 pub type OnHandled = Box<dyn Fn(&Handled, Instant) + Send>;
 
+/// How long after the start chime's last sample the microphone may still hear it: the sound
+/// server's output buffer and the room.
+const CHIME_ECHO: Duration = Duration::from_millis(300);
+
 /// The live watcher's settings from `[voice]`: `speculate_pause_ms` and `silence_stop` (a
 /// value that is not a positive number of seconds turns the silence stop off).
 pub fn live_config(voice: &VoiceConfig) -> LiveConfig {
@@ -152,6 +156,7 @@ pub fn live_config(voice: &VoiceConfig) -> LiveConfig {
         pause: Duration::from_millis(voice.speculate_pause_ms),
         silence_stop: Duration::try_from_secs_f32(voice.silence_stop).unwrap_or(Duration::ZERO),
         poll: Duration::from_millis(40),
+        own_sound: Duration::ZERO,
     }
 }
 
@@ -492,6 +497,17 @@ impl Agent {
         let mut live = self.parts.live;
         if self.cfg.mode == PttMode::Hold {
             live.silence_stop = Duration::ZERO;
+        }
+        if self.cfg.chimes && self.parts.player.is_some() {
+            // The start chime plays into the room as the recording opens: the microphone hears
+            // it back, and a pitched tone passes the speech gate. Its length plus the output's
+            // latency is not the user's speech (measured: a chime taken for speech ended a
+            // toggle-mode recording 1.2 s later, before the user had said anything).
+            let chime = crate::tts::ChimeKind::ListeningStarted
+                .audio()
+                .map(|a| a.duration())
+                .unwrap_or_default();
+            live.own_sound = chime + CHIME_ECHO;
         }
         let (tx, utterance) = (self.tx.clone(), self.utterance);
         crate::audio::live::watch(tap, live, move |event| {

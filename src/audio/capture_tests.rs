@@ -153,6 +153,7 @@ fn virtual_microphone_session() {
         pause: Duration::from_millis(200),
         silence_stop: Duration::from_millis(600),
         poll: Duration::from_millis(40),
+        own_sound: Duration::ZERO,
     };
     let watch = super::super::live::watch(rec.live_tap(), live, move |e| tx.send(e).is_ok());
     assert!(paplay(&speech_wav).status().unwrap().success());

@@ -80,6 +80,9 @@ pub struct LiveConfig {
     pub silence_stop: Duration,
     /// How often the recording is read.
     pub poll: Duration,
+    /// The start of the recording that holds Atlas's own sound (the listening chime, heard back
+    /// through the microphone): it is never taken for the user's speech.
+    pub own_sound: Duration,
 }
 
 impl LiveConfig {
@@ -183,11 +186,21 @@ impl PauseDetector {
         }
         let (_, _, threshold) = self.vad.levels(&self.levels);
         let last = self.levels.iter().rposition(|&l| l > threshold)?;
+        if last < self.own_frames() {
+            return None;
+        }
         let frames = (self.levels.len() - 1 - last) as u32;
         Some((last, Duration::from_millis(30) * frames))
     }
 
-    /// The recording so far at 16 kHz, when the speech gate finds speech in it.
+    /// Whole frames at the start that hold Atlas's own sound ([`LiveConfig::own_sound`]).
+    fn own_frames(&self) -> usize {
+        let frame = Duration::from_millis(u64::from(VadConfig::default().frame_ms));
+        (self.config.own_sound.as_millis() / frame.as_millis().max(1)) as usize
+    }
+
+    /// The recording so far at 16 kHz, when the speech gate finds speech in it after Atlas's own
+    /// sound (the whole recording is handed on: the user may have begun to speak over it).
     fn snapshot(&self) -> Option<Vec<f32>> {
         let samples = match resample::resample_mono(&self.mono, self.rate, SAMPLE_RATE) {
             Ok(s) => s,
@@ -196,8 +209,10 @@ impl PauseDetector {
                 return None;
             }
         };
+        let own = (self.config.own_sound.as_millis() as usize * SAMPLE_RATE as usize / 1000)
+            .min(samples.len());
         Vad::new(VadConfig::default())
-            .analyze(&samples)
+            .analyze(&samples[own..])
             .has_speech
             .then_some(samples)
     }

@@ -11,6 +11,7 @@ fn config() -> LiveConfig {
         pause: Duration::from_millis(200),
         silence_stop: Duration::from_millis(1200),
         poll: Duration::from_millis(40),
+        own_sound: Duration::ZERO,
     }
 }
 
@@ -161,4 +162,44 @@ fn loud_after_sees_a_short_word_said_after_the_cut() {
     assert!(Vad::default().loud_after(&clip, cut));
     assert!(!Vad::default().loud_after(&first, cut - 200 * MS));
     assert!(!Vad::default().loud_after(&silence(1.0), 0));
+}
+
+/// Sound of Atlas's own at the start (the listening chime as the microphone hears it back; here
+/// a spoken word, which surely passes the gate): with `own_sound` covering it, it is not the
+/// user's speech (no pause, no silence stop), and speech after it still is. Without `own_sound`
+/// the same sound alone would end a toggle recording.
+#[test]
+fn atlas_own_sound_at_the_start_is_not_speech_and_speech_after_it_is() {
+    let (Some(own_word), Some(speech)) = (
+        espeak_16k("hello", &[]),
+        espeak_16k("set the volume to high", &[]),
+    ) else {
+        return;
+    };
+    // As the chime does: a little after the recording opens.
+    let own_word = padded(&own_word, 0.1, 0.0);
+    let own_len = Duration::from_millis((own_word.len() / MS) as u64);
+    let mut quiet = own_word.clone();
+    quiet.extend(silence(2.0));
+    let plain = feed(config(), &quiet, SAMPLE_RATE, 1);
+    assert!(silence_at(&plain).is_some(), "the word alone is speech");
+    let own = LiveConfig {
+        own_sound: own_len + Duration::from_millis(100),
+        ..config()
+    };
+    let events = feed(own, &quiet, SAMPLE_RATE, 1);
+    assert!(
+        events.is_empty(),
+        "{} events from Atlas's own sound",
+        events.len()
+    );
+    let mut spoken = own_word.clone();
+    spoken.extend(silence(0.4));
+    spoken.extend(&speech);
+    spoken.extend(silence(1.5));
+    let events = feed(own, &spoken, SAMPLE_RATE, 1);
+    assert_eq!(pauses(&events).len(), 1, "speech after Atlas's own sound");
+    assert!(silence_at(&events).is_some());
+    // The snapshot holds the whole recording, the first sound included.
+    assert!(pauses(&events)[0].len() >= own_word.len() + speech.len());
 }

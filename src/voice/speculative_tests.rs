@@ -85,6 +85,7 @@ fn last_pause(clip: &[f32]) -> Vec<f32> {
         pause: Duration::from_millis(200),
         silence_stop: Duration::ZERO,
         poll: Duration::from_millis(40),
+        own_sound: Duration::ZERO,
     };
     let mut d = PauseDetector::new(cfg, SAMPLE_RATE, 1);
     let mut last = None;
