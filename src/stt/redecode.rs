@@ -3,7 +3,7 @@
 //! whisper.cpp's `whisper_full` always runs the encoder. The grammar-guided pass that follows a
 //! free one reads the same samples through the same window, so everything it needs is already in
 //! the whisper state: the encoder's output (the cross-attention keys and values) and the decoder
-//! prompt in the self-attention cache (sequence 0, positions `0..prompt_len`). [`decode_again`]
+//! prompt in the self-attention cache (sequence 0, positions `0..prompt_len`). [`decode_guided`]
 //! drops the free pass's tokens from that cache, decodes the prompt's last token once more to get
 //! the first step's logits, and then runs whisper's greedy loop itself: the same suppression of
 //! special and non-speech tokens, in the same order around the logits filter, the same token
@@ -11,7 +11,7 @@
 //! the tests); what is saved is one encoder run and the prompt's decode.
 //!
 //! Only valid right after a `whisper_full` call on the same state, model and prompt that covered
-//! the whole clip in one window (`decode_again`'s callers check the last).
+//! the whole clip in one window (`decode_guided`'s callers check the last).
 
 use whisper_rs::WhisperState;
 
@@ -53,10 +53,10 @@ impl Steps for WhisperSteps<'_> {
 
 /// How far the guided decode looks beyond whisper's greedy path.
 pub(super) struct Search<'a> {
-    /// Other readings to try: each takes, at the step where the model was least sure between
+    /// Other readings to try (`SttConfig::guided_forks`): each takes, at the step where the model was least sure between
     /// the token it chose and the best other token the grammar allows, that other token, and
     /// goes on greedily from there (0: whisper's greedy decode alone).
-    pub flips: usize,
+    pub forks: usize,
     /// Whether a finished reading may be taken (in the grammar, long enough): the best-scoring
     /// acceptable reading is returned, else the greedy one.
     pub acceptable: &'a dyn Fn(&str) -> bool,
@@ -76,8 +76,7 @@ pub(super) struct Decoded {
     pub readings: usize,
 }
 
-/// A reading: its tokens, the model's log-probability of each, and where another token would
-/// have been nearly as likely.
+/// A reading: its tokens and the model's log-probability of each.
 struct Reading {
     ids: Vec<i32>,
     logprobs: Vec<f32>,
@@ -94,7 +93,7 @@ struct Fork {
 
 /// Decodes from `encoded` with every step's logits held to `guide` (whisper.cpp's greedy loop
 /// and its suppression of special and non-speech tokens, in whisper's order around the filter),
-/// then, with `search.flips`, up to that many other readings forking where the model was least
+/// then, with `search.forks`, up to that many other readings forking where the model was least
 /// sure. Each fork decodes again only from its step: the self-attention cache holds the shared
 /// prefix, and `whisper_decode` drops what lies beyond the position it is given.
 pub(super) fn decode_guided(
@@ -115,11 +114,11 @@ pub(super) fn decode_guided(
         // the budget, the end-of-text included.
         budget: usize::try_from(max_tokens.max(0)).unwrap_or(0) + 1,
         aborted,
-        forks: search.flips > 0,
+        note_forks: search.forks > 0,
     };
     let mut forks = Vec::new();
     let mut readings = vec![decoder.run(Vec::new(), Vec::new(), 0, &mut forks)?];
-    while readings.len() <= search.flips {
+    while readings.len() <= search.forks {
         let Some(best) =
             (0..forks.len()).min_by(|&a, &b| forks[a].behind.total_cmp(&forks[b].behind))
         else {
@@ -138,22 +137,23 @@ pub(super) fn decode_guided(
     let mean = |r: &Reading| {
         (!r.logprobs.is_empty()).then(|| r.logprobs.iter().sum::<f32>() / r.logprobs.len() as f32)
     };
-    let ended = |r: &Reading| r.ids.last() == Some(&vocab.eot());
-    // The greedy reading stands unless another acceptable one scores better.
-    let greedy = &readings[0];
-    let score = |r: &Reading| {
-        if ended(r) && (search.acceptable)(&text(r)) {
-            mean(r).unwrap_or(f32::MIN)
-        } else {
-            f32::MIN
-        }
-    };
-    let chosen = readings
+    // A reading counts when it ended and is acceptable; the greedy one (first) stands unless
+    // another such reading scores better.
+    let counted: Vec<f32> = readings
         .iter()
-        .skip(1)
-        .filter(|r| score(r) > score(greedy))
-        .max_by(|a, b| score(a).total_cmp(&score(b)))
-        .unwrap_or(greedy);
+        .map(|r| {
+            let ended = r.ids.last() == Some(&vocab.eot());
+            match mean(r) {
+                Some(m) if ended && (search.acceptable)(&text(r)) => m,
+                _ => f32::MIN,
+            }
+        })
+        .collect();
+    let best = (1..readings.len())
+        .filter(|&i| counted[i] > counted[0])
+        .max_by(|&a, &b| counted[a].total_cmp(&counted[b]))
+        .unwrap_or(0);
+    let chosen = &readings[best];
     Ok(Decoded {
         raw: text(chosen),
         last: chosen.ids.last().copied(),
@@ -170,7 +170,7 @@ struct Decoder<'s, 'a> {
     encoded: Encoded,
     budget: usize,
     aborted: &'a dyn Fn() -> bool,
-    forks: bool,
+    note_forks: bool,
 }
 
 impl Decoder<'_, '_> {
@@ -196,7 +196,7 @@ impl Decoder<'_, '_> {
             logits.extend_from_slice(self.steps.step(next, first + ids.len())?);
             self.vocab.suppress_special(&mut logits, ids.is_empty());
             let lse = log_sum_exp(&logits);
-            if self.forks {
+            if self.note_forks {
                 other.clear();
                 other.extend_from_slice(&logits);
             }
@@ -205,7 +205,7 @@ impl Decoder<'_, '_> {
             self.vocab.suppress_non_speech(&mut logits);
             let Some(token) = argmax(&logits) else { break };
             let logprob = logits[token as usize] - lse;
-            if self.forks {
+            if self.note_forks {
                 // The best other token the grammar allows: the chosen one ruled out, the step
                 // held to the grammar again.
                 other[token as usize] = f32::NEG_INFINITY;
@@ -316,7 +316,7 @@ mod tests {
         }
     }
 
-    fn search(flips: usize, acceptable: &dyn Fn(&str) -> bool) -> (Decoded, usize) {
+    fn search(forks: usize, acceptable: &dyn Fn(&str) -> bool) -> (Decoded, usize) {
         let vocab = vocab();
         let grammar = Grammar::parse("root ::= \" Call \" (\"Tom\" | \"Timothy\") \".\"").unwrap();
         let guide = Guide::guided(&vocab, &grammar);
@@ -325,7 +325,7 @@ mod tests {
             prompt_last: 7,
         };
         let mut table = Table::new(encoded);
-        let search = Search { flips, acceptable };
+        let search = Search { forks, acceptable };
         let decoded =
             decode_guided(&mut table, &vocab, &guide, encoded, 10, &|| false, &search).unwrap();
         (decoded, table.decoded)

@@ -597,7 +597,7 @@ impl Run<'_> {
         let encoded = model.encoded(self.prompt)?;
         let guide = Guide::guided(&model.vocab, grammar);
         let search = Search {
-            flips: self.cfg.guided_forks,
+            forks: self.cfg.guided_forks,
             acceptable,
         };
         let mut steps = WhisperSteps {
