@@ -145,9 +145,9 @@ pub struct Parts {
 /// A callback given every handled utterance and the instant its recording ended.
 pub type OnHandled = Box<dyn Fn(&Handled, Instant) + Send>;
 
-/// How long after the start chime's last sample the microphone may still hear it: the sound
-/// server's output buffer and the room.
-const CHIME_ECHO: Duration = Duration::from_millis(300);
+/// How long after Atlas's last sample (the start chime's, or the speech a press stopped) the
+/// microphone may still hear it: the sound server's output buffer and the room.
+const OUTPUT_ECHO: Duration = Duration::from_millis(300);
 
 /// The live watcher's settings from `[voice]`: `speculate_pause_ms` and `silence_stop` (a
 /// value that is not a positive number of seconds turns the silence stop off).
@@ -193,6 +193,7 @@ pub async fn run(
         superseded: CancellationToken::new(),
         watch: None,
         speculation: None,
+        own_sound: Duration::ZERO,
     };
     agent.publish();
     while let Some(msg) = rx.recv().await {
@@ -225,6 +226,8 @@ struct Agent {
     watch: Option<LiveWatch>,
     /// The current recording's latest speculative decode.
     speculation: Option<Speculation>,
+    /// The start of the current recording that may hold Atlas's own sound ([`Agent::own_sound`]).
+    own_sound: Duration,
 }
 
 impl Agent {
@@ -383,6 +386,7 @@ impl Agent {
         // Any other stage: a new utterance. Speech stops (a press interrupts Atlas) and new
         // speech waits while the key is down; an utterance still being handled is superseded:
         // it starts no workflow, its run is cancelled and its reply is not spoken.
+        let interrupted = self.speaking;
         self.parts.speaker.hold(true);
         self.parts.speaker.stop();
         self.superseded.cancel();
@@ -401,6 +405,7 @@ impl Agent {
         self.pressed_at = Some(Instant::now());
         self.utterance += 1;
         self.speculation = None;
+        self.own_sound = self.own_sound(interrupted);
         self.watch = self.watch_recording(tap);
         self.error = false;
         let (tx, utterance, limit) = (self.tx.clone(), self.utterance, self.parts.max_recording);
@@ -475,13 +480,20 @@ impl Agent {
                 "no whisper model is installed: run `atlas model download base.en`".into(),
             ));
         };
-        let tx = self.tx.clone();
+        let (tx, own_sound) = (self.tx.clone(), self.own_sound);
         tokio::spawn(async move {
             let progress = move |phase| {
                 let _ = tx.send(Msg::Phase { utterance, phase });
             };
             let r = voice
-                .handle_released(samples, released, &progress, &superseded, speculation)
+                .handle_released(
+                    samples,
+                    released,
+                    &progress,
+                    &superseded,
+                    speculation,
+                    own_sound,
+                )
                 .await
                 .map_err(|e| e.to_string());
             done(r);
@@ -498,21 +510,33 @@ impl Agent {
         if self.cfg.mode == PttMode::Hold {
             live.silence_stop = Duration::ZERO;
         }
-        if self.cfg.chimes && self.parts.player.is_some() {
-            // The start chime plays into the room as the recording opens: the microphone hears
-            // it back, and a pitched tone passes the speech gate. Its length plus the output's
-            // latency is not the user's speech (measured: a chime taken for speech ended a
-            // toggle-mode recording 1.2 s later, before the user had said anything).
-            let chime = crate::tts::ChimeKind::ListeningStarted
-                .audio()
-                .map(|a| a.duration())
-                .unwrap_or_default();
-            live.own_sound = chime + CHIME_ECHO;
-        }
+        live.own_sound = self.own_sound;
         let (tx, utterance) = (self.tx.clone(), self.utterance);
         crate::audio::live::watch(tap, live, move |event| {
             tx.send(Msg::Live { utterance, event }).is_ok()
         })
+    }
+
+    /// The start of a recording that may hold Atlas's own sound, heard back through the
+    /// microphone: the start chime, which plays into the room as the recording opens (a pitched
+    /// tone passes the speech gate: measured, a chime taken for speech ended a toggle-mode
+    /// recording 1.2 s later, before the user had said anything), and, when the press cut
+    /// speech short (`interrupted`), what the sound server still plays of it (measured: a
+    /// story's last 250 ms made whisper hear "I'll skip set the volume to low."). Each may be
+    /// heard up to [`OUTPUT_ECHO`] after its last sample.
+    fn own_sound(&self, interrupted: bool) -> Duration {
+        let chime = if self.cfg.chimes && self.parts.player.is_some() {
+            crate::tts::ChimeKind::ListeningStarted
+                .audio()
+                .map(|a| a.duration())
+                .unwrap_or_default()
+        } else {
+            Duration::ZERO
+        };
+        if chime.is_zero() && !interrupted {
+            return Duration::ZERO;
+        }
+        chime + OUTPUT_ECHO
     }
 
     /// What the current recording's watcher saw.
@@ -521,7 +545,7 @@ impl Agent {
             LiveEvent::Pause(snapshot) => {
                 if let Some(voice) = &self.parts.voice {
                     // Replacing the older speculation; its decode is aborted by the newer one.
-                    self.speculation = Some(voice.speculate(snapshot));
+                    self.speculation = Some(voice.speculate(snapshot, self.own_sound));
                 }
             }
             LiveEvent::Silence if self.cfg.mode == PttMode::Toggle => {

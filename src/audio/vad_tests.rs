@@ -192,3 +192,51 @@ fn thresholds_can_be_tightened() {
     assert!(!strict.analyze(&speech).has_speech);
     assert_eq!(strict.config().min_voiced_ms, 60_000);
 }
+
+#[test]
+fn the_tail_of_atlas_speech_at_the_head_of_a_recording_is_left_out() {
+    let (Some(story), Some(command)) = (
+        espeak_16k("three, four, five, six, seven", &[]),
+        espeak_16k("Set the volume to low.", &[]),
+    ) else {
+        return;
+    };
+    let vad = Vad::new(VadConfig::default());
+    // 250 ms from the middle of the story: what the sound server still played after the press.
+    let mid = gate(&story).keep.start + 8_000;
+    let tail = story[mid..mid + 4_000].to_vec();
+    let own = 16 * 420;
+    let floor = |n: usize, seed| white_noise(n as f32 / 16_000.0, 10f32.powf(-60.0 / 20.0), seed);
+    let join = |parts: &[&[f32]]| {
+        let clip: Vec<f32> = parts.concat();
+        mix(&clip, &floor(clip.len(), 7))
+    };
+    let gap = silence(0.1);
+    let clip = join(&[&tail, &gap, &command]);
+    let cut = vad.own_head(&clip, own);
+    // Cut where the tail falls quiet: within a frame or two of its end, before the command.
+    assert!(
+        cut + 960 >= tail.len() && cut <= tail.len() + gap.len(),
+        "cut at {cut} for a tail of {} and a command from {}",
+        tail.len(),
+        tail.len() + gap.len()
+    );
+    // The command stays whole: the gate finds all of it after the cut.
+    let rest = gate(&clip[cut..]);
+    assert!(rest.has_speech, "{rest:?}");
+    let whole = gate(&command);
+    assert!(
+        rest.trim(&clip[cut..]).len() >= whole.trim(&command).len(),
+        "{rest:?}"
+    );
+
+    // Nothing is left out without a span, when nothing sounds as the recording opens, when the
+    // head is all there is, or when the head ends after the span.
+    assert_eq!(vad.own_head(&clip, 0), 0);
+    let late = join(&[&silence(0.2), &command]);
+    assert_eq!(vad.own_head(&late, own), 0);
+    let alone = join(&[&tail, &silence(1.0)]);
+    assert_eq!(vad.own_head(&alone, own), 0);
+    let long_head = join(&[&hum(0.6, 0.2), &gap, &command]);
+    assert_eq!(vad.own_head(&long_head, own), 0);
+}

@@ -244,13 +244,22 @@ impl VoiceLoop {
         progress: &(dyn Fn(Phase) + Send + Sync),
         superseded: &CancellationToken,
     ) -> Result<Handled, VoiceError> {
-        self.handle_released(samples, released, progress, superseded, None)
-            .await
+        self.handle_released(
+            samples,
+            released,
+            progress,
+            superseded,
+            None,
+            Duration::ZERO,
+        )
+        .await
     }
 
     /// [`VoiceLoop::handle_reporting`] for a recording that `speculation` decoded while the key
     /// was held: its transcript stands for the whole recording when nothing was heard after its
     /// snapshot ([`Timings::speculative`]); otherwise the recording is decoded again.
+    /// `own_sound`: the start of the recording that may hold Atlas's own sound (the tail of
+    /// speech the press cut short), left out of the decode when it is apart from what follows.
     pub async fn handle_released(
         &self,
         samples: Vec<f32>,
@@ -258,6 +267,7 @@ impl VoiceLoop {
         progress: &(dyn Fn(Phase) + Send + Sync),
         superseded: &CancellationToken,
         speculation: Option<Speculation>,
+        own_sound: Duration,
     ) -> Result<Handled, VoiceError> {
         let audio_ms = (samples.len() as u64 * 1000) / crate::audio::SAMPLE_RATE as u64;
         let mut handled = Handled::new(
@@ -268,7 +278,10 @@ impl VoiceLoop {
             },
         );
         let matcher = self.matcher();
-        let Some(transcript) = self.hear(&samples, speculation, progress).await? else {
+        let Some(transcript) = self
+            .hear(&samples, own_sound, speculation, progress)
+            .await?
+        else {
             handled.reason = Some("no speech detected".into());
             return Ok(handled);
         };

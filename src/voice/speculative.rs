@@ -21,7 +21,7 @@
 //! the model unloaded, the worker gone); each of those answers the oneshot or drops it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use tokio::sync::oneshot;
@@ -58,14 +58,17 @@ impl Speculation {
 
 impl VoiceLoop {
     /// Starts decoding `snapshot` (16 kHz mono, the recording so far) in the background; the
-    /// result waits in the returned [`Speculation`]. Must be called on the tokio runtime.
-    pub fn speculate(self: &Arc<Self>, snapshot: Vec<f32>) -> Speculation {
+    /// result waits in the returned [`Speculation`]. `own_sound` is the start of the recording
+    /// that may hold Atlas's own sound ([`Vad::own_head`](crate::audio::Vad::own_head)). Must
+    /// be called on the tokio runtime.
+    pub fn speculate(self: &Arc<Self>, snapshot: Vec<f32>, own_sound: Duration) -> Speculation {
         let covered = snapshot.len();
         let (tx, result) = oneshot::channel();
-        let report = self.vad.analyze(&snapshot);
+        let heard = self.users_part(&snapshot, own_sound);
+        let report = self.vad.analyze(heard);
         if report.has_speech {
             let this = Arc::clone(self);
-            let speech = report.trim(&snapshot).to_vec();
+            let speech = report.trim(heard).to_vec();
             let mut decoding = async move {
                 let heard = match this.decode(speech).await {
                     Ok(t) => Some(t),
@@ -106,6 +109,7 @@ impl VoiceLoop {
     pub(super) async fn hear(
         &self,
         samples: &[f32],
+        own_sound: Duration,
         speculation: Option<Speculation>,
         progress: &(dyn Fn(Phase) + Send + Sync),
     ) -> Result<Option<(Transcript, bool)>, SttError> {
@@ -126,7 +130,8 @@ impl VoiceLoop {
                 tracing::info!("the speculative decode gave nothing: decoding again");
             }
         }
-        let report = self.vad.analyze(samples);
+        let heard = self.users_part(samples, own_sound);
+        let report = self.vad.analyze(heard);
         if !report.has_speech {
             tracing::info!(
                 audio_ms = samples.len() / 16,
@@ -136,8 +141,22 @@ impl VoiceLoop {
             return Ok(None);
         }
         progress(Phase::Transcribing);
-        let speech = report.trim(samples).to_vec();
+        let speech = report.trim(heard).to_vec();
         Ok(Some((self.decode(speech).await?, false)))
+    }
+
+    /// `samples` without the head that holds only Atlas's own sound (the tail of speech a
+    /// press cut short) within the recording's first `own_sound`.
+    fn users_part<'a>(&self, samples: &'a [f32], own_sound: Duration) -> &'a [f32] {
+        let own = own_sound.as_millis() as usize * crate::audio::SAMPLE_RATE as usize / 1000;
+        let head = self.vad.own_head(samples, own);
+        if head > 0 {
+            tracing::info!(
+                head_ms = head / 16,
+                "left Atlas's own sound at the start of the recording out"
+            );
+        }
+        &samples[head..]
     }
 }
 

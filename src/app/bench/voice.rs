@@ -154,7 +154,7 @@ async fn measure_live(
     let (mut used, mut spec_wf, mut spec_audio) = (0, Vec::new(), Vec::new());
     let (mut fresh_wf, mut fresh_audio) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        let speculation = voice.speculate(snapshot.clone());
+        let speculation = voice.speculate(snapshot.clone(), std::time::Duration::ZERO);
         tokio::time::sleep(rest).await;
         let released = Instant::now();
         let h = voice
@@ -164,6 +164,7 @@ async fn measure_live(
                 &|_| {},
                 &never,
                 Some(speculation),
+                std::time::Duration::ZERO,
             )
             .await?;
         if h.timings.speculative {
