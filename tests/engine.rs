@@ -231,8 +231,10 @@ async fn action_timeout_stops_the_request_in_flight() {
         }),
     ))
     .await;
+    // Long enough for the request to reach the server on a loaded machine (a fresh-clone run
+    // with 200 ms once timed out before the handler ever started), far under the handler's 30 s.
     let t = engine_with(&[&format!(
-        "id: slow\ntriggers: [{{type: manual}}]\nactions:\n  - {{id: call, type: http, timeout: 200ms, config: {{url: 'http://{addr}/slow'}}}}\n"
+        "id: slow\ntriggers: [{{type: manual}}]\nactions:\n  - {{id: call, type: http, timeout: 2s, config: {{url: 'http://{addr}/slow'}}}}\n"
     )]);
     let out = t.run("slow").await;
     assert_status(&out, RunStatus::Failed);

@@ -220,15 +220,10 @@ impl Vad {
     /// may stand for the whole utterance only when nothing was heard after it; a frame that
     /// straddles `from` counts as after it.
     pub fn loud_after(&self, samples: &[f32], from: usize) -> bool {
-        let frame_len = self.frame_len();
-        let levels: Vec<f32> = samples.chunks(frame_len).map(frame_level).collect();
-        if levels.is_empty() {
-            return false;
-        }
-        let (_, _, threshold) = self.levels(&levels);
-        levels[(from / frame_len).min(levels.len())..]
+        let loud = self.loud_frames(samples);
+        loud[(from / self.frame_len()).min(loud.len())..]
             .iter()
-            .any(|&l| l > threshold)
+            .any(|&l| l)
     }
 
     /// How many samples at the start of a recording hold only Atlas's own sound, to be left out
@@ -242,14 +237,11 @@ impl Vad {
     /// Measured: whisper read a 250 ms tail of a story, cut short by the press, 100 ms before
     /// "Set the volume to low." as "I'll skip set the volume to low.", a statement.
     pub fn own_head(&self, samples: &[f32], own: usize) -> usize {
-        let frame_len = self.frame_len();
-        let own_frames = own / frame_len;
-        let levels: Vec<f32> = samples.chunks(frame_len).map(frame_level).collect();
-        if own_frames == 0 || levels.is_empty() {
+        let own_frames = own / self.frame_len();
+        if own_frames == 0 {
             return 0;
         }
-        let (_, _, threshold) = self.levels(&levels);
-        let loud: Vec<bool> = levels.iter().map(|&l| l > threshold).collect();
+        let loud = self.loud_frames(samples);
         let Some(first) = loud.iter().take(HEAD_ONSET_FRAMES).position(|&l| l) else {
             return 0;
         };
@@ -258,9 +250,29 @@ impl Vad {
                 .is_some_and(|w| !w.iter().any(|&l| l))
         });
         match gap {
-            Some(i) if loud[i + HEAD_GAP_FRAMES..].iter().any(|&l| l) => i * frame_len,
+            Some(i) if loud[i + HEAD_GAP_FRAMES..].iter().any(|&l| l) => i * self.frame_len(),
             _ => 0,
         }
+    }
+
+    /// Whether a sound is there as the recording opens (loud, by the whole clip's threshold,
+    /// within its first [`HEAD_ONSET_FRAMES`] frames): sooner than the user starts speaking
+    /// after a press, so Atlas's own when it played something then (see [`Vad::own_head`]).
+    pub fn sound_at_start(&self, samples: &[f32]) -> bool {
+        self.loud_frames(samples)
+            .iter()
+            .take(HEAD_ONSET_FRAMES)
+            .any(|&l| l)
+    }
+
+    /// Which frames are loud by the whole clip's threshold (voiced or not).
+    fn loud_frames(&self, samples: &[f32]) -> Vec<bool> {
+        let levels: Vec<f32> = samples.chunks(self.frame_len()).map(frame_level).collect();
+        if levels.is_empty() {
+            return Vec::new();
+        }
+        let (_, _, threshold) = self.levels(&levels);
+        levels.iter().map(|&l| l > threshold).collect()
     }
 
     /// Samples per analysis frame.

@@ -2,7 +2,7 @@
 //! its nearest phrase is of the workflow the guided text matches or the two readings are alike,
 //! no opposite is swapped, and the guided decode lost by little enough.
 
-use super::{AGREE_MARGIN, agreeing_alternative};
+use super::{AGREE_MARGIN, agreeing_alternative, without_first_word};
 use crate::intent::{MatchOptions, Matcher, VoiceEntry};
 use crate::stt::Alternative;
 
@@ -176,4 +176,22 @@ fn a_close_reading_stands_unless_it_swaps_an_opposite_or_lost_by_too_much() {
     let unlike = alt("What's my next meeting?", 0.3);
     assert!(crate::intent::reading_similarity("Never mind.", &unlike.text) < 0.5);
     assert!(agreeing_alternative(&m, &never, Some(&unlike), AGREE_MARGIN).is_none());
+}
+
+#[test]
+fn a_first_word_made_of_atlas_own_sound_is_left_out_only_for_a_command() {
+    let m = matcher();
+    // "I" before the command: a statement, refused as it stands; the rest is the command.
+    assert!(m.match_text("I set the thermostat to 21.").best.is_none());
+    let (rest, outcome) =
+        without_first_word(&m, "I set the thermostat to 21.").expect("the rest is a command");
+    assert_eq!(rest, "set the thermostat to 21.");
+    let best = outcome.best.expect("a match");
+    assert_eq!(best.workflow_id, "thermostat");
+    assert_eq!(best.slots["degrees"], 21);
+    // Nothing when the rest is no command, is empty, or still asks a question.
+    assert!(without_first_word(&m, "I turned the heating up yesterday.").is_none());
+    assert!(without_first_word(&m, "Hello").is_none());
+    assert!(without_first_word(&m, "").is_none());
+    assert!(without_first_word(&m, "Who unlocked the front door?").is_none());
 }

@@ -278,6 +278,7 @@ impl VoiceLoop {
             },
         );
         let matcher = self.matcher();
+        let own_at_start = !own_sound.is_zero() && self.vad.sound_at_start(&samples);
         let Some(transcript) = self
             .hear(&samples, own_sound, speculation, progress)
             .await?
@@ -321,6 +322,16 @@ impl VoiceLoop {
             text = alt.text.clone();
             handled.transcript = text.clone();
             outcome = alt_outcome;
+        }
+        if outcome.best.is_none()
+            && own_at_start
+            && let Some((rest, rest_outcome)) = without_first_word(&matcher.matcher, &text)
+        {
+            tracing::info!(heard = %text, kept = %rest,
+                "the first word was Atlas's own sound at the start of the recording: left out");
+            text = rest;
+            handled.transcript = text.clone();
+            outcome = rest_outcome;
         }
         handled.timings.match_us = t0.elapsed().as_micros() as u64;
         if superseded.is_cancelled() {
@@ -616,6 +627,23 @@ fn agreeing_alternative<'a>(
             .split_whitespace()
             .any(|w| crate::intent::parse_number(w).is_some());
     (!invents_number).then_some((alt, guided))
+}
+
+/// `text` without its first word, and its match, when that matches a workflow. For a recording
+/// that opened on Atlas's own sound (the tail of speech the press cut short, running on into
+/// the command without a pause [`crate::audio::Vad::own_head`] could cut at): whisper writes
+/// that sound as a word before the command ("I set the volume to low.", measured on the
+/// desktop test), which makes the command a statement. Only one word, and only when the rest
+/// is a command by itself.
+fn without_first_word(matcher: &Matcher, text: &str) -> Option<(String, MatchOutcome)> {
+    let mut words = text.split_whitespace();
+    words.next()?;
+    let rest = words.collect::<Vec<_>>().join(" ");
+    if rest.is_empty() {
+        return None;
+    }
+    let outcome = matcher.match_text(&rest);
+    outcome.best.is_some().then_some((rest, outcome))
 }
 
 /// Matches `text` against the enabled workflows' voice phrases with the matcher `config`
