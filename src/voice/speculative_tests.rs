@@ -100,16 +100,19 @@ fn last_pause(clip: &[f32]) -> Vec<f32> {
 }
 
 async fn release(rig: &Rig, clip: Vec<f32>, speculation: Speculation) -> Handled {
+    release_own(rig, clip, Some(speculation), Duration::ZERO).await
+}
+
+/// The release of a recording whose first `own` may hold Atlas's own sound.
+async fn release_own(
+    rig: &Rig,
+    clip: Vec<f32>,
+    speculation: Option<Speculation>,
+    own: Duration,
+) -> Handled {
     let never = CancellationToken::new();
     rig.voice
-        .handle_released(
-            clip,
-            Instant::now(),
-            &|_| {},
-            &never,
-            Some(speculation),
-            Duration::ZERO,
-        )
+        .handle_released(clip, Instant::now(), &|_| {}, &never, speculation, own)
         .await
         .expect("handled")
 }
@@ -175,35 +178,19 @@ async fn the_tail_of_speech_the_press_cut_short_is_not_heard_as_the_command() {
     };
     let rig = rig(&model, &[VOLUME]);
     let own = Duration::from_millis(420);
-    let never = CancellationToken::new();
     let clips: Vec<Vec<f32>> = story
         .chunks_exact(4_000)
         .map(|tail| [tail, &padded(&command, 0.1, 0.8)].concat())
         .collect();
     assert!(clips.len() >= 20, "{} windows", clips.len());
     for (i, clip) in clips.iter().enumerate() {
-        let h = rig
-            .voice
-            .handle_released(clip.clone(), Instant::now(), &|_| {}, &never, None, own)
-            .await
-            .expect("handled");
+        let h = release_own(&rig, clip.clone(), None, own).await;
         assert_eq!(h.workflow.as_deref(), Some("volume"), "window {i}: {h:?}");
         assert_eq!(h.slots["level"], "low", "window {i}: {h:?}");
     }
     let clip = clips[15].clone();
     let speculation = rig.voice.speculate(last_pause(&clip), own);
-    let h = rig
-        .voice
-        .handle_released(
-            clip,
-            Instant::now(),
-            &|_| {},
-            &never,
-            Some(speculation),
-            own,
-        )
-        .await
-        .expect("handled");
+    let h = release_own(&rig, clip, Some(speculation), own).await;
     assert!(h.timings.speculative, "{h:?}");
     assert_eq!(h.transcript, "Set the volume to low.", "{h:?}");
 }
