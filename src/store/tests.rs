@@ -92,7 +92,7 @@ async fn a_full_disk_fails_the_flush_and_loses_nothing_once_space_is_freed() {
     // Space the test frees later: a filler row, then a database that may not grow.
     wconn
         .execute_batch(
-            "CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(400000));",
+            "CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (zeroblob(4000000));",
         )
         .unwrap();
     let pages: i64 = wconn
@@ -102,7 +102,10 @@ async fn a_full_disk_fails_the_flush_and_loses_nothing_once_space_is_freed() {
     let reader = open_conn(&path).unwrap();
     let store = Store::start(wconn, reader, &path, quick());
 
-    let big = json!({ "text": "x".repeat(2000) });
+    // Each run is larger than a page, so even the first alone needs pages the file may not add
+    // (a smaller one fits in the table's empty root page and commits if the writer takes it
+    // before the rest are sent, as it did on a CI machine).
+    let big = json!({ "text": "x".repeat(10_000) });
     for i in 0..50 {
         store.send(create(&format!("r{i:02}"), i, big.clone()));
     }
