@@ -296,6 +296,53 @@ fn a_request_in_another_order_matches_and_keeps_its_contrast() {
 }
 
 #[test]
+fn a_one_word_verb_and_turn_with_its_particle_stand_for_each_other() {
+    let m = Matcher::new(
+        &[
+            entry("bt_on", &["(enable|connect) bluetooth"]),
+            entry("bt_off", &["(disable|disconnect) bluetooth"]),
+            entry("lights_on", &["turn on [the] {room:kitchen|attic} lights"]),
+            entry(
+                "lights_off",
+                &["turn off [the] {room:kitchen|attic} lights"],
+            ),
+            entry("louder", &["increase the volume"]),
+            entry("quieter", &["decrease the volume"]),
+        ],
+        MatchOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    for (said, id) in [
+        ("please turn bluetooth on", "bt_on"),
+        ("switch on bluetooth", "bt_on"),
+        ("turn bluetooth off", "bt_off"),
+        ("switch off the bluetooth", "bt_off"),
+        ("turn up the volume", "louder"),
+        ("turn the volume down", "quieter"),
+        ("lower the volume", "quieter"),
+    ] {
+        let best = expect(&m, said, id);
+        assert!(best.score < 1.0, "said another way is never exact: {said}");
+    }
+    for (said, id) in [
+        ("enable the kitchen lights", "lights_on"),
+        ("deactivate the attic lights", "lights_off"),
+    ] {
+        let room = said.split(' ').nth(2).unwrap_or_default();
+        assert_eq!(expect(&m, said, id).slots["room"], json!(room), "{said}");
+    }
+    // The particle is what tells them apart: without one, or with another, nothing starts.
+    for said in [
+        "turn bluetooth",
+        "turn the kitchen lights",
+        "turn bluetooth up",
+    ] {
+        let outcome = m.match_text(said);
+        assert!(outcome.best.is_none(), "{said:?}\n{}", outcome.explain());
+    }
+}
+
+#[test]
 fn a_statement_does_not_start_a_command() {
     let m = home_matcher();
     for said in [

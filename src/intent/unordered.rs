@@ -43,6 +43,20 @@ pub(super) const ORDER_FREE_MARGIN: f32 = 0.15;
 const LIGHT_VERBS: &[&str] = &[
     "turn", "switch", "set", "put", "make", "get", "give", "tell", "show",
 ];
+/// Verbs said in one word or as "turn" with a particle ("enable bluetooth", "turn bluetooth
+/// on"): the verb and its particle. Opposites have opposite particles; "switch" is "turn" by
+/// synonym, and the other verbs of a synonym class ("activate", "lower") by the same.
+const PHRASAL: &[(&str, &str)] = &[
+    ("enable", "on"),
+    ("activate", "on"),
+    ("disable", "off"),
+    ("deactivate", "off"),
+    ("increase", "up"),
+    ("raise", "up"),
+    ("decrease", "down"),
+    ("lower", "down"),
+    ("reduce", "down"),
+];
 /// Words that make a transcript a statement about things rather than a request, unless the
 /// phrase has them too.
 const STATEMENT_WORDS: &[&str] = &[
@@ -76,7 +90,17 @@ impl Bag {
     /// The phrase `root` as a bag, or `None` when it cannot be matched out of order (a free-text
     /// slot, too many paths).
     pub(super) fn compile(root: &Node, normalizer: &Normalizer) -> Option<Bag> {
-        let paths = expand(root, normalizer)?;
+        let mut paths = expand(root, normalizer)?;
+        let variants: Vec<Vec<Elem>> = paths
+            .iter()
+            .map(Vec::as_slice)
+            .filter_map(phrasal_variant)
+            .collect();
+        paths.extend(
+            variants
+                .into_iter()
+                .take(MAX_PATHS.saturating_sub(paths.len())),
+        );
         let paths: Vec<Vec<Elem>> = paths
             .into_iter()
             .filter(|p| p.iter().filter(|e| !skippable(e)).count() >= 2)
@@ -157,6 +181,37 @@ fn expand(node: &Node, normalizer: &Normalizer) -> Option<Vec<Vec<Elem>>> {
         },
     };
     (paths.len() <= MAX_PATHS).then_some(paths)
+}
+
+/// The path said with its verb the other way ([`PHRASAL`]): a one-word verb as "turn" and its
+/// particle, or "turn"/"switch" and a particle as the one-word verb; `None` when it has neither.
+fn phrasal_variant(path: &[Elem]) -> Option<Vec<Elem>> {
+    fn word(e: &Elem) -> Option<&str> {
+        match e {
+            Elem::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+    if let Some((at, particle)) = path.iter().enumerate().find_map(|(i, e)| {
+        let w = word(e)?;
+        PHRASAL.iter().find(|(v, _)| *v == w).map(|(_, p)| (i, *p))
+    }) {
+        let mut out = path.to_vec();
+        out[at] = Elem::Word("turn".into());
+        out.insert(at + 1, Elem::Word(particle.into()));
+        return Some(out);
+    }
+    let light = path
+        .iter()
+        .position(|e| matches!(word(e), Some("turn" | "switch")))?;
+    let (particle_at, verb) = path.iter().enumerate().find_map(|(i, e)| {
+        let w = word(e)?;
+        PHRASAL.iter().find(|(_, p)| *p == w).map(|(v, _)| (i, *v))
+    })?;
+    let mut out = path.to_vec();
+    out[light] = Elem::Word(verb.into());
+    out.remove(particle_at);
+    Some(out)
 }
 
 /// Whether an element may be missing (a function word or a light verb).
