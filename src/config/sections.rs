@@ -18,6 +18,9 @@ pub const DEFAULT_AGREE_MARGIN: f32 = 2.5;
 /// The default of `voice.guided_forks`.
 pub const DEFAULT_GUIDED_FORKS: usize = 0;
 
+/// The default of `voice.readings`.
+pub const DEFAULT_READINGS: usize = 3;
+
 /// The default of `voice.prompt_chars`: about 90 tokens, well inside whisper's 223-token prompt
 /// window, so a dozen workflows each get a sentence (at 200 characters, a thirteenth bundled
 /// workflow pushed "What's the weather like today?" out of the prompt and tiny.en stopped
@@ -78,6 +81,13 @@ pub struct VoiceConfig {
     /// scoring reading stands. Default 0 (greedy alone): forks hear more commands right and
     /// also let more wrong readings through the margins; see ARCHITECTURE.md for the figures.
     pub guided_forks: usize,
+    /// When whisper's free text is outside the phrases' grammar: how many of the phrases
+    /// nearest to it (as the matcher aligns them: misheard and missing words as the phrase has
+    /// them, list slots as the option chosen) are scored whole on the same encoding; the
+    /// likeliest stands when it beats the guided decode and is close enough to the free text
+    /// (see ARCHITECTURE.md; 0: none). Each costs its tokens' decoder steps, a few ms each.
+    /// Default 3.
+    pub readings: usize,
 }
 
 impl Default for VoiceConfig {
@@ -98,6 +108,7 @@ impl Default for VoiceConfig {
             silence_stop: 1.2,
             prompt_chars: crate::config::DEFAULT_PROMPT_CHARS,
             guided_forks: DEFAULT_GUIDED_FORKS,
+            readings: DEFAULT_READINGS,
         }
     }
 }

@@ -28,7 +28,7 @@ use super::normalize::{
 use super::prompt::build_prompt;
 use super::questions::{is_question_phrase, opens_statement};
 use super::template::{Template, TemplateError, parse_template};
-use super::unordered::{Bag, BagMatch, ORDER_FREE_MARGIN};
+use super::unordered::{Bag, BagMatch, ORDER_FREE_MARGIN, STATEMENT_WORDS};
 
 /// The voice phrases of one workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +186,20 @@ struct Scored {
     /// and the template does not: it cannot win.
     blocked: bool,
 }
+
+/// A sentence the user may have said, as [`Matcher::nearest_readings`] writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// As whisper writes a sentence: " Turn on the attic lights."
+    pub text: String,
+    /// What it asks for: the workflow and its slot values; readings of one meaning ask for the
+    /// same thing in other words.
+    pub meaning: String,
+}
+
+/// Most readings one phrase gives [`Matcher::nearest_readings`] (one per option of a list slot
+/// that got no words).
+const READINGS_PER_PHRASE: usize = 16;
 
 /// Matches transcripts against the voice phrases of all workflows. Cheap to share; matching
 /// takes `&self`.
@@ -623,6 +637,121 @@ impl Matcher {
             slots,
             why,
         }
+    }
+
+    /// The phrases nearest to `transcript`, written as whisper writes a sentence (" Turn on the
+    /// attic lights."): for each of the `most` best-scoring templates the transcript's mood
+    /// allows (a question only those that ask one) whose slots all got words, the path its
+    /// alignment took, with the template's words where words were misheard or missing, extra
+    /// words left out, a list slot as the option chosen, numbers and free text as heard. The
+    /// readings whisper scores on the audio (`stt::Readings`).
+    pub fn nearest_readings(&self, transcript: &str, most: usize) -> Vec<Reading> {
+        let normalized = self.normalizer.transcript(transcript);
+        if normalized.tokens.is_empty() || most == 0 {
+            return Vec::new();
+        }
+        let tokens = &normalized.tokens;
+        let mut aligner = Aligner::new(&self.vocab, tokens, normalized.lead, normalized.trail);
+        let mood = Mood::of(&normalized);
+        let stating: Vec<&str> = tokens
+            .iter()
+            .map(|t| t.text.as_str())
+            .filter(|w| STATEMENT_WORDS.contains(w))
+            .collect();
+        let mut out: Vec<Reading> = Vec::new();
+        for s in self.score(&mut aligner, true, mood) {
+            if out.len() >= most {
+                break;
+            }
+            // Free text reads any words as the phrase, so a phrase with it has no reading.
+            let free_text = self.templates[s.index]
+                .graph
+                .slots
+                .iter()
+                .any(|(_, spec)| matches!(spec, SlotSpec::Text));
+            if s.blocked || free_text {
+                continue;
+            }
+            for reading in self.readings(&mut aligner, &s, tokens) {
+                // A reading does not make a statement a request: every copula and subject
+                // pronoun heard is in it ("The kitchen lights are on." is not "Turn the kitchen
+                // lights on.").
+                let words = super::normalize::words(&reading.text);
+                let keeps = |w: &&str| words.iter().any(|t| t.text == **w);
+                if stating.iter().all(keeps) && !out.iter().any(|r| r.text == reading.text) {
+                    out.push(reading);
+                }
+            }
+        }
+        out
+    }
+
+    /// The template of `s` as said along its alignment (see [`Matcher::nearest_readings`]): one
+    /// reading, or one per option of a list slot that got no words (at most
+    /// [`READINGS_PER_PHRASE`]); none when a number or free-text slot got no words.
+    fn readings(&self, aligner: &mut Aligner<'_>, s: &Scored, tokens: &[Token]) -> Vec<Reading> {
+        let compiled = &self.templates[s.index];
+        let alignment = aligner.align(&compiled.graph, true);
+        // Each reading so far: its words and its meaning (the workflow, then each slot value).
+        let mut texts: Vec<(String, String)> =
+            vec![(String::new(), self.workflows[compiled.workflow].clone())];
+        let push = |texts: &mut Vec<(String, String)>, words: &[&str], slot: bool| {
+            let mut out = Vec::with_capacity(texts.len() * words.len());
+            for (t, meaning) in texts.iter() {
+                for w in words {
+                    let text = if t.is_empty() {
+                        (*w).to_owned()
+                    } else {
+                        format!("{t} {w}")
+                    };
+                    let meaning = if slot {
+                        format!("{meaning}|{w}")
+                    } else {
+                        meaning.clone()
+                    };
+                    out.push((text, meaning));
+                }
+            }
+            out.truncate(READINGS_PER_PHRASE);
+            *texts = out;
+        };
+        for PathStep { step, from, to, .. } in alignment.path.iter().copied() {
+            match step {
+                Step::Word { id } => push(&mut texts, &[self.vocab.word(id)], false),
+                Step::Slot { slot, option } => {
+                    let (_, spec) = &compiled.graph.slots[usize::from(slot)];
+                    match spec {
+                        SlotSpec::List(options) if from == to => {
+                            let all: Vec<&str> = options.iter().map(|o| o.value.as_str()).collect();
+                            push(&mut texts, &all, true);
+                        }
+                        SlotSpec::List(options) => match options.get(usize::from(option)) {
+                            Some(o) => push(&mut texts, &[o.value.as_str()], true),
+                            None => return Vec::new(),
+                        },
+                        _ if from == to => return Vec::new(),
+                        SlotSpec::Number => push(&mut texts, &[tokens[from].text.as_str()], true),
+                        SlotSpec::Text => {
+                            let heard = super::normalize::written(&tokens[from..to]);
+                            push(&mut texts, &[&heard], true);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let end = if compiled.question { '?' } else { '.' };
+        texts
+            .into_iter()
+            .filter_map(|(text, meaning)| {
+                let mut chars = text.chars();
+                let first = chars.next()?;
+                Some(Reading {
+                    text: format!(" {}{}{end}", first.to_uppercase(), chars.as_str()),
+                    meaning,
+                })
+            })
+            .collect()
     }
 
     /// A whisper initial prompt made of short sentences from the templates (first alternative,

@@ -471,3 +471,89 @@ fn initial_prompt_lists_user_phrases() {
     );
     assert!(!prompt.contains(','), "{prompt}");
 }
+
+#[test]
+fn nearest_readings_say_the_phrase_where_words_were_misheard() {
+    let m = Matcher::new(
+        &[
+            entry("lights", &["turn on [the] {room:kitchen|attic} lights"]),
+            entry("dark", &["turn off [the] {room:kitchen|attic} lights"]),
+            entry("coin", &["what is the price of {coin:monero|ripple}"]),
+            entry("timer", &["set a timer for {minutes:number} minutes"]),
+            entry("remind", &["remind me to {task}"]),
+        ],
+        MatchOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let texts = |said: &str, most: usize| -> Vec<String> {
+        m.nearest_readings(said, most)
+            .into_iter()
+            .map(|r| r.text)
+            .collect()
+    };
+    let first = |said: &str| texts(said, 2).into_iter().next();
+    // Misheard words and list values as the phrase has them, extra words left out; a list
+    // slot that got no words is read with each of its options.
+    assert_eq!(
+        first("um turn on the attic lice now").as_deref(),
+        Some(" Turn on the attic lights.")
+    );
+    let unheard = texts("turn on the addict lice now", 2);
+    let meanings: Vec<String> = m
+        .nearest_readings("turn on the addict lice now", 2)
+        .into_iter()
+        .map(|r| r.meaning)
+        .collect();
+    assert_eq!(meanings, ["lights|kitchen", "lights|attic"]);
+    assert_eq!(
+        unheard[..2],
+        [" Turn on the kitchen lights.", " Turn on the attic lights."],
+        "{unheard:?}"
+    );
+    assert_eq!(
+        first("what's the price of my narrow").as_deref(),
+        Some(" What is the price of monero?")
+    );
+    assert_eq!(
+        first("set a timer for twenty five minutes").as_deref(),
+        Some(" Set a timer for 25 minutes.")
+    );
+    // Free text would read any words as its phrase: such phrases give no readings. Nor does a
+    // statement become a request.
+    for (said, not) in [
+        ("remind me to call Sam", " Remind"),
+        ("the kitchen lights are on", " Turn"),
+    ] {
+        let readings = texts(said, 4);
+        assert!(
+            !readings.iter().any(|r| r.starts_with(not)),
+            "{said}: {readings:?}"
+        );
+    }
+
+    assert_eq!(
+        first("they set a timer for 5 minutes"),
+        None,
+        "{:?}",
+        texts("they set a timer for 5 minutes", 4)
+    );
+    // At most `most`, best first, no duplicates; the phrases a question may not match are left
+    // out, and a slot that got no words gives no reading.
+    let two = texts("turn on the kitchen lights", 2);
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert_eq!(two[0], " Turn on the kitchen lights.");
+    assert_eq!(two[1], " Turn off the kitchen lights.");
+    assert!(
+        texts("is the kitchen light on", 4)
+            .iter()
+            .all(|r| r.ends_with('?'))
+    );
+    assert!(
+        !texts("set a timer for minutes", 4)
+            .iter()
+            .any(|r| r.contains("timer"))
+    );
+
+    assert!(texts("", 3).is_empty());
+    assert!(texts("turn on the kitchen lights", 0).is_empty());
+}

@@ -59,7 +59,7 @@ const PHRASAL: &[(&str, &str)] = &[
 ];
 /// Words that make a transcript a statement about things rather than a request, unless the
 /// phrase has them too.
-const STATEMENT_WORDS: &[&str] = &[
+pub(super) const STATEMENT_WORDS: &[&str] = &[
     "is", "are", "was", "were", "am", "been", "be", "i", "we", "they", "he", "she",
 ];
 

@@ -25,7 +25,9 @@ use std::path::PathBuf;
 
 pub use gbnf::Grammar;
 pub use transcript::{clean_transcript, is_noise_transcript};
-pub use whisper::{Alternative, GUIDED_MARGIN, Hints, SttConfig, Transcriber, Transcript};
+pub use whisper::{
+    Alternative, GUIDED_MARGIN, Hints, Readings, SttConfig, Transcriber, Transcript,
+};
 
 /// Errors from loading a model or transcribing.
 #[derive(Debug, thiserror::Error)]

@@ -229,6 +229,80 @@ impl Decoder<'_, '_> {
     }
 }
 
+/// Scores given readings on the encoding the last `whisper_full` left: the model's mean
+/// log-probability of each reading's tokens and the end-of-text after them, counted as
+/// [`Guide::score`] counts a decode's (after the suppression of special tokens). Readings are
+/// decoded token by token; one that shares its first tokens with the reading scored before it
+/// decodes only from where they differ (the self-attention cache holds the shared prefix).
+pub(super) struct Forced<'s, 'a> {
+    steps: &'s mut dyn Steps,
+    vocab: &'a Vocab,
+    encoded: Encoded,
+    /// The reading scored last and its tokens' log-probabilities (the end-of-text's last).
+    last: Vec<i32>,
+    logprobs: Vec<f32>,
+    /// Decoder steps run so far.
+    pub decoded: usize,
+}
+
+impl<'s, 'a> Forced<'s, 'a> {
+    pub(super) fn new(steps: &'s mut dyn Steps, vocab: &'a Vocab, encoded: Encoded) -> Self {
+        Forced {
+            steps,
+            vocab,
+            encoded,
+            last: Vec::new(),
+            logprobs: Vec::new(),
+            decoded: 0,
+        }
+    }
+
+    /// The mean log-probability of `ids` then the end-of-text; `None` for an empty reading or
+    /// one with a token whisper never emits there (a special token, the end-of-text first).
+    pub(super) fn score(&mut self, ids: &[i32]) -> Result<Option<f32>, SttError> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let first = self.encoded.prompt_len.saturating_sub(1);
+        // The log-probability of token k depends on the tokens before it alone.
+        let shared = ids
+            .iter()
+            .zip(&self.last)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(self.logprobs.len());
+        self.logprobs.truncate(shared);
+        self.last.clear();
+        self.last.extend_from_slice(ids);
+        let mut logits: Vec<f32> = Vec::new();
+        for k in shared..=ids.len() {
+            let prev = if k == 0 {
+                self.encoded.prompt_last
+            } else {
+                ids[k - 1]
+            };
+            logits.clear();
+            logits.extend_from_slice(self.steps.step(prev, first + k)?);
+            self.decoded += 1;
+            self.vocab.suppress_special(&mut logits, k == 0);
+            let want = ids.get(k).copied().unwrap_or(self.vocab.eot());
+            let logit = usize::try_from(want)
+                .ok()
+                .and_then(|i| logits.get(i).copied())
+                .filter(|l| l.is_finite());
+            let Some(logit) = logit else {
+                // Nothing after this token can be reused: the cache stops short of it.
+                self.last.truncate(k);
+                return Ok(None);
+            };
+            self.logprobs.push(logit - log_sum_exp(&logits));
+        }
+        Ok(Some(
+            self.logprobs.iter().sum::<f32>() / self.logprobs.len() as f32,
+        ))
+    }
+}
+
 /// The first highest finite logit, as whisper.cpp's greedy sampler picks it.
 fn argmax(logits: &[f32]) -> Option<i32> {
     let mut best: Option<(usize, f32)> = None;
@@ -356,25 +430,66 @@ mod tests {
         assert_eq!(decoded.readings, 2);
     }
 
-    #[test]
-    fn the_score_is_the_mean_log_probability_of_the_chosen_tokens() {
-        let (decoded, _) = search(3, &|_| true);
-        // Every step's logits: the chosen token's value, seven others at 0 (one is the special
-        // token, ruled out; at the first step the end-of-text too).
-        let lp = |best: f32, others: &[f32]| {
-            best - (best.exp() + others.iter().map(|o| o.exp()).sum::<f32>()).ln()
-        };
+    /// The log-probability of a token with logit `best` beside tokens with logits `others`.
+    fn lp(best: f32, others: &[f32]) -> f32 {
+        best - (best.exp() + others.iter().map(|o| o.exp()).sum::<f32>()).ln()
+    }
+
+    /// The mean log-probability of " Call Tom." and its end on [`Table`]: every step's logits
+    /// are the chosen token's value and seven others at 0 (one is the special token, ruled out;
+    /// at the first step the end-of-text too).
+    fn call_tom_score() -> f32 {
         let expected = [
             lp(5.0, &[0.0; 5]),
             lp(2.9, &[3.0, 4.0, 0.0, 0.0, 0.0, 0.0]),
             lp(5.0, &[0.0; 6]),
             lp(5.0, &[0.0; 6]),
         ];
-        let mean = expected.iter().sum::<f32>() / 4.0;
+        expected.iter().sum::<f32>() / 4.0
+    }
+
+    #[test]
+    fn the_score_is_the_mean_log_probability_of_the_chosen_tokens() {
+        let (decoded, _) = search(3, &|_| true);
+        let mean = call_tom_score();
         assert!(
             (decoded.score.unwrap() - mean).abs() < 1e-4,
             "{decoded:?} against {mean}"
         );
+    }
+
+    #[test]
+    fn a_forced_reading_scores_its_tokens_and_the_end_decoding_only_what_it_does_not_share() {
+        let vocab = vocab();
+        let encoded = Encoded {
+            prompt_len: 4,
+            prompt_last: 7,
+        };
+        let mut table = Table::new(encoded);
+        let mut forced = Forced::new(&mut table, &vocab, encoded);
+        let tom = forced.score(&[CALL, TOM, STOP]).unwrap().unwrap();
+        let mean = call_tom_score();
+        assert!((tom - mean).abs() < 1e-4, "{tom} against {mean}");
+        assert_eq!(forced.decoded, 4);
+        // " Call Tim." shares " Call": it decodes from the step after it, three steps more.
+        let tim = forced.score(&[CALL, TIM, STOP]).unwrap().unwrap();
+        assert_eq!(forced.decoded, 7);
+        let expected = [
+            lp(5.0, &[0.0; 5]),
+            lp(3.0, &[2.9, 4.0, 0.0, 0.0, 0.0, 0.0]),
+            lp(5.0, &[6.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            lp(5.0, &[0.0; 6]),
+        ];
+        let mean = expected.iter().sum::<f32>() / 4.0;
+        assert!((tim - mean).abs() < 1e-4, "{tim} against {mean}");
+        assert!(tom > tim);
+        // The same reading again costs nothing but its end; an empty one is no reading.
+        assert_eq!(forced.score(&[CALL, TIM, STOP]).unwrap(), Some(tim));
+        assert_eq!(forced.decoded, 8);
+        assert_eq!(forced.score(&[]).unwrap(), None);
+        // A special token is never emitted: no score, and what follows scores as before.
+        assert_eq!(forced.score(&[CALL, 7]).unwrap(), None);
+        assert_eq!(forced.score(&[CALL, TOM, STOP]).unwrap(), Some(tom));
     }
 
     #[test]

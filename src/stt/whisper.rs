@@ -27,7 +27,7 @@ use whisper_rs::{
 use super::SttError;
 use super::gbnf::Grammar;
 use super::guide::{Guide, Vocab};
-use super::redecode::{Encoded, Search, WhisperSteps, decode_guided};
+use super::redecode::{Encoded, Forced, Search, WhisperSteps, decode_guided};
 use super::text::{audio_ctx_for, max_tokens_for, retry_audio_ctx, sanitize_prompt};
 use super::transcript::{clean_transcript, has_loop};
 use crate::audio::SAMPLE_RATE;
@@ -142,6 +142,29 @@ pub struct Hints {
     /// runs first; when its text is outside the grammar, a guided decode runs too and wins only
     /// when the model finds it nearly as likely, so speech outside the grammar stays free.
     pub grammar: Option<Arc<Grammar>>,
+    /// Sentences to score on the audio beside the guided decode (see [`Readings`]).
+    pub readings: Option<Readings>,
+}
+
+/// Where readings to score come from: given the free transcript (cleaned), sentences the user
+/// may have said instead, written as whisper writes ("Turn on the attic lights."), e.g. the
+/// phrases nearest to it. When the free text is outside the grammar, each reading that is in it
+/// (and covers the free text as a guided one must) is scored on the same encoding; the
+/// likeliest stands for the free text when it beats the guided decode, is within
+/// `guided_margin` of the free text and is 2 nats likelier in total than every reading
+/// of another meaning. Greedy guided decoding commits at its first token and cannot recover
+/// from a wrong one; a whole sentence scored at once can.
+#[derive(Clone)]
+pub struct Readings(pub Arc<ReadingsFn>);
+
+/// What [`Readings`] calls: the free transcript in, the readings to score out.
+/// Each reading is its text and its meaning: readings of one meaning ask for the same thing.
+pub type ReadingsFn = dyn Fn(&str) -> Vec<(String, String)> + Send + Sync;
+
+impl std::fmt::Debug for Readings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Readings(..)")
+    }
 }
 
 /// State the handle and the worker share.
@@ -235,7 +258,7 @@ impl Transcriber {
     ) -> Result<Transcript, SttError> {
         let hints = Hints {
             prompt,
-            grammar: None,
+            ..Hints::default()
         };
         self.transcribe_with(samples_16k_mono, hints).await
     }
@@ -435,7 +458,7 @@ impl Worker {
             },
         };
         let started = Instant::now();
-        let result = run.decide(model, hints.grammar.as_deref());
+        let result = run.decide(model, hints.grammar.as_deref(), hints.readings.as_ref());
         let stt = started.elapsed();
         self.last_used = Instant::now();
         if self.shared.generation.load(Ordering::SeqCst) != generation {
@@ -455,6 +478,7 @@ impl Worker {
             max_tokens = run.max_tokens,
             retried = chosen.retried,
             guided = chosen.guided,
+            read = chosen.read,
             passes = chosen.passes,
             prompt = prompt.is_some(),
             chars = text.len(),
@@ -485,6 +509,10 @@ fn letter_count(raw: &str) -> usize {
 /// Mean log-probability per token a guided transcript may lose against the free one and still
 /// be taken (see [`SttConfig::guided_margin`]).
 pub const GUIDED_MARGIN: f32 = 0.6;
+
+/// How much likelier in total (natural log) the likeliest reading must be than every reading
+/// that asks for something else (see [`Readings`]).
+const READING_GAP: f32 = 2.0;
 
 /// 16 kHz samples per encoder frame (20 ms).
 const SAMPLES_PER_FRAME: usize = 320;
@@ -522,12 +550,19 @@ struct Chosen {
     alternative: Option<(String, f32)>,
     /// The free pass's text, when the guided one won.
     overruled: Option<String>,
+    /// The guided text that won is one of the offered readings (see [`Readings`]).
+    read: bool,
 }
 
 impl Run<'_> {
     /// Free decode; once more with a wider window if it repeated itself; then, with a grammar
     /// the free text is not in, a guided decode that wins when it scores close enough.
-    fn decide(&self, model: &mut Model, grammar: Option<&Grammar>) -> Result<Chosen, SttError> {
+    fn decide(
+        &self,
+        model: &mut Model,
+        grammar: Option<&Grammar>,
+        readings: Option<&Readings>,
+    ) -> Result<Chosen, SttError> {
         let window = audio_ctx_for(
             self.samples.len(),
             self.cfg.audio_ctx_floor,
@@ -548,6 +583,7 @@ impl Run<'_> {
             passes,
             alternative: None,
             overruled: None,
+            read: false,
         };
         let Some(grammar) = grammar.filter(|g| !g.accepts(&chosen.pass.raw)) else {
             return Ok(chosen);
@@ -561,10 +597,35 @@ impl Run<'_> {
         let acceptable = |raw: &str| covers(raw) && grammar.accepts(raw);
         let guided = self.guided_pass(model, chosen.pass.audio_ctx, grammar, &acceptable)?;
         chosen.passes += 1;
-        let close_enough = match (guided.score, chosen.pass.score) {
-            (Some(g), Some(f)) => g >= f - self.cfg.guided_margin,
+        let free_score = chosen.pass.score;
+        let margin = self.cfg.guided_margin;
+        let close_enough = |p: &Pass| match (p.score, free_score) {
+            (Some(g), Some(f)) => g >= f - margin,
             _ => false,
         };
+        if let Some(readings) = readings {
+            let offered = (readings.0)(&clean_transcript(&chosen.pass.raw));
+            let (read, scored) = self.read(model, chosen.pass.audio_ctx, &offered, &acceptable)?;
+            tracing::debug!(offered = offered.len(), scored, best = ?read.as_ref().map(|r| (&r.raw, r.score)),
+                "readings scored");
+            // A reading stands on its score alone: it is made from the free text's nearest
+            // phrases, so that nearness is no second signal for it (see `Transcript::alternative`).
+            let better = |r: &Pass| {
+                !acceptable(&guided.raw)
+                    || r.score.unwrap_or(f32::MIN) > guided.score.unwrap_or(f32::MIN)
+            };
+            if let Some(read) = read.filter(|r| better(r) && close_enough(r)) {
+                tracing::debug!(free = %chosen.pass.raw, free_score = ?free_score, read = %read.raw,
+                    read_score = ?read.score, "a reading stands");
+
+                chosen.guided = true;
+                chosen.read = true;
+                let free = std::mem::replace(&mut chosen.pass, read);
+                chosen.overruled = Some(free.raw);
+                return Ok(chosen);
+            }
+        }
+        let close_enough = close_enough(&guided);
         tracing::debug!(free = %chosen.pass.raw, free_score = ?chosen.pass.score,
             guided = %guided.raw, guided_score = ?guided.score, "free and guided decodes");
         if acceptable(&guided.raw) {
@@ -579,6 +640,79 @@ impl Run<'_> {
         Ok(chosen)
     }
 
+    /// The likeliest of `offered` that is `acceptable`, scored on the encoding the free pass
+    /// left (with window `audio_ctx`), and how many were scored; nothing when that encoding
+    /// cannot be reused (see [`Run::guided_pass`]).
+    fn read(
+        &self,
+        model: &mut Model,
+        audio_ctx: i32,
+        offered: &[(String, String)],
+        acceptable: &dyn Fn(&str) -> bool,
+    ) -> Result<(Option<Pass>, usize), SttError> {
+        if !self.encoding_reusable(audio_ctx) {
+            return Ok((None, 0));
+        }
+        let mut candidates: Vec<(Vec<i32>, &str, &str)> = Vec::new();
+        for (text, meaning) in offered.iter().filter(|(t, _)| acceptable(t)) {
+            let ids = model
+                .ctx
+                .tokenize(text, text.len() + 8)
+                .map_err(|e| SttError::Inference(e.to_string()))?;
+            if ids.len() < usize::try_from(self.max_tokens).unwrap_or(0) {
+                candidates.push((ids, text.as_str(), meaning.as_str()));
+            }
+        }
+        // In token order, so a reading shares as much as it can with the one before it.
+        candidates.sort();
+        candidates.dedup_by(|a, b| a.0 == b.0);
+        let encoded = model.encoded(self.prompt)?;
+        let mut steps = WhisperSteps {
+            state: &mut model.state,
+            threads: self.cfg.thread_count(),
+        };
+        let mut forced = Forced::new(&mut steps, &model.vocab, encoded);
+        // Each reading's mean and total log-probability.
+        let mut scored: Vec<(f32, f32, &str, &str)> = Vec::new();
+        for (ids, text, meaning) in &candidates {
+            if self.abort.fired() {
+                return Err(SttError::Aborted);
+            }
+            if let Some(mean) = forced.score(ids)? {
+                scored.push((mean, mean * (ids.len() + 1) as f32, text, meaning));
+            }
+        }
+        let Some(&(mean, total, text, meaning)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0))
+        else {
+            return Ok((None, candidates.len()));
+        };
+        // The likeliest reading must also be clearly likelier than every reading that asks for
+        // something else: compared in total, the tokens they share cancel out and what tells
+        // them apart is weighed ("Pause" / "Unpause the podcast.").
+        let rival = scored
+            .iter()
+            .filter(|r| r.3 != meaning)
+            .map(|r| r.1)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let gap = total - rival;
+        tracing::debug!(best = text, gap, "the likeliest reading");
+        let pass = (gap >= READING_GAP).then(|| Pass {
+            raw: text.to_owned(),
+            score: Some(mean),
+            out_of_tokens: false,
+            audio_ctx,
+        });
+        Ok((pass, candidates.len()))
+    }
+
+    /// Whether the encoding a pass with window `audio_ctx` leaves in the state can be decoded
+    /// again: the window held the whole clip, and whisper_full encoded it (it encodes nothing
+    /// for a clip under 110 ms).
+    fn encoding_reusable(&self, audio_ctx: i32) -> bool {
+        let window_samples = usize::try_from(audio_ctx).unwrap_or(0) * SAMPLES_PER_FRAME;
+        self.samples.len() <= window_samples && self.samples.len() >= MIN_REUSED_SAMPLES
+    }
+
     /// The guided decode after a free one with window `audio_ctx`: on the free pass's encoding
     /// when that window held the whole clip (with [`SttConfig::guided_forks`] other readings,
     /// the best `acceptable` one taken), else a whole guided `whisper_full` again.
@@ -589,9 +723,7 @@ impl Run<'_> {
         grammar: &Grammar,
         acceptable: &dyn Fn(&str) -> bool,
     ) -> Result<Pass, SttError> {
-        // whisper_full encodes nothing for a clip under 110 ms: no encoding would be there.
-        let window_samples = usize::try_from(audio_ctx).unwrap_or(0) * SAMPLES_PER_FRAME;
-        if self.samples.len() > window_samples || self.samples.len() < MIN_REUSED_SAMPLES {
+        if !self.encoding_reusable(audio_ctx) {
             return self.pass(model, audio_ctx, Some(grammar));
         }
         let encoded = model.encoded(self.prompt)?;

@@ -298,8 +298,8 @@ async fn a_grammar_guided_decode_hears_list_values_the_free_decode_mishears() {
         let clip = padded(&speech, 0.2, 0.3);
         let free = stt.transcribe(clip.clone(), None).await.unwrap();
         let hints = Hints {
-            prompt: None,
             grammar: Some(grammar.clone()),
+            ..Hints::default()
         };
         let guided = stt.transcribe_with(clip, hints).await.unwrap();
         eprintln!(
@@ -329,8 +329,8 @@ async fn speech_outside_the_grammar_stays_as_heard() {
         };
         let clip = padded(&speech, 0.2, 0.3);
         let hints = Hints {
-            prompt: None,
             grammar: Some(grammar.clone()),
+            ..Hints::default()
         };
         let t = stt.transcribe_with(clip, hints).await.unwrap();
         eprintln!("{said}: {t:?}");
@@ -343,6 +343,33 @@ async fn speech_outside_the_grammar_stays_as_heard() {
     }
 }
 
+/// What a worker holding a loaded model shares with its handle.
+fn loaded() -> Arc<Shared> {
+    Arc::new(Shared {
+        generation: AtomicU64::new(0),
+        loaded: AtomicBool::new(true),
+    })
+}
+
+/// One transcription of `clip` as the worker runs it, never aborted.
+fn run_of<'a>(
+    cfg: &'a SttConfig,
+    clip: &'a [f32],
+    prompt: Option<&'a str>,
+    shared: &Arc<Shared>,
+) -> Run<'a> {
+    Run {
+        cfg,
+        samples: clip,
+        prompt,
+        max_tokens: max_tokens_for(clip.len()),
+        abort: AbortWhen {
+            shared: Arc::clone(shared),
+            generation: 0,
+        },
+    }
+}
+
 /// The guided pass on the free pass's encoding reads what a whole guided `whisper_full` reads:
 /// the same text and end, the same score, with no prompt, a prompt and one too long to keep
 /// whole, for speech inside the grammar and outside it.
@@ -352,10 +379,7 @@ fn a_guided_pass_on_the_free_encoding_reads_what_a_whole_guided_decode_reads() {
     let mut model = Model::load(&path, true).unwrap();
     let cfg = SttConfig::new(path);
     let grammar = coin_grammar();
-    let shared = Arc::new(Shared {
-        generation: AtomicU64::new(0),
-        loaded: AtomicBool::new(true),
-    });
+    let shared = loaded();
     let long_prompt = coin_names()
         .iter()
         .map(|c| format!("What is the price of {c}?"))
@@ -380,16 +404,7 @@ fn a_guided_pass_on_the_free_encoding_reads_what_a_whole_guided_decode_reads() {
             Some("Price of solana. Price of tezos."),
             Some(&*long_prompt),
         ] {
-            let run = Run {
-                cfg: &cfg,
-                samples: &clip,
-                prompt,
-                max_tokens: max_tokens_for(clip.len()),
-                abort: AbortWhen {
-                    shared: Arc::clone(&shared),
-                    generation: 0,
-                },
-            };
+            let run = run_of(&cfg, &clip, prompt, &shared);
             let window = audio_ctx_for(clip.len(), 0, cfg.audio_ctx_margin);
             let whole = run.pass(&mut model, window, Some(&grammar)).unwrap();
             let free = run.pass(&mut model, window, None).unwrap();
@@ -405,6 +420,61 @@ fn a_guided_pass_on_the_free_encoding_reads_what_a_whole_guided_decode_reads() {
             assert_eq!(again.out_of_tokens, whole.out_of_tokens);
             let (a, w) = (again.score.unwrap(), whole.score.unwrap());
             assert!((a - w).abs() < 0.02, "{said}: score {a} against {w}");
+        }
+    }
+}
+
+/// A reading scored on the free pass's encoding: whisper's own free text scores what the free
+/// pass scored, and a reading with another list value scores lower; the likeliest acceptable
+/// reading is the one `read` returns.
+#[test]
+fn a_reading_scored_on_the_encoding_scores_as_whisper_decoding_it_would() {
+    let Some(path) = test_model() else { return };
+    let mut model = Model::load(&path, true).unwrap();
+    let cfg = SttConfig::new(path);
+    let shared = loaded();
+    for (said, voice) in [
+        ("turn on the kitchen lights", &[][..]),
+        ("what is the price of solana", &["-v", "en-gb"][..]),
+    ] {
+        let Some(speech) = espeak_16k(said, voice) else {
+            return;
+        };
+        let clip = padded(&speech, 0.2, 0.3);
+        for prompt in [None, Some("Price of solana. Turn on the attic lights.")] {
+            let run = run_of(&cfg, &clip, prompt, &shared);
+            // The default floor: a window sized to the clip alone makes tiny.en repeat itself.
+            let window = audio_ctx_for(clip.len(), 512, cfg.audio_ctx_margin);
+            let free = run.pass(&mut model, window, None).unwrap();
+            assert!(!free.out_of_tokens, "{said}: {free:?}");
+            // The last word said otherwise.
+            let body = free.raw.trim_end_matches(['.', '?', '!']);
+            let wrong = match body.rsplit_once(' ') {
+                Some((head, _)) => format!("{head} Tuesday."),
+                None => String::new(),
+            };
+            assert_ne!(wrong, free.raw, "{said}: {:?}", free.raw);
+            let offered = [
+                (wrong.clone(), "wrong".to_owned()),
+                (free.raw.clone(), "free".to_owned()),
+            ];
+            let (read, scored) = run.read(&mut model, window, &offered, &|_| true).unwrap();
+            let read = read.unwrap();
+            eprintln!(
+                "{said} (prompt {prompt:?}): free {:?} {:?}, read {read:?}",
+                free.raw, free.score
+            );
+            assert_eq!(scored, 2);
+            assert_eq!(read.raw, free.raw, "{said}");
+            let (r, f) = (read.score.unwrap(), free.score.unwrap());
+            assert!((r - f).abs() < 0.02, "{said}: score {r} against {f}");
+            // Alone, the wrong reading scores lower; one that is not acceptable is not scored.
+            let (alone, _) = run
+                .read(&mut model, window, &offered[..1], &|_| true)
+                .unwrap();
+            assert!(alone.unwrap().score.unwrap() < f - 0.1, "{said}");
+            let (none, scored) = run.read(&mut model, window, &offered, &|_| false).unwrap();
+            assert!(none.is_none() && scored == 0);
         }
     }
 }

@@ -34,7 +34,7 @@ use crate::audio::{Vad, VadConfig};
 use crate::config::VoiceConfig;
 use crate::engine::{Engine, RunRequest, TriggerEvent};
 use crate::intent::{MatchOptions, MatchOutcome, Matcher, VoiceEntry};
-use crate::stt::{Alternative, Grammar, Hints, SttError, Transcriber, Transcript};
+use crate::stt::{Alternative, Grammar, Hints, Readings, SttError, Transcriber, Transcript};
 use crate::template::Tmpl;
 use crate::workflow::TriggerDef;
 
@@ -359,12 +359,22 @@ impl VoiceLoop {
         let hints = match self.engine.services().questions.open_question() {
             Some(asked) => Hints {
                 prompt: Some(asked.question),
-                grammar: None,
+                ..Hints::default()
             },
-            None => Hints {
-                prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
-                grammar: phrases.grammar.clone(),
-            },
+            None => {
+                let most = self.config.readings;
+                let nearest = Arc::clone(&phrases);
+                Hints {
+                    prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
+                    grammar: phrases.grammar.clone(),
+                    readings: (most > 0 && phrases.grammar.is_some()).then(|| {
+                        Readings(Arc::new(move |free: &str| {
+                            let readings = nearest.matcher.nearest_readings(free, most);
+                            readings.into_iter().map(|r| (r.text, r.meaning)).collect()
+                        }))
+                    }),
+                }
+            }
         };
         self.transcriber.transcribe_with(speech, hints).await
     }
