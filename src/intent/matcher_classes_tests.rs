@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::matcher_tests::{entry, expect};
+use super::matcher_tests::{entry, expect, matcher};
 use super::*;
 
 /// Word pairs that ask for opposite or contrasting things.
@@ -238,26 +238,22 @@ fn a_common_synonym_of_a_command_word_still_matches() {
 /// Phrases with a verb, a contrasting particle, a list slot and a noun, and the same requests
 /// said in other orders.
 fn home_matcher() -> Matcher {
-    Matcher::new(
-        &[
-            entry(
-                "lights_on",
-                &["turn on the {room:kitchen|living room|attic} lights"],
-            ),
-            entry(
-                "lights_off",
-                &["turn off the {room:kitchen|living room|attic} lights"],
-            ),
-            entry("fan_on", &["switch on the fan"]),
-            entry("fan_off", &["switch off the fan"]),
-            entry("volume_up", &["turn [the] volume up"]),
-            entry("volume_down", &["turn [the] volume down"]),
-            entry("add", &["add {item} to my list"]),
-            entry("home", &["I'm home"]),
-        ],
-        MatchOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"))
+    matcher(&[
+        entry(
+            "lights_on",
+            &["turn on the {room:kitchen|living room|attic} lights"],
+        ),
+        entry(
+            "lights_off",
+            &["turn off the {room:kitchen|living room|attic} lights"],
+        ),
+        entry("fan_on", &["switch on the fan"]),
+        entry("fan_off", &["switch off the fan"]),
+        entry("volume_up", &["turn [the] volume up"]),
+        entry("volume_down", &["turn [the] volume down"]),
+        entry("add", &["add {item} to my list"]),
+        entry("home", &["I'm home"]),
+    ])
 }
 
 #[test]
@@ -297,21 +293,17 @@ fn a_request_in_another_order_matches_and_keeps_its_contrast() {
 
 #[test]
 fn a_one_word_verb_and_turn_with_its_particle_stand_for_each_other() {
-    let m = Matcher::new(
-        &[
-            entry("bt_on", &["(enable|connect) bluetooth"]),
-            entry("bt_off", &["(disable|disconnect) bluetooth"]),
-            entry("lights_on", &["turn on [the] {room:kitchen|attic} lights"]),
-            entry(
-                "lights_off",
-                &["turn off [the] {room:kitchen|attic} lights"],
-            ),
-            entry("louder", &["increase the volume"]),
-            entry("quieter", &["decrease the volume"]),
-        ],
-        MatchOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    let m = matcher(&[
+        entry("bt_on", &["(enable|connect) bluetooth"]),
+        entry("bt_off", &["(disable|disconnect) bluetooth"]),
+        entry("lights_on", &["turn on [the] {room:kitchen|attic} lights"]),
+        entry(
+            "lights_off",
+            &["turn off [the] {room:kitchen|attic} lights"],
+        ),
+        entry("louder", &["increase the volume"]),
+        entry("quieter", &["decrease the volume"]),
+    ]);
     for (said, id) in [
         ("please turn bluetooth on", "bt_on"),
         ("switch on bluetooth", "bt_on"),
@@ -371,14 +363,10 @@ fn a_statement_does_not_start_a_command() {
 
 #[test]
 fn a_phrase_opening_with_any_is_a_question() {
-    let m = Matcher::new(
-        &[
-            entry("reviews", &["any review requests"]),
-            entry("mail", &["any new (mail|email)"]),
-        ],
-        MatchOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    let m = matcher(&[
+        entry("reviews", &["any review requests"]),
+        entry("mail", &["any new (mail|email)"]),
+    ]);
     expect(&m, "any review requests?", "reviews");
     expect(&m, "do I have any review requests?", "reviews");
     expect(&m, "is there any new mail", "mail");

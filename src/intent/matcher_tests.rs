@@ -13,6 +13,11 @@ pub(super) fn entry(id: &str, phrases: &[&str]) -> VoiceEntry {
     }
 }
 
+/// A matcher of these entries with the default options.
+pub(super) fn matcher(entries: &[VoiceEntry]) -> Matcher {
+    Matcher::new(entries, MatchOptions::default()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
 pub(super) fn assistant() -> Matcher {
     let entries = [
         entry("hello", &["hello", "say hello"]),
@@ -474,17 +479,13 @@ fn initial_prompt_lists_user_phrases() {
 
 #[test]
 fn nearest_readings_say_the_phrase_where_words_were_misheard() {
-    let m = Matcher::new(
-        &[
-            entry("lights", &["turn on [the] {room:kitchen|attic} lights"]),
-            entry("dark", &["turn off [the] {room:kitchen|attic} lights"]),
-            entry("coin", &["what is the price of {coin:monero|ripple}"]),
-            entry("timer", &["set a timer for {minutes:number} minutes"]),
-            entry("remind", &["remind me to {task}"]),
-        ],
-        MatchOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    let m = matcher(&[
+        entry("lights", &["turn on [the] {room:kitchen|attic} lights"]),
+        entry("dark", &["turn off [the] {room:kitchen|attic} lights"]),
+        entry("coin", &["what is the price of {coin:monero|ripple}"]),
+        entry("timer", &["set a timer for {minutes:number} minutes"]),
+        entry("remind", &["remind me to {task}"]),
+    ]);
     let texts = |said: &str, most: usize| -> Vec<String> {
         m.nearest_readings(said, most)
             .into_iter()

@@ -605,9 +605,7 @@ impl Run<'_> {
         };
         if let Some(readings) = readings {
             let offered = (readings.0)(&clean_transcript(&chosen.pass.raw));
-            let (read, scored) = self.read(model, chosen.pass.audio_ctx, &offered, &acceptable)?;
-            tracing::debug!(offered = offered.len(), scored, best = ?read.as_ref().map(|r| (&r.raw, r.score)),
-                "readings scored");
+            let (read, _) = self.read(model, chosen.pass.audio_ctx, &offered, &acceptable)?;
             // A reading stands on its score alone: it is made from the free text's nearest
             // phrases, so that nearness is no second signal for it (see `Transcript::alternative`).
             let better = |r: &Pass| {
@@ -617,7 +615,6 @@ impl Run<'_> {
             if let Some(read) = read.filter(|r| better(r) && close_enough(r)) {
                 tracing::debug!(free = %chosen.pass.raw, free_score = ?free_score, read = %read.raw,
                     read_score = ?read.score, "a reading stands");
-
                 chosen.guided = true;
                 chosen.read = true;
                 let free = std::mem::replace(&mut chosen.pass, read);
@@ -695,7 +692,13 @@ impl Run<'_> {
             .map(|r| r.1)
             .fold(f32::NEG_INFINITY, f32::max);
         let gap = total - rival;
-        tracing::debug!(best = text, gap, "the likeliest reading");
+        tracing::debug!(
+            offered = offered.len(),
+            scored = scored.len(),
+            best = text,
+            gap,
+            "the likeliest reading"
+        );
         let pass = (gap >= READING_GAP).then(|| Pass {
             raw: text.to_owned(),
             score: Some(mean),

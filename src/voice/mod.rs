@@ -367,7 +367,7 @@ impl VoiceLoop {
                 Hints {
                     prompt: (!phrases.prompt.is_empty()).then(|| phrases.prompt.clone()),
                     grammar: phrases.grammar.clone(),
-                    readings: (most > 0 && phrases.grammar.is_some()).then(|| {
+                    readings: (most > 0).then(|| {
                         Readings(Arc::new(move |free: &str| {
                             let readings = nearest.matcher.nearest_readings(free, most);
                             readings.into_iter().map(|r| (r.text, r.meaning)).collect()
